@@ -1,0 +1,125 @@
+"""Who is calling: bearer keys resolved to a `Principal`, and the rules of what each may do."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from survey.credentials import key_hash
+from survey.errors import Forbidden, NotAuthenticated
+from survey.models import Agency, ApiKey, AppUser
+
+STAFF_ROLES = ("admin", "statistician", "agency", "viewer")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: an agency's system (ingestion key) or a member of staff."""
+
+    kind: str  # "agency" | "staff" | "cli"
+    name: str
+    role: str | None = None
+    agency_id: int | None = None
+    agency_code: str | None = None
+    user_id: int | None = None
+    key_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"{self.kind}:{self.name}"
+
+    def require_roles(self, *roles: str) -> None:
+        if self.kind == "cli":
+            return
+        if self.kind != "staff" or self.role not in roles:
+            raise Forbidden(f"this needs one of the roles {', '.join(roles)}")
+
+    def require_agency(self) -> int:
+        if self.kind != "agency" or self.agency_id is None:
+            raise Forbidden("this needs an agency's API key")
+        return self.agency_id
+
+
+CLI_PRINCIPAL = Principal(kind="cli", name="console", role="admin")
+
+
+class KeyResolver:
+    """Resolves bearer keys, with a short cache so ingestion does not look a key up per request.
+
+    A revoked key stops working within `ttl_seconds`.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], ttl_seconds: float = 5.0) -> None:
+        self._factory = factory
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise NotAuthenticated("missing Authorization header: send 'Authorization: Bearer <key>'")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthenticated("the Authorization header must be 'Bearer <key>'")
+        digest = key_hash(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            principal = cached[1]
+        else:
+            principal = self._lookup(digest)
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[digest] = (now + self._ttl, principal)
+        if principal is None:
+            raise NotAuthenticated("unknown or revoked API key")
+        return principal
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _lookup(self, digest: str) -> Principal | None:
+        with self._factory() as session:
+            key = session.scalar(
+                sa.select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+            )
+            if key is None:
+                return None
+            if key.agency_id is not None:
+                agency = session.get(Agency, key.agency_id)
+                if agency is None:
+                    return None
+                return Principal(
+                    kind="agency",
+                    name=agency.code,
+                    agency_id=agency.id,
+                    agency_code=agency.code,
+                    key_id=key.id,
+                )
+            if key.user_id is not None:
+                user = session.get(AppUser, key.user_id)
+                if user is None or not user.active:
+                    return None
+                agency_code = None
+                if user.agency_id is not None:
+                    agency = session.get(Agency, user.agency_id)
+                    agency_code = agency.code if agency else None
+                return Principal(
+                    kind="staff",
+                    name=user.username,
+                    role=user.role,
+                    agency_id=user.agency_id,
+                    agency_code=agency_code,
+                    user_id=user.id,
+                    key_id=key.id,
+                )
+            return None

@@ -1,0 +1,94 @@
+"""The app factory: `create_app(settings)` builds the whole service; nothing happens at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from survey.config import Settings
+from survey.context import AppContext
+from survey.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    SurveyError,
+)
+
+WEB_DIR = Path(__file__).parent / "web"
+
+# The one table from domain errors to HTTP statuses.
+STATUS_OF: dict[type[SurveyError], int] = {
+    InvalidInput: 422,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+def _status_for(exc: SurveyError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 400
+
+
+def _survey_error(_: Request, exc: SurveyError) -> Response:
+    body: dict[str, object] = {"error": exc.message}
+    if isinstance(exc, InvalidInput) and exc.problems:
+        body["problems"] = [p.as_dict() for p in exc.problems]
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    return Response(body, status_code=_status_for(exc), media_type=MediaType.JSON, headers=headers)
+
+
+def _http_error(_: Request, exc: HTTPException) -> Response:
+    body: dict[str, object] = {"error": exc.detail}
+    if isinstance(exc, ValidationException) and exc.extra:
+        body["problems"] = exc.extra
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+
+
+@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
+    """Build the service. Pass `context` to share a database and clock with a test."""
+    from survey.web.routes import route_handlers
+
+    app_context = context or AppContext.build(settings)
+    owns_context = context is None
+
+    def close_context() -> None:
+        if owns_context:
+            app_context.close()
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            *route_handlers(),
+            create_static_files_router(path="/static", directories=[WEB_DIR / "static"]),
+        ],
+        exception_handlers={SurveyError: _survey_error, HTTPException: _http_error},
+        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
+        request_max_body_size=settings.max_request_bytes,
+        on_shutdown=[close_context],
+        state=State({"context": app_context}),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for ASGI servers (`uvicorn --factory survey.app:app_from_env`)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,134 @@
+"""One settings object, read from the environment once and passed down.
+
+Nothing reads the environment at import time: `Settings.from_env()` is called by the CLI (or a
+test builds `Settings(...)` directly) and the result is handed to `create_app` and the services.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from survey.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "demo", "test", "production")
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_SMS_GATEWAY = "console"
+DEFAULT_MAX_BATCH_SIZE = 10_000
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration. Every field maps to one `SURVEY_*` environment variable."""
+
+    database_url: str
+    secret_key: bytes = field(repr=False)
+    env: str = "development"
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    sms_gateway: str = DEFAULT_SMS_GATEWAY
+    sms_webhook_secret: bytes = field(default=b"", repr=False)
+    var_dir: Path = Path("var")
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    timezone: str = "Asia/Tehran"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `SURVEY_*` variables with safe development defaults.
+
+        In production the secret key and database URL must be given explicitly; elsewhere a
+        secret is generated once into `var/secret_key` so restarts keep decrypting phones.
+        """
+        env_vars = os.environ if environ is None else environ
+        env = env_vars.get("SURVEY_ENV", "development").strip().lower()
+        if env not in ENVIRONMENTS:
+            raise ConfigurationError(
+                f"SURVEY_ENV must be one of {', '.join(ENVIRONMENTS)}; got {env!r}"
+            )
+        var_dir = Path(env_vars.get("SURVEY_VAR_DIR", "var"))
+        production = env == "production"
+
+        database_url = env_vars.get("SURVEY_DATABASE_URL", "").strip()
+        if not database_url:
+            if production:
+                raise ConfigurationError("SURVEY_DATABASE_URL is required when SURVEY_ENV=production")
+            database_url = f"sqlite:///{(var_dir / 'survey.db').as_posix()}"
+
+        raw_secret = env_vars.get("SURVEY_SECRET_KEY", "").strip()
+        if raw_secret:
+            secret_key = _decode_secret("SURVEY_SECRET_KEY", raw_secret)
+        elif production:
+            raise ConfigurationError(
+                "SURVEY_SECRET_KEY is required when SURVEY_ENV=production "
+                "(at least 32 random bytes, hex or text); generate one with "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+        else:
+            secret_key = _development_secret(var_dir)
+
+        raw_webhook = env_vars.get("SURVEY_SMS_WEBHOOK_SECRET", "").strip()
+        if not raw_webhook and production:
+            raise ConfigurationError("SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production")
+        webhook_secret = raw_webhook.encode() if raw_webhook else secret_key
+
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            env=env,
+            public_base_url=env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip("/"),
+            sms_gateway=env_vars.get("SURVEY_SMS_GATEWAY", DEFAULT_SMS_GATEWAY),
+            sms_webhook_secret=webhook_secret,
+            var_dir=var_dir,
+            max_batch_size=_positive_int(env_vars, "SURVEY_MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE),
+            max_request_bytes=_positive_int(
+                env_vars, "SURVEY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES
+            ),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (for the CLI's flags and for tests)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _decode_secret(name: str, raw: str) -> bytes:
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        value = raw.encode()
+    if len(value) < 32:
+        raise ConfigurationError(f"{name} must hold at least 32 bytes of randomness; got {len(value)}")
+    return value
+
+
+def _development_secret(var_dir: Path) -> bytes:
+    """Generate the development secret once and keep it, so stored phones stay readable."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return _decode_secret(str(path), path.read_text().strip())
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return bytes.fromhex(value)
+
+
+def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number; got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive; got {value}")
+    return value

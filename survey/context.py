@@ -1,0 +1,48 @@
+"""What a running service holds: settings, database, keys, clock. Built once, passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from survey import db
+from survey.access import KeyResolver
+from survey.config import Settings
+from survey.crypto import PhoneVault, derive_key
+from survey.models import utcnow
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+    vault: PhoneVault
+    sampling_key: bytes = field(repr=False)
+    keys: KeyResolver
+    clock: Clock = utcnow
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock = utcnow) -> AppContext:
+        engine = db.create_db_engine(settings)
+        sessions = db.session_factory(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            read_sessions=db.read_session_factory(engine),
+            vault=PhoneVault.from_secret(settings.secret_key),
+            sampling_key=derive_key(settings.secret_key, "sampling"),
+            keys=KeyResolver(sessions),
+            clock=clock,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

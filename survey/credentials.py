@@ -1,0 +1,21 @@
+"""Bearer credentials: generated with 256 bits of randomness, stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+KEY_PREFIXES = {"agency": "agk_", "staff": "stk_"}
+
+
+def new_key(kind: str) -> str:
+    """A new key such as `agk_...`; the prefix tells staff what a key is for at a glance."""
+    return KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[:10]

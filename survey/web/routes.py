@@ -1,0 +1,9 @@
+"""Every route handler of the service, in one list (each domain adds its controllers here)."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    return []

@@ -1,0 +1,70 @@
+"""The skeleton: settings, migrations on the configured database, the app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from survey import db
+from survey.config import Settings
+from survey.errors import ConfigurationError
+
+
+def test_migrations_create_every_table_and_seed_reference_data(migrated_settings: Settings) -> None:
+    engine = db.create_db_engine(migrated_settings)
+    try:
+        names = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            channels = connection.exec_driver_sql("SELECT code FROM channel ORDER BY code").all()
+            provinces = connection.exec_driver_sql("SELECT count(*) FROM province").scalar()
+    finally:
+        engine.dispose()
+    assert {"agency", "service", "sampling_plan", "frame_count", "sampled_unit", "contact",
+            "opt_out", "api_key", "app_user", "audit_log", "questionnaire_version",
+            "service_transaction", "channel", "province"} <= names
+    assert [c for (c,) in channels] == ["in_person", "kiosk", "online", "phone"]
+    assert provinces == 31
+
+
+def test_upgrade_is_idempotent(migrated_settings: Settings) -> None:
+    db.upgrade(migrated_settings)
+    assert db.current_revision(migrated_settings) == "0001"
+
+
+def test_health_endpoint(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_settings_defaults_generate_a_secret_once(tmp_path: Path) -> None:
+    env = {"SURVEY_VAR_DIR": str(tmp_path / "var")}
+    first = Settings.from_env(env)
+    second = Settings.from_env(env)
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) == 32
+    assert first.database_url == f"sqlite:///{(tmp_path / 'var' / 'survey.db').as_posix()}"
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_requires_secrets(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="SURVEY_DATABASE_URL is required"):
+        Settings.from_env({"SURVEY_ENV": "production", "SURVEY_VAR_DIR": str(tmp_path)})
+    with pytest.raises(ConfigurationError, match="SURVEY_SECRET_KEY is required"):
+        Settings.from_env({"SURVEY_ENV": "production", "SURVEY_DATABASE_URL": "sqlite:///x.db"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SURVEY_ENV": "staging"}, "SURVEY_ENV must be one of"),
+        ({"SURVEY_SECRET_KEY": "short"}, "at least 32 bytes"),
+        ({"SURVEY_MAX_BATCH_SIZE": "lots"}, "must be a whole number"),
+        ({"SURVEY_MAX_BATCH_SIZE": "0"}, "must be positive"),
+    ],
+)
+def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"SURVEY_VAR_DIR": str(tmp_path), **env})
