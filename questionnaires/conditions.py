@@ -192,13 +192,9 @@ def answer_codes(value: Any) -> set[int] | None:
 
 def numeric_answers(column: pd.Series) -> pd.Series:
     """A float column: the numeric answer, NaN for missing, not applicable and non-numbers."""
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
-        column.dtype
-    ):
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         return column.astype("float64")
-    return pd.to_numeric(column.where(column != NOT_APPLICABLE), errors="coerce").astype(
-        "float64"
-    )
+    return pd.to_numeric(column.where(column != NOT_APPLICABLE), errors="coerce").astype("float64")
 
 
 def text_present(column: pd.Series) -> pd.Series:

@@ -145,10 +145,12 @@ class Questionnaire(_Frozen):
 
     @model_validator(mode="after")
     def _whole_questionnaire_rules(self) -> Questionnaire:
-        from questionnaires.rules import find_problems
         from questionnaires.errors import QuestionnaireError
+        from questionnaires.rules import find_problems
 
-        problems = find_problems(list(self.items), [i.id for i in self.items], self.sms, self.scoring)
+        problems = find_problems(
+            list(self.items), [i.id for i in self.items], self.sms, self.scoring
+        )
         if problems:
             # Not a ValueError: pydantic lets it through unchanged, problems and all.
             raise QuestionnaireError(problems)
