@@ -269,3 +269,72 @@ class OptOut(SQLModel, table=True):
     active: bool = True
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     source: str = Field(default="", max_length=20)
+
+
+class Invitation(SQLModel, table=True):
+    """A sampled unit's invitation and its life: pending -> sent -> delivered/failed -> opened ->
+    partial -> completed / expired / opted_out (each step's time kept).
+
+    The web token is never stored: it is derived from the server secret and the invitation id
+    when a message is sent, and only its SHA-256 is kept here for look-ups.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    sampled_unit_id: int = Field(foreign_key="sampled_unit.id", unique=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    status: str = Field(default="pending", max_length=20, index=True)
+    mode: str = Field(max_length=20)
+    language: str = Field(default="fa", max_length=2)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    reminder_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    partial_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dialog_position: int = 0
+    reprompted: bool = False
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One SMS to send, exactly once. `local_id` is unique per logical message, so enqueueing
+    twice is impossible and a provider can be asked about it after a crash."""
+
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitation.id", index=True)
+    kind: str = Field(max_length=20)  # invite | reminder | question | thanks | error
+    local_id: str = Field(max_length=80, unique=True)
+    body: str = Field(sa_type=sa.Text)
+    parts: int = 1
+    status: str = Field(default="queued", max_length=20, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    claimed_by: str | None = Field(default=None, max_length=80)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_id: str | None = Field(default=None, max_length=120)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Response(SQLModel, table=True):
+    """A citizen's answers to one invitation, by item id; saved as they go."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitation.id", unique=True)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
+    answers: dict[str, Any] = _json()
+    status: str = Field(default="partial", max_length=20)  # partial | completed
+    channel: str = Field(max_length=10)  # web | sms
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
