@@ -14,18 +14,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from questionnaires.conditions import NOT_APPLICABLE, answer_codes, is_missing
+from questionnaires.phrases import check_lang as _check_lang
+from questionnaires.phrases import localise_digits, phrases
 from questionnaires.schema import LANGUAGES, NO, YES, Item, ItemType, Questionnaire
-
-_PERSIAN_DIGITS = str.maketrans("0123456789", "".join(chr(0x06F0 + d) for d in range(10)))
-
-
-def localise_digits(text: str, lang: str) -> str:
-    """Persian digits for ``fa`` (how numbers are read there), Latin digits otherwise."""
-    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
 
 
 @cache
@@ -37,14 +31,6 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-
-
-@cache
-def phrases(lang: str) -> dict[str, str]:
-    """The fixed phrases for one language (from templates/phrases.yaml)."""
-    _check_lang(lang)
-    text = resources.files("questionnaires").joinpath("templates/phrases.yaml").read_text("utf-8")
-    return {str(k): str(v) for k, v in yaml.safe_load(text)[lang].items()}
 
 
 @cache
@@ -201,8 +187,3 @@ def sms_prompt(questionnaire: Questionnaire, item_id: str, lang: str) -> str:
             text=text, choices=words["sms_choice_separator"].join(pairs)
         )
     return localise_digits(prompt, lang)
-
-
-def _check_lang(lang: str) -> None:
-    if lang not in LANGUAGES:
-        raise ValueError(f"language {lang!r} is not supported; expected one of {LANGUAGES}")
