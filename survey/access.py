@@ -62,7 +62,9 @@ class KeyResolver:
 
     def resolve(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise NotAuthenticated("missing Authorization header: send 'Authorization: Bearer <key>'")
+            raise NotAuthenticated(
+                "missing Authorization header: send 'Authorization: Bearer <key>'"
+            )
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

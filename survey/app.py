@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import Litestar, MediaType, Request, Response, get
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -54,7 +54,9 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
     body: dict[str, object] = {"error": exc.detail}
     if isinstance(exc, ValidationException) and exc.extra:
         body["problems"] = exc.extra
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+    return Response(
+        body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers
+    )
 
 
 @get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)

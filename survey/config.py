@@ -55,7 +55,9 @@ class Settings:
         database_url = env_vars.get("SURVEY_DATABASE_URL", "").strip()
         if not database_url:
             if production:
-                raise ConfigurationError("SURVEY_DATABASE_URL is required when SURVEY_ENV=production")
+                raise ConfigurationError(
+                    "SURVEY_DATABASE_URL is required when SURVEY_ENV=production"
+                )
             database_url = f"sqlite:///{(var_dir / 'survey.db').as_posix()}"
 
         raw_secret = env_vars.get("SURVEY_SECRET_KEY", "").strip()
@@ -72,14 +74,18 @@ class Settings:
 
         raw_webhook = env_vars.get("SURVEY_SMS_WEBHOOK_SECRET", "").strip()
         if not raw_webhook and production:
-            raise ConfigurationError("SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production")
+            raise ConfigurationError(
+                "SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production"
+            )
         webhook_secret = raw_webhook.encode() if raw_webhook else secret_key
 
         return cls(
             database_url=database_url,
             secret_key=secret_key,
             env=env,
-            public_base_url=env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip("/"),
+            public_base_url=env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip(
+                "/"
+            ),
             sms_gateway=env_vars.get("SURVEY_SMS_GATEWAY", DEFAULT_SMS_GATEWAY),
             sms_webhook_secret=webhook_secret,
             var_dir=var_dir,
@@ -104,7 +110,9 @@ def _decode_secret(name: str, raw: str) -> bytes:
     except ValueError:
         value = raw.encode()
     if len(value) < 32:
-        raise ConfigurationError(f"{name} must hold at least 32 bytes of randomness; got {len(value)}")
+        raise ConfigurationError(
+            f"{name} must hold at least 32 bytes of randomness; got {len(value)}"
+        )
     return value
 
 

@@ -85,7 +85,9 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("survey") / "migrations"))
     # configparser treats % as interpolation: escape it (URLs carry %-encoded options).
-    config.set_main_option("sqlalchemy.url", normalise_url(settings.database_url).replace("%", "%%"))
+    config.set_main_option(
+        "sqlalchemy.url", normalise_url(settings.database_url).replace("%", "%%")
+    )
     return config
 
 
