@@ -49,6 +49,7 @@ PROBLEM_CODES: dict[str, str] = {
     "xlsform-missing-sheet": "the workbook lacks the survey sheet",
     "xlsform-missing-column": "a required column (type, name, label) is absent",
     "xlsform-unsupported-type": "a row type has no equivalent in our schema",
+    "xlsform-unsupported-column": "a column or setting has no equivalent in our schema",
     "xlsform-unknown-list": "a select row names a choice list that is not in the choices sheet",
     "xlsform-choice-code": "a choice name is not a whole-number code",
     "xlsform-relevant": "a relevant expression is outside the supported subset",
