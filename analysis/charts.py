@@ -1,0 +1,220 @@
+"""Charts for analysis results. The only module of ``analysis`` that imports matplotlib.
+
+Figures are built with the object API on the Agg canvas and returned; nothing touches
+pyplot's global state, so charts can be drawn from worker threads and tests.
+
+Persian text is shaped: matplotlib 3.11+ does it itself (libraqm); for older versions
+``arabic_reshaper`` joins the letters and ``python-bidi`` puts them in visual order before
+matplotlib draws them. It is set in the first installed font with
+Persian glyphs: Vazirmatn, Noto Sans Arabic or Noto Naskh Arabic (Debian's fonts-vazirmatn
+or fonts-noto-core), with DejaVu Sans for Latin text. DejaVu Sans alone is not enough: it
+lacks most Arabic presentation forms and garbles Persian, so a Persian chart without one of
+those fonts raises ``ChartError``. Numbers use Persian digits in Persian charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from arabic_reshaper import reshape
+from bidi.algorithm import get_display
+from matplotlib import font_manager, ft2font
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+__all__ = ["ChartError", "importance_performance"]
+
+Lang = Literal["fa", "en"]
+_PERSIAN_FONTS = ("Vazirmatn", "Noto Sans Arabic", "Noto Naskh Arabic")
+_NATIVE_SHAPING = hasattr(ft2font.FT2Font, "_layout")  # libraqm text layout, matplotlib >= 3.11
+_PERSIAN_DIGITS = str.maketrans("0123456789.-", "۰۱۲۳۴۵۶۷۸۹٫−")
+
+# Chart furniture in both languages. Driver names come from the caller (instrument files).
+_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "x": "Importance (share of explained variance, %)",
+        "y": "Performance (mean score)",
+        "fix": "Fix first",
+        "keep": "Keep it up",
+        "low": "Lower priority",
+        "over": "Possible overinvestment",
+        "title": "What to improve first",
+        "no_data": "No driver analysis: {note}",
+    },
+    "fa": {
+        "x": "اهمیت (سهم از واریانس تبیین‌شده، درصد)",
+        "y": "عملکرد (میانگین امتیاز)",
+        "fix": "اولویت اصلاح",
+        "keep": "حفظ وضع موجود",
+        "low": "اولویت کمتر",
+        "over": "سرمایه‌گذاری بیش از نیاز",
+        "title": "چه چیزی را اول بهبود دهیم",
+        "no_data": "تحلیل محرک‌ها ممکن نیست: {note}",
+    },
+}
+
+
+class ChartError(ValueError):
+    """A chart cannot be drawn from the given table (names the field, expected and got)."""
+
+
+def importance_performance(
+    table: pd.DataFrame,
+    lang: Lang = "fa",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Quadrant chart of driver importance (x) against performance (y) for one domain.
+
+    ``table`` is the part of ``analysis.drivers.key_drivers``'s result for one scope/domain
+    (columns driver, importance, ci_low, ci_high, performance, note). The dashed lines sit
+    at the average importance (1/p) and the average performance of the drivers; drivers in
+    the lower right (important, scoring low) are the ones to fix first. ``labels`` maps
+    driver columns to display names. A domain whose analysis carries a note gets a figure
+    stating the note instead of points.
+    """
+    if lang not in _TEXT:
+        raise ChartError(f"lang: expected 'fa' or 'en', got {lang!r}")
+    needed = ["driver", "importance", "performance"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ChartError(f"table: expected columns {needed}, missing {missing}")
+    if table["driver"].duplicated().any():
+        raise ChartError(
+            "table: expected one row per driver (filter key_drivers' result to one domain), "
+            f"got {len(table)} rows for {table['driver'].nunique()} drivers"
+        )
+    text = _TEXT[lang]
+    font = _font(lang)
+
+    def t(value: str) -> str:
+        return _shape(value) if lang == "fa" else value
+
+    fig = Figure(figsize=(8, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(t(title or text["title"]), fontproperties=font, fontsize=14)
+    notes = table["note"].fillna("") if "note" in table.columns else pd.Series([""])
+    importance = table["importance"].to_numpy(dtype=float) * 100
+    performance = table["performance"].to_numpy(dtype=float)
+    if notes.astype(bool).any() or not np.isfinite(importance).all():
+        note = next((n for n in notes if n), "missing importance")
+        ax.text(
+            0.5,
+            0.5,
+            t(text["no_data"].format(note=note)),
+            ha="center",
+            va="center",
+            wrap=True,
+            fontproperties=font,
+            transform=ax.transAxes,
+        )
+        ax.set_axis_off()
+        return fig
+
+    names = [str((labels or {}).get(d, d)) for d in table["driver"]]
+    x_mid = 100.0 / len(names)
+    y_mid = float(np.mean(performance))
+    fix = (importance >= x_mid) & (performance < y_mid)
+    colors = np.where(fix, "#c0392b", "#2c3e50")
+    if {"ci_low", "ci_high"} <= set(table.columns):
+        low = table["ci_low"].to_numpy(dtype=float) * 100
+        high = table["ci_high"].to_numpy(dtype=float) * 100
+        ax.errorbar(
+            importance,
+            performance,
+            xerr=[importance - low, high - importance],
+            fmt="none",
+            ecolor="#95a5a6",
+            elinewidth=1,
+            capsize=3,
+            zorder=1,
+        )
+    ax.scatter(importance, performance, s=70, c=colors, zorder=2)
+    for x, y, name in zip(importance, performance, names, strict=True):
+        ax.annotate(
+            t(name),
+            (x, y),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontproperties=font,
+            fontsize=10,
+        )
+    ax.axvline(x_mid, color="#7f8c8d", linestyle="--", linewidth=1)
+    ax.axhline(y_mid, color="#7f8c8d", linestyle="--", linewidth=1)
+    corners = {
+        "fix": (0.98, 0.02, "right", "bottom"),
+        "keep": (0.98, 0.98, "right", "top"),
+        "low": (0.02, 0.02, "left", "bottom"),
+        "over": (0.02, 0.98, "left", "top"),
+    }
+    for key, (cx, cy, ha, va) in corners.items():
+        ax.text(
+            cx,
+            cy,
+            t(text[key]),
+            transform=ax.transAxes,
+            ha=ha,
+            va=va,
+            fontsize=11,
+            fontproperties=font,
+            color="#c0392b" if key == "fix" else "#7f8c8d",
+        )
+    ax.set_xlabel(t(text["x"]), fontproperties=font)
+    ax.set_ylabel(t(text["y"]), fontproperties=font)
+    ax.set_xlim(0, max(float(np.nanmax(high if "ci_high" in table else importance)), x_mid) * 1.15)
+    pad = max(float(np.ptp(performance)), 1.0) * 0.15
+    ax.set_ylim(performance.min() - pad, performance.max() + pad)
+    if lang == "fa":
+        persian = FuncFormatter(lambda v, _pos: f"{v:g}".translate(_PERSIAN_DIGITS))
+        ax.xaxis.set_major_formatter(persian)
+        ax.yaxis.set_major_formatter(persian)
+        for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+            tick.set_fontproperties(font)
+    return fig
+
+
+def _shape(value: str) -> str:
+    """Persian text ready for matplotlib.
+
+    Matplotlib 3.11 and later shape text themselves (libraqm: joining and right-to-left
+    order), and shaping twice garbles it; older versions draw code points one by one, so
+    the letters are joined (arabic-reshaper) and put in visual order (python-bidi) first.
+    """
+    if _NATIVE_SHAPING:
+        return value
+    return get_display(reshape(value))
+
+
+@cache
+def _font(lang: str) -> font_manager.FontProperties:
+    """The chart font; for Persian the first installed family with Persian glyphs.
+
+    DejaVu Sans is the fallback for Latin text only: it lacks most Arabic presentation
+    forms, so Persian drawn with it is garbled. Without a Persian font this fails loudly.
+    """
+    if lang != "fa":
+        return font_manager.FontProperties(family="DejaVu Sans")
+    family = _persian_families()
+    if not family:
+        for path in font_manager.findSystemFonts():  # fonts installed after the cache
+            name = path.rsplit("/", 1)[-1].lower()
+            if name.startswith(("vazirmatn", "notosansarabic", "notonaskharabic")):
+                font_manager.fontManager.addfont(path)
+        family = _persian_families()
+    if not family:
+        raise ChartError(
+            "no font with Persian glyphs: install Debian's fonts-noto-core (Noto Sans Arabic) "
+            "or fonts-vazirmatn"
+        )
+    return font_manager.FontProperties(family=[*family, "DejaVu Sans"])
+
+
+def _persian_families() -> list[str]:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in _PERSIAN_FONTS if name in installed]
