@@ -47,7 +47,10 @@ def find_problems(
             )
         else:
             position[item_id] = index
-    parsed = {item.id: item for item in items if item is not None}
+    parsed: dict[str, Item] = {}
+    for item in items:
+        if item is not None:
+            parsed.setdefault(item.id, item)
     for index, item in enumerate(items):
         if item is None:
             continue
@@ -190,7 +193,7 @@ def _sms_problems(
     seen: set[str] = set()
     for ref in sms:
         if ref in seen:
-            found.append(_problem("sms-duplicate", ref, "is listed twice in 'sms'"))
+            found.append(_problem("sms-duplicate", None, f"sms lists '{ref}' twice"))
             continue
         seen.add(ref)
         if ref not in position:
