@@ -1,0 +1,290 @@
+"""Design-based generalised linear models, as R's ``survey::svyglm``.
+
+The point estimates solve the weighted (quasi-)likelihood equations
+``sum_i w_i x_i (y_i - mu_i) mu'(eta_i) / V(mu_i) = 0`` by iteratively reweighted least
+squares. Their covariance is the sandwich ``A^-1 V A^-1`` (Binder 1983): ``A = X' W X`` with
+the IRLS working weights times the design weights, and ``V`` the design covariance of the
+weighted totals of the estimating-function scores ``x_i (y_i - mu_i) mu'(eta_i) / V(mu_i)``,
+which ``SurveyDesign.total_covariance`` computes by Taylor linearisation (honouring strata,
+clusters, fpc and calibration). Replicate-weight designs refit the model with every
+replicate's weights and combine the replicate coefficients with the design's replicate
+variance formula, as ``svyglm.svyrep.design`` does.
+
+Degrees of freedom are ``svyglm``'s ``df.residual``: the design's degrees of freedom plus 1
+minus the number of coefficients. Intervals and p-values use Student's t with those degrees
+of freedom (R's ``summary.svyglm`` does the same for p-values; note that ``confint`` on an
+``svyglm`` defaults to the normal distribution).
+
+Rows with a missing value in any variable of the formula are dropped, as R's default
+``na.action = na.omit`` does; they stay in the design with a zero score, exactly as R's
+``design[-nas, ]`` keeps their strata and PSUs. The count is reported in the ``dropped``
+column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import stats
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["RegressionError", "regress"]
+
+Family = Literal["gaussian", "binomial"]
+_FAMILIES = ("gaussian", "binomial")
+_REPLICATE_BLOCK = 32  # replicate fits solved at once; bounds memory at n x 32 doubles
+_MAX_IRLS = 100
+_IRLS_TOL = 1e-10
+
+try:  # the package-wide error tree, once analysis core provides it
+    from analysis.errors import EstimationError as _Base
+except ImportError:  # pragma: no cover - only while the core package is being built
+    _Base = ValueError  # type: ignore[assignment,misc]
+
+
+class RegressionError(_Base):  # type: ignore[valid-type,misc]
+    """The model cannot be fitted as asked (names the field, expected and got)."""
+
+
+class DesignLike(Protocol):
+    """What regression needs from a ``SurveyDesign``."""
+
+    @property
+    def data(self) -> pd.DataFrame: ...
+    @property
+    def weights(self) -> NDArray[np.float64]: ...
+    @property
+    def is_replicate(self) -> bool: ...
+    @property
+    def replicate_weights(self) -> NDArray[np.float64] | None: ...
+    @property
+    def degrees_of_freedom(self) -> float: ...
+    def total_covariance(self, scores: NDArray[np.float64]) -> NDArray[np.float64]: ...
+    def replicate_variance(
+        self, theta_full: NDArray[np.float64], theta_reps: NDArray[np.float64]
+    ) -> NDArray[np.float64]: ...
+
+
+def regress(
+    design: DesignLike,
+    formula: str,
+    family: Family = "gaussian",
+    by: str | Sequence[str] | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Fit ``formula`` to the design's data; one row per coefficient (per domain with ``by``).
+
+    ``formula`` is a patsy formula (``"y ~ x1 + x2"``, ``C(stype)``, ``I(x == "Yes")``).
+    Column names with dots, as in R data (``sch.wide``), may be written bare: they are
+    quoted for patsy. ``family="binomial"`` fits a logistic model to a 0/1 or boolean
+    response (quasi-binomial: the weights need not be integers). Columns: the ``by``
+    columns, term, estimate, se, ci_low, ci_high, df, p_value, n (rows used), dropped (rows
+    with missing values in the formula's variables).
+    """
+    if family not in _FAMILIES:
+        raise RegressionError(f"family: expected one of {_FAMILIES}, got {family!r}")
+    if not 0 < level < 1:
+        raise RegressionError(f"level: expected a number between 0 and 1, got {level!r}")
+    data = design.data
+    patsy_formula, variables = _prepare_formula(formula, data)
+    complete = ~data[variables].isna().any(axis=1).to_numpy()
+    if by is None:
+        everyone = np.ones(len(data), dtype=bool)
+        return _fit_table(design, patsy_formula, formula, family, complete, everyone, level)
+    by_cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in by_cols if c not in data.columns]
+    if missing:
+        raise RegressionError(f"by: column {missing[0]!r} is not in the data")
+    keys = data[by_cols]
+    groups = keys.groupby(by_cols, sort=True, dropna=True).indices
+    tables = []
+    for key, rows in groups.items():
+        in_domain = np.zeros(len(data), dtype=bool)
+        in_domain[rows] = True
+        table = _fit_table(
+            design, patsy_formula, formula, family, complete & in_domain, in_domain, level
+        )
+        values = key if isinstance(key, tuple) else (key,)
+        for col, value in zip(by_cols, values, strict=True):
+            table.insert(by_cols.index(col), col, value)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _prepare_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str]]:
+    """Quote dotted column names for patsy and list the data columns the formula uses."""
+    if not isinstance(formula, str) or "~" not in formula:
+        raise RegressionError(f"formula: expected 'response ~ terms', got {formula!r}")
+    columns = {str(c) for c in data.columns}
+    used: list[str] = []
+    pieces: list[str] = []
+    # split off string literals so names inside quotes are left alone
+    for part in re.split(r"(\"[^\"]*\"|'[^']*')", formula):
+        if part[:1] in {'"', "'"}:
+            pieces.append(part)
+            continue
+
+        def quote(match: re.Match[str]) -> str:
+            name = match.group(0)
+            if name in columns:
+                if name not in used:
+                    used.append(name)
+                if "." in name:
+                    return f'Q("{name}")'
+            return name
+
+        pieces.append(re.sub(r"(?<![\w.])[A-Za-z_][\w.]*", quote, part))
+    quoted = "".join(pieces)
+    for name in re.findall(r"Q\(\s*[\"']([^\"']+)[\"']\s*\)", formula):
+        if name in columns and name not in used:
+            used.append(name)
+    lhs = quoted.split("~", 1)[0]
+    if not lhs.strip():
+        raise RegressionError(f"formula: expected a response before '~', got {formula!r}")
+    return quoted, used
+
+
+def _fit_table(
+    design: DesignLike,
+    patsy_formula: str,
+    formula: str,
+    family: str,
+    used: NDArray[np.bool_],
+    eligible: NDArray[np.bool_],
+    level: float,
+) -> pd.DataFrame:
+    data = design.data
+    weights = np.asarray(design.weights, dtype=float)
+    rows = np.flatnonzero(used)
+    if rows.size == 0:
+        raise RegressionError(f"formula {formula!r}: no rows without missing values")
+    try:
+        y_frame, x_frame = patsy.dmatrices(
+            patsy_formula, data.iloc[rows], return_type="dataframe", NA_action="raise"
+        )
+    except patsy.PatsyError as error:
+        raise RegressionError(f"formula {formula!r}: {error}") from None
+    y = _response(y_frame, family, formula)
+    X = x_frame.to_numpy(dtype=float)
+    terms = ["(Intercept)" if t == "Intercept" else t for t in x_frame.columns]
+    p = X.shape[1]
+    if rows.size <= p or np.linalg.matrix_rank(X * np.sqrt(weights[rows])[:, None]) < p:
+        raise RegressionError(
+            f"formula {formula!r}: the {p} terms are linearly dependent or there are too few "
+            f"rows ({rows.size}) with positive weight to estimate them"
+        )
+    beta = _irls(X, y, weights[rows][:, None], family)[:, 0]
+    if design.is_replicate:
+        reps = np.asarray(design.replicate_weights, dtype=float)[rows]
+        betas = np.empty((reps.shape[1], p))
+        for start in range(0, reps.shape[1], _REPLICATE_BLOCK):
+            block = reps[:, start : start + _REPLICATE_BLOCK]
+            betas[start : start + block.shape[1]] = _irls(X, y, block, family, start=beta).T
+        cov = np.asarray(design.replicate_variance(beta, betas), dtype=float)
+    else:
+        eta = X @ beta
+        mu, dmu, var = _mean_function(eta, family)
+        bread = np.linalg.inv((X * (weights[rows] * dmu**2 / var)[:, None]).T @ X)
+        scores = np.zeros((len(data), p))
+        scores[rows] = X * ((y - mu) * dmu / var)[:, None]
+        meat = np.asarray(design.total_covariance(scores), dtype=float)
+        cov = bread @ meat @ bread
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    df = float(design.degrees_of_freedom) + 1 - p
+    if df <= 0:
+        raise RegressionError(
+            f"formula {formula!r}: {p} coefficients need more than {p - 1} design degrees "
+            f"of freedom, the design has {design.degrees_of_freedom}"
+        )
+    quantile = stats.t.ppf(0.5 + level / 2, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = beta / se
+    return pd.DataFrame(
+        {
+            "term": terms,
+            "estimate": beta,
+            "se": se,
+            "ci_low": beta - quantile * se,
+            "ci_high": beta + quantile * se,
+            "df": df,
+            "p_value": 2 * stats.t.sf(np.abs(t), df),
+            "n": rows.size,
+            "dropped": int(eligible.sum() - rows.size),
+        }
+    )
+
+
+def _response(y_frame: pd.DataFrame, family: str, formula: str) -> NDArray[np.float64]:
+    """The response as floats; a boolean response (patsy's two columns) becomes 0/1."""
+    if y_frame.shape[1] == 2 and str(y_frame.columns[1]).endswith("[True]"):
+        y = y_frame.iloc[:, 1].to_numpy(dtype=float)
+    elif y_frame.shape[1] == 1:
+        y = y_frame.iloc[:, 0].to_numpy(dtype=float)
+    else:
+        raise RegressionError(
+            f"formula {formula!r}: expected a numeric or true/false response, got categories "
+            f'{list(y_frame.columns)}; write e.g. I(answer == "Yes")'
+        )
+    if family == "binomial" and np.any((y < 0) | (y > 1)):
+        raise RegressionError(
+            f"formula {formula!r}: family='binomial' expects a 0/1 response, got values "
+            f"from {y.min():g} to {y.max():g}"
+        )
+    return y
+
+
+def _mean_function(
+    eta: NDArray[np.float64], family: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Mean, d mean / d eta and variance function for the canonical links."""
+    if family == "gaussian":
+        return eta, np.ones_like(eta), np.ones_like(eta)
+    mu = 1.0 / (1.0 + np.exp(-eta))
+    mu = np.clip(mu, 1e-15, 1 - 1e-15)
+    dmu = mu * (1 - mu)
+    return mu, dmu, dmu
+
+
+def _irls(
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    W: NDArray[np.float64],
+    family: str,
+    start: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Weighted fits for every column of ``W`` (n x B) at once; returns p x B coefficients."""
+    _n, p = X.shape
+    B = W.shape[1]
+    if family == "gaussian":
+        xtwx = np.einsum("nb,np,nq->bpq", W, X, X, optimize=True)
+        xtwy = np.einsum("nb,np,n->bp", W, X, y, optimize=True)
+        return np.linalg.solve(xtwx, xtwy[..., None])[..., 0].T
+    if start is None:
+        mu0 = (y + 0.5) / 2.0  # R's binomial mustart with unit weights
+        eta = np.repeat(np.log(mu0 / (1 - mu0))[:, None], B, axis=1)
+        beta = np.zeros((p, B))
+    else:
+        beta = np.repeat(start[:, None], B, axis=1)
+        eta = X @ beta
+    for iteration in range(_MAX_IRLS):
+        mu, dmu, var = _mean_function(eta, family)
+        z = eta + (y[:, None] - mu) / dmu
+        ww = W * dmu**2 / var
+        xtwx = np.einsum("nb,np,nq->bpq", ww, X, X, optimize=True)
+        xtwz = np.einsum("nb,np,nb->bp", ww, X, z, optimize=True)
+        new = np.linalg.solve(xtwx, xtwz[..., None])[..., 0].T
+        change = np.max(np.abs(new - beta) / (np.abs(new) + 1e-8))
+        beta = new
+        eta = X @ beta
+        if iteration > 0 and change < _IRLS_TOL:
+            return beta
+    raise RegressionError(
+        f"the logistic fit did not converge in {_MAX_IRLS} iterations (separation?)"
+    )
