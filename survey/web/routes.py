@@ -6,4 +6,6 @@ from litestar.types import ControllerRouterHandler
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    return []
+    from survey.web.transactions import TransactionController
+
+    return [TransactionController]
