@@ -1,0 +1,272 @@
+"""Taylor-linearisation variance engine (R ``svyrecvar``), vectorised with ``bincount``.
+
+Two entry points share one set of formulas:
+
+* :func:`total_covariance` -- the ``k x k`` covariance of the weighted totals
+  ``sum_i w_i * scores[i, :]`` for a dense ``(n, k)`` score matrix;
+* :func:`domain_variance` -- the variance of ``sum_{i in d} w_i u_i`` for every domain
+  ``d`` at once, where each row belongs to one domain. The scores form an ``n x D`` matrix
+  with one non-zero per row, which is never built: unit totals are summed per
+  ``(domain, unit)`` pair and centred per ``(domain, stratum)`` pair with ``np.bincount``.
+
+For each stage the contribution is ``sum_h scale_h * sum_{u in h} (t_u - mean_h)^2`` where
+``t_u`` are unit totals (zero for units without rows in the domain, so domains keep the
+whole design's strata and PSUs) and ``scale_h = f_h n_h / (n_h - 1)`` times the sampling
+fractions of earlier stages (see :mod:`analysis._stages`).
+
+Weighting adjustments enter as :class:`CalibrationStep` records: the scores are replaced by
+their residuals from the step's weighted regression (``z - X beta``), as R does for
+``postStratify``, ``rake`` and ``calibrate``. For domains the residuals are expanded
+algebraically so the dense ``n x D`` residual matrix is never formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from analysis._stages import Stage
+
+# Largest (strata x domains) table handled in one dense block.
+_DENSE_CELLS = 20_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationStep:
+    """A weighting step as seen by the variance: a linear model whose residuals are used.
+
+    ``x`` is the ``(n, p)`` matrix of auxiliary variables, ``q`` the regression weights
+    (the weights before the step), ``weights_after`` the weights after it. When the step
+    calibrated to totals *estimated* from the same sample (nonresponse adjustment within
+    weighting classes), ``estimated_by`` holds the weights that estimated them and the
+    estimated totals' own variance is kept.
+    """
+
+    x: sparse.csr_matrix
+    q: np.ndarray
+    weights_after: np.ndarray
+    estimated_by: np.ndarray | None
+    gram_pinv: np.ndarray
+
+    @classmethod
+    def fit(
+        cls,
+        x: sparse.spmatrix | np.ndarray,
+        q: np.ndarray,
+        weights_after: np.ndarray,
+        estimated_by: np.ndarray | None = None,
+    ) -> CalibrationStep:
+        """Record a step, pre-computing the pseudo-inverse of ``X' diag(q) X``."""
+        x = sparse.csr_matrix(x, dtype=float)
+        gram = (x.T @ x.multiply(q[:, None])).toarray()
+        return cls(x, q, weights_after, estimated_by, np.linalg.pinv(gram, hermitian=True))
+
+    def residual_weights(self) -> np.ndarray:
+        """Row weights multiplying ``x beta`` in the residual totals."""
+        if self.estimated_by is None:
+            return self.weights_after
+        return self.weights_after - self.estimated_by
+
+
+def _chain_coefficients(steps: tuple[CalibrationStep, ...], xtqz: list[np.ndarray]) -> list:
+    """Coefficients of each step, applied in sequence to the previous residuals."""
+    betas: list[np.ndarray] = []
+    for j, step in enumerate(steps):
+        right = xtqz[j]
+        for lower in range(j):
+            cross = (step.x.T @ steps[lower].x.multiply(step.q[:, None])).toarray()
+            right = right - cross @ betas[lower]
+        betas.append(step.gram_pinv @ right)
+    return betas
+
+
+def total_covariance(
+    stages: list[Stage],
+    weights: np.ndarray,
+    scores: np.ndarray,
+    steps: tuple[CalibrationStep, ...] = (),
+) -> np.ndarray:
+    """Covariance of ``sum_i weights_i * scores[i, :]`` (``k x k``)."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim == 1:
+        scores = scores[:, None]
+    values = weights[:, None] * scores
+    if steps:
+        xtqz = [np.asarray(s.x.T @ (s.q[:, None] * scores)) for s in steps]
+        betas = _chain_coefficients(steps, xtqz)
+        for step, beta in zip(steps, betas, strict=True):
+            values = values - np.asarray(step.x.multiply(step.residual_weights()[:, None]) @ beta)
+    k = values.shape[1]
+    cov = np.zeros((k, k))
+    for stage in stages:
+        totals = np.asarray(stage.unit_sums(values))
+        sums = np.zeros((stage.n_strata, k))
+        for j in range(k):
+            sums[:, j] = np.bincount(stage.stratum, weights=totals[:, j], minlength=stage.n_strata)
+        centre = sums / np.maximum(stage.units_per_stratum, 1)[:, None]
+        if stage.adjust.any():
+            centre[stage.adjust] = totals.sum(axis=0) / stage.n_unit
+        centred = totals - centre[stage.stratum]
+        scaled = centred * stage.scale[stage.stratum][:, None]
+        cov += (scaled.T @ centred) * stage.average_factor
+    return cov
+
+
+@dataclass(frozen=True, eq=False)
+class _Entries:
+    """Non-zero unit totals of a domain-sparse score: one entry per (unit, domain)."""
+
+    unit: np.ndarray
+    domain: np.ndarray
+    value: np.ndarray
+
+
+def _entries(stage: Stage, values: np.ndarray, domain: np.ndarray, pairs: tuple | None):
+    if stage.element:
+        return _Entries(stage.unit, domain, values)
+    codes, unit, dom = pairs
+    return _Entries(unit, dom, np.bincount(codes, weights=values, minlength=unit.shape[0]))
+
+
+def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Group codes for ``key`` (dense when the key space is small, else factorised)."""
+    if size <= _DENSE_CELLS:
+        return key, np.arange(size), size
+    uniques, codes = np.unique(key, return_inverse=True)
+    return codes, uniques, uniques.shape[0]
+
+
+def _stage_domain_variance(
+    stage: Stage, entries: _Entries, n_domain: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Uncalibrated per-domain variance of one stage, plus per-(stratum, domain) parts.
+
+    Returns ``(variance, contribution, pair_stratum, pair_domain)``.
+    """
+    h = stage.stratum[entries.unit]
+    codes, cells, n_cells = _group(h * n_domain + entries.domain, stage.n_strata * n_domain)
+    cell_h, cell_d = cells // n_domain, cells % n_domain
+    sums = np.bincount(codes, weights=entries.value, minlength=n_cells)
+    count = np.bincount(codes, minlength=n_cells)
+    n_h = stage.units_per_stratum[cell_h].astype(float)
+    centre = sums / np.maximum(n_h, 1)
+    domain_total = np.bincount(entries.domain, weights=entries.value, minlength=n_domain)
+    grand = domain_total / stage.n_unit
+    adjust = stage.adjust[cell_h]
+    if adjust.any():
+        centre = np.where(adjust, grand[cell_d], centre)
+    squares = np.bincount(codes, weights=(entries.value - centre[codes]) ** 2, minlength=n_cells)
+    contribution = stage.scale[cell_h] * (squares + (n_h - count) * centre**2)
+    variance = np.bincount(cell_d, weights=contribution, minlength=n_domain)
+    if stage.adjust.any():
+        # lonely strata with no unit in the domain still hold one unit whose total is 0
+        present = np.bincount(
+            cell_d,
+            weights=np.where(adjust & (count > 0), stage.scale[cell_h], 0.0),
+            minlength=n_domain,
+        )
+        all_adjust = stage.scale[stage.adjust].sum()
+        variance += grand**2 * (all_adjust - present)
+    return variance * stage.average_factor, contribution, cell_h, cell_d
+
+
+def _calibration_correction(
+    stage: Stage,
+    entries: _Entries,
+    n_domain: int,
+    unit_x: sparse.csr_matrix,
+    beta: np.ndarray,
+) -> np.ndarray:
+    """Variance of residual unit totals ``A - Xu beta`` minus that of ``A`` (per domain)."""
+    sc_unit = stage.scale[stage.stratum]
+    # Cross term sum_u sc_u A_ud (Xu_u . beta_d)
+    weighted_a = sparse.csr_matrix(
+        (entries.value * sc_unit[entries.unit], (entries.domain, entries.unit)),
+        shape=(n_domain, stage.n_unit),
+    )
+    cross = np.einsum("dp,pd->d", np.asarray((weighted_a @ unit_x).todense()), beta)
+    gram = np.asarray((unit_x.T @ unit_x.multiply(sc_unit[:, None])).todense())
+    quad = np.einsum("pd,pq,qd->d", beta, gram, beta)
+    strata = sparse.csr_matrix(
+        (np.ones(stage.n_unit), (stage.stratum, np.arange(stage.n_unit))),
+        shape=(stage.n_strata, stage.n_unit),
+    )
+    stratum_x = np.asarray((strata @ unit_x).todense())
+    n_h = stage.units_per_stratum.astype(float)
+    h = stage.stratum[entries.unit]
+    correction = -2 * cross + quad
+    step = max(1, _DENSE_CELLS // max(stage.n_strata, 1))
+    for start in range(0, n_domain, step):
+        stop = min(n_domain, start + step)
+        width = stop - start
+        inside = (entries.domain >= start) & (entries.domain < stop)
+        s_a = np.bincount(
+            h[inside] * width + entries.domain[inside] - start,
+            weights=entries.value[inside],
+            minlength=stage.n_strata * width,
+        ).reshape(stage.n_strata, width)
+        s_r = s_a - stratum_x @ beta[:, start:stop]
+        centre_a = s_a / np.maximum(n_h, 1)[:, None]
+        centre_r = s_r / np.maximum(n_h, 1)[:, None]
+        if stage.adjust.any():
+            centre_a[stage.adjust] = s_a.sum(axis=0) / stage.n_unit
+            centre_r[stage.adjust] = s_r.sum(axis=0) / stage.n_unit
+        sc = stage.scale[:, None]
+        nh = n_h[:, None]
+        part_r = (sc * (-2 * centre_r * s_r + nh * centre_r**2)).sum(axis=0)
+        part_a = (sc * (-2 * centre_a * s_a + nh * centre_a**2)).sum(axis=0)
+        correction[start:stop] += part_r - part_a
+    return correction * stage.average_factor
+
+
+def domain_variance(
+    stages: list[Stage],
+    weights: np.ndarray,
+    scores: np.ndarray,
+    domain: np.ndarray,
+    n_domain: int,
+    steps: tuple[CalibrationStep, ...] = (),
+    pairs: list | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Variance of each domain's weighted total of ``scores`` and its Satterthwaite df.
+
+    ``scores`` must be zero on rows that do not count (outside every domain, missing).
+    ``pairs`` holds, per non-element stage, the cached (unit, domain) factorisation.
+    The Satterthwaite degrees of freedom ``(sum_h v_h)^2 / sum_h v_h^2 / (n_h - 1)`` use the
+    first stage's stratum contributions before any calibration correction.
+    """
+    values = weights * scores
+    variance = np.zeros(n_domain)
+    satterthwaite = np.full(n_domain, np.nan)
+    betas: list[np.ndarray] = []
+    if steps:
+        z = sparse.csr_matrix(
+            (scores, (np.arange(scores.shape[0]), domain)), shape=(scores.shape[0], n_domain)
+        )
+        xtqz = [np.asarray((s.x.multiply(s.q[:, None])).T @ z) for s in steps]
+        betas = _chain_coefficients(steps, [np.asarray(m) for m in xtqz])
+        beta = np.vstack(betas)
+        row_x = sparse.hstack(
+            [s.x.multiply(s.residual_weights()[:, None]) for s in steps], format="csr"
+        )
+    for index, stage in enumerate(stages):
+        entries = _entries(stage, values, domain, None if pairs is None else pairs[index])
+        part, contribution, cell_h, cell_d = _stage_domain_variance(stage, entries, n_domain)
+        if steps:
+            unit_x = row_x if stage.element else (stage.membership() @ row_x).tocsr()
+            part = part + _calibration_correction(stage, entries, n_domain, unit_x, beta)
+        variance += part
+        if index == 0:
+            n_h = stage.units_per_stratum[cell_h]
+            usable = n_h > 1
+            num = np.bincount(cell_d[usable], weights=contribution[usable], minlength=n_domain)
+            den = np.bincount(
+                cell_d[usable],
+                weights=contribution[usable] ** 2 / (n_h[usable] - 1),
+                minlength=n_domain,
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                satterthwaite = np.where(den > 0, num**2 / den, np.nan)
+    return np.maximum(variance, 0.0), satterthwaite
