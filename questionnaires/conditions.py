@@ -198,7 +198,10 @@ def numeric_answers(column: pd.Series) -> pd.Series:
 
 
 def text_present(column: pd.Series) -> pd.Series:
-    """True where a column holds a non-empty answer other than not applicable."""
+    """True where a column holds a non-empty answer other than not applicable (vectorised)."""
+    present = column.notna()
     if pd.api.types.is_numeric_dtype(column.dtype):
-        return column.notna()
-    return column.map(lambda v: not is_missing(v) and v != NOT_APPLICABLE).astype(bool)
+        return present
+    stripped = column.astype("string").str.strip()
+    real = stripped.ne("") & stripped.ne(NOT_APPLICABLE)
+    return (present & real.fillna(False).astype(bool)).astype(bool)
