@@ -1,0 +1,307 @@
+"""Key-driver analysis: which parts of a service matter most for overall satisfaction.
+
+For each domain (agency, say) and nationally, every driver (waiting time, courtesy,
+clarity, outcome ...) gets
+
+* an **importance**: its share of the explained variance R^2 of the overall score,
+  by Johnson's (2000) relative weights (default) or by the Shapley decomposition of R^2
+  (Lipovetsky and Conklin 2001; the LMG measure of Lindeman, Merenda and Gold 1980). Both
+  split R^2 fairly between correlated drivers, which regression coefficients do not;
+  relative weights approximate Shapley values closely at a fraction of the cost
+  (Johnson 2000; LeBreton et al. 2004);
+* its **performance**: the weighted mean score of the driver;
+* design-based uncertainty: every statistic is recomputed with each column of replicate
+  weights (the design's own, or bootstrap replicates made with ``design.replicate``) and
+  combined with the design's replicate variance formula; the interval is estimate
+  +/- t * se, cut at 0 and 1.
+
+All statistics are functions of design-weighted means and cross-products, which are
+accumulated for all domains and replicates at once with a sparse domain indicator, so the
+work is a few passes over the data.
+
+Domains where the numbers would mislead get a ``note`` and no numbers:
+
+* ``too_few_responses``: fewer complete responses than ``min_n`` (default 100; with a
+  handful of drivers a correlation matrix from fewer responses is too noisy to rank them);
+* ``collinear_drivers``: a variance inflation factor above ``max_vif`` (default 10, the
+  common rule of thumb; Belsley, Kuh and Welsch 1980): drivers that move together cannot
+  be told apart, whatever the method;
+* ``constant_driver``: a driver or the outcome does not vary in the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from math import factorial
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["DriverError", "key_drivers"]
+
+Method = Literal["relative_weights", "shapley"]
+_METHODS = ("relative_weights", "shapley")
+_MAX_SHAPLEY_DRIVERS = 12
+_REPLICATE_BLOCK = 32
+
+try:  # the package-wide error tree, once analysis core provides it
+    from analysis.errors import EstimationError as _Base
+except ImportError:  # pragma: no cover - only while the core package is being built
+    _Base = ValueError  # type: ignore[assignment,misc]
+
+
+class DriverError(_Base):  # type: ignore[valid-type,misc]
+    """Key-driver analysis cannot run as asked (names the field, expected and got)."""
+
+
+class ReplicableDesign(Protocol):
+    """What key-driver analysis needs from a ``SurveyDesign``."""
+
+    @property
+    def data(self) -> pd.DataFrame: ...
+    @property
+    def weights(self) -> NDArray[np.float64]: ...
+    @property
+    def is_replicate(self) -> bool: ...
+    @property
+    def replicate_weights(self) -> NDArray[np.float64] | None: ...
+    @property
+    def degrees_of_freedom(self) -> float: ...
+    def replicate_variance(
+        self, theta_full: NDArray[np.float64], theta_reps: NDArray[np.float64]
+    ) -> NDArray[np.float64]: ...
+    def replicate(
+        self, method: str, *, replicates: int = ..., seed: int | None = ...
+    ) -> ReplicableDesign: ...
+
+
+def key_drivers(
+    design: ReplicableDesign,
+    outcome: str,
+    drivers: Sequence[str],
+    by: str | None = None,
+    method: Method = "relative_weights",
+    *,
+    replicates: int = 200,
+    seed: int | None = 0,
+    level: float = 0.95,
+    min_n: int = 100,
+    max_vif: float = 10.0,
+) -> pd.DataFrame:
+    """Importance and performance of each driver, per domain of ``by`` and nationally.
+
+    Returns one row per scope x driver with columns ``scope`` ("national" or "domain"),
+    the ``by`` column (missing on national rows), driver, importance (share of R^2, 0-1),
+    importance_se, ci_low, ci_high, raw_weight (importance x R^2), r2, performance,
+    performance_se, n (complete responses), max_vif, note (empty when the numbers stand).
+    Rows with a missing outcome or driver are left out (listwise). A replicate-weight
+    design uses its own replicates; otherwise ``design.replicate("bootstrap",
+    replicates=..., seed=...)`` makes them.
+    """
+    drivers = list(drivers)
+    if method not in _METHODS:
+        raise DriverError(f"method: expected one of {_METHODS}, got {method!r}")
+    if len(drivers) < 2:
+        raise DriverError(f"drivers: expected at least 2 driver columns, got {drivers!r}")
+    if method == "shapley" and len(drivers) > _MAX_SHAPLEY_DRIVERS:
+        raise DriverError(
+            f"drivers: the Shapley decomposition takes at most {_MAX_SHAPLEY_DRIVERS} drivers "
+            f"(2^p fits), got {len(drivers)}; use method='relative_weights'"
+        )
+    if not 0 < level < 1:
+        raise DriverError(f"level: expected a number between 0 and 1, got {level!r}")
+    data: pd.DataFrame = design.data
+    columns = [outcome, *drivers]
+    for name in [*columns, *([by] if by else [])]:
+        if name not in data.columns:
+            raise DriverError(f"column {name!r} is not in the data")
+    values = np.empty((len(data), len(columns)))
+    for j, name in enumerate(columns):
+        try:
+            values[:, j] = pd.to_numeric(data[name], errors="raise").to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DriverError(f"column {name!r}: expected numeric scores") from None
+    complete = ~np.isnan(values).any(axis=1)
+    values = np.where(complete[:, None], values, 0.0)
+
+    rep_design = design
+    if not design.is_replicate:
+        rep_design = design.replicate("bootstrap", replicates=replicates, seed=seed)
+    full_w = np.where(complete, np.asarray(design.weights, dtype=float), 0.0)
+    rep_w = np.asarray(rep_design.replicate_weights, dtype=float) * complete[:, None]
+
+    if by is None:
+        codes = np.zeros(len(data), dtype=np.intp)
+        labels: list[object] = []
+    else:
+        factor = pd.Categorical(data[by])
+        labels = list(factor.categories)
+        codes = np.where(factor.codes < 0, -1, factor.codes + 1)  # 0 = national, -1 = none
+    # domain 0 is the nation; a row belongs to it and to its own domain
+    n_dom = len(labels) + 1
+    if by is None:
+        indicator = sparse.csr_matrix(
+            (np.ones(len(data)), (np.zeros(len(data), dtype=np.intp), np.arange(len(data)))),
+            shape=(1, len(data)),
+        )
+    else:
+        in_domain = codes >= 1
+        rows = np.concatenate([np.zeros(len(data), dtype=np.intp), codes[in_domain]])
+        cols = np.concatenate([np.arange(len(data)), np.flatnonzero(in_domain)])
+        indicator = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_dom, len(data)))
+
+    counts = indicator @ complete.astype(float)
+    full = _statistics(indicator, values, full_w[:, None], method)
+    reps = [
+        _statistics(indicator, values, rep_w[:, s : s + _REPLICATE_BLOCK], method)
+        for s in range(0, rep_w.shape[1], _REPLICATE_BLOCK)
+    ]
+    rep_stats = {k: np.concatenate([r[k] for r in reps], axis=1) for k in full}
+    df = float(rep_design.degrees_of_freedom)
+    quantile = stats.t.ppf(0.5 + level / 2, df) if df > 0 else np.nan
+
+    p = len(drivers)
+    out: list[pd.DataFrame] = []
+    for d in range(n_dom):
+        share = full["share"][d, 0]
+        se_share = _replicate_se(rep_design, share, rep_stats["share"][d])
+        perf = full["mean"][d, 0, 1:]
+        se_perf = _replicate_se(rep_design, perf, rep_stats["mean"][d][:, 1:])
+        vif = full["vif"][d, 0]
+        note = _note(counts[d], min_n, vif, max_vif, full["constant"][d, 0])
+        frame = pd.DataFrame(
+            {
+                "scope": "national" if d == 0 else "domain",
+                "driver": drivers,
+                "importance": share,
+                "importance_se": se_share,
+                "ci_low": np.clip(share - quantile * se_share, 0, 1),
+                "ci_high": np.clip(share + quantile * se_share, 0, 1),
+                "raw_weight": full["raw"][d, 0],
+                "r2": np.repeat(full["r2"][d, 0], p),
+                "performance": perf,
+                "performance_se": se_perf,
+                "n": int(counts[d]),
+                "max_vif": np.repeat(np.nanmax(vif) if np.isfinite(vif).any() else np.nan, p),
+                "note": note,
+            }
+        )
+        if note:
+            cols = ["importance", "importance_se", "ci_low", "ci_high", "raw_weight", "r2"]
+            frame.loc[:, cols] = np.nan
+        if by is not None:
+            frame.insert(1, by, pd.NA if d == 0 else labels[d - 1])
+        out.append(frame)
+    return pd.concat(out, ignore_index=True)
+
+
+def _note(n: float, min_n: int, vif: NDArray[np.float64], max_vif: float, constant: bool) -> str:
+    if n < min_n:
+        return f"too_few_responses: {int(n)} complete responses, the minimum is {min_n}"
+    if constant:
+        return "constant_driver: the outcome or a driver does not vary"
+    if np.nanmax(vif) > max_vif:
+        return f"collinear_drivers: largest VIF {np.nanmax(vif):.1f} exceeds {max_vif:g}"
+    return ""
+
+
+def _replicate_se(
+    design: ReplicableDesign, full: NDArray[np.float64], reps: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Replicate standard errors; NaNs (undefined statistics) give NaN."""
+    full = np.atleast_1d(full)
+    reps = reps.reshape(reps.shape[0], -1)
+    if not (np.isfinite(full).all() and np.isfinite(reps).all()):
+        return np.full(full.shape, np.nan)
+    cov = np.asarray(design.replicate_variance(full, reps), dtype=float)
+    return np.sqrt(np.clip(np.diag(np.atleast_2d(cov)), 0, None))
+
+
+def _statistics(
+    indicator: sparse.csr_matrix,
+    values: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    method: str,
+) -> dict[str, NDArray[np.float64]]:
+    """Weighted moments per domain x weight column, then importance for each.
+
+    Shapes: D domains, K weight columns, q = 1 + p variables.
+    """
+    D = indicator.shape[0]
+    K = weights.shape[1]
+    q = values.shape[1]
+    s0 = np.asarray(indicator @ weights)  # (D, K)
+    s1 = np.empty((D, K, q))
+    s2 = np.empty((D, K, q, q))
+    for a in range(q):
+        s1[:, :, a] = indicator @ (weights * values[:, a : a + 1])
+        for b in range(a, q):
+            s2[:, :, a, b] = indicator @ (weights * (values[:, a] * values[:, b])[:, None])
+            s2[:, :, b, a] = s2[:, :, a, b]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / s0[..., None]
+        cov = s2 / s0[..., None, None] - mean[..., :, None] * mean[..., None, :]
+        sd = np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 0, None))
+        constant = (sd <= 1e-12 * (1 + np.abs(mean))).any(axis=-1)
+        safe_sd = np.where(sd > 0, sd, 1.0)
+        corr = cov / safe_sd[..., :, None] / safe_sd[..., None, :]
+    bad = constant | ~np.isfinite(corr).all(axis=(-2, -1))
+    corr = np.where(bad[..., None, None], np.eye(q), corr)
+    rxx = corr[..., 1:, 1:]
+    rxy = corr[..., 1:, 0]
+    raw = _relative_weights(rxx, rxy) if method == "relative_weights" else _shapley(rxx, rxy)
+    r2 = raw.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = raw / r2[..., None]
+        vif = np.diagonal(np.linalg.pinv(rxx, hermitian=True), axis1=-2, axis2=-1).copy()
+    raw[bad] = np.nan
+    share[bad] = np.nan
+    r2[bad] = np.nan
+    return {"raw": raw, "share": share, "r2": r2, "mean": mean, "vif": vif, "constant": constant}
+
+
+def _relative_weights(rxx: NDArray[np.float64], rxy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Johnson's (2000) relative weights from correlation matrices, batched.
+
+    ``Lambda = Rxx^(1/2)`` relates the drivers to their closest orthogonal counterparts Z;
+    regressing y on Z gives ``beta = Lambda^-1 rxy``; driver j's weight is
+    ``sum_k Lambda_jk^2 beta_k^2``. The weights sum to the model R^2.
+    """
+    eigval, eigvec = np.linalg.eigh(rxx)
+    root = np.sqrt(np.clip(eigval, 0, None))
+    lam = (eigvec * root[..., None, :]) @ np.swapaxes(eigvec, -1, -2)
+    inv_root = np.where(root > 1e-12, 1.0 / np.where(root > 0, root, 1.0), 0.0)
+    lam_inv = (eigvec * inv_root[..., None, :]) @ np.swapaxes(eigvec, -1, -2)
+    beta = np.einsum("...ij,...j->...i", lam_inv, rxy)
+    return np.einsum("...jk,...k->...j", lam**2, beta**2)
+
+
+def _shapley(rxx: NDArray[np.float64], rxy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Shapley values of R^2 over all 2^p driver subsets, batched over leading axes."""
+    p = rxx.shape[-1]
+    r2: dict[tuple[int, ...], NDArray[np.float64]] = {(): np.zeros(rxx.shape[:-2])}
+    for size in range(1, p + 1):
+        for subset in combinations(range(p), size):
+            idx = np.array(subset)
+            sub = rxx[..., idx[:, None], idx[None, :]]
+            r = rxy[..., idx]
+            solved = np.einsum("...ij,...j->...i", np.linalg.pinv(sub, hermitian=True), r)
+            r2[subset] = np.einsum("...i,...i->...", r, solved)
+    out = np.zeros(rxy.shape)
+    for subset, value in r2.items():
+        s = len(subset)
+        if s == p:
+            continue
+        weight = factorial(s) * factorial(p - s - 1) / factorial(p)
+        for j in range(p):
+            if j in subset:
+                continue
+            joined = tuple(sorted((*subset, j)))
+            out[..., j] += weight * (r2[joined] - value)
+    return out
