@@ -338,3 +338,14 @@ class Response(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboundMessage(SQLModel, table=True):
+    """An SMS reply already processed, by the provider's message id: a webhook delivered twice
+    is processed once. Holds no phone and no text."""
+
+    __tablename__ = "inbound_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=120, unique=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
