@@ -12,6 +12,10 @@ from survey.errors import SurveyError
 COMMAND_MODULES = (
     "survey.cli.database",
     "survey.cli.serve",
+    "survey.cli.registry",
+    "survey.cli.plans",
+    "survey.cli.questionnaires",
+    "survey.cli.audit",
 )
 
 

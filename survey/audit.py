@@ -1,0 +1,89 @@
+"""The audit log: who changed what, when, with the state before and after. Append-only.
+
+Every consequential act (registry changes, key issue and revocation, users, plan activation,
+questionnaire registration, imports) calls `record` inside the same database transaction as
+the change itself, so a change and its audit row are committed together or not at all.
+Nothing in the service updates or deletes audit rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from survey.access import Principal
+from survey.errors import InvalidInput
+from survey.models import AuditLog, utcnow
+
+__all__ = ["AuditEntry", "recent", "record"]
+
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit row, as listings show it."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def record(
+    session: Session,
+    principal: Principal,
+    action: str,
+    entity: str,
+    entity_id: str | int = "",
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Add an audit row to the caller's transaction (it commits with the change it records).
+
+    `before`/`after` must be JSON-compatible and must never hold secrets or phone numbers:
+    callers pass key prefixes, never keys.
+    """
+    session.add(
+        AuditLog(
+            at=at or utcnow(),
+            actor=principal.actor,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+        )
+    )
+
+
+def recent(session: Session, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
+    """The latest audit rows, newest first; `action` filters by exact action name."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+    query = sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if action:
+        query = query.where(AuditLog.action == action)
+    return [
+        AuditEntry(
+            id=row.id or 0,
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            entity=row.entity,
+            entity_id=row.entity_id,
+            before=row.before,
+            after=row.after,
+        )
+        for row in session.scalars(query)
+    ]
