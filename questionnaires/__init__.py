@@ -7,8 +7,10 @@ Imports nothing of ``survey`` or ``analysis``. The public API is exactly ``__all
     scores = score(q, answers_frame)           # score_<item>, index, satisfied per response
     html = render_form(q, "fa", answers={...}) # the web answering page
     text = sms_prompt(q, "q_overall", "fa")    # one SMS question
+    read = parse_form(q, form_fields, "fa", final=True)  # answers + messages for render_form
 """
 
+from questionnaires.answers import FormAnswers, parse_answer, parse_form
 from questionnaires.conditions import NOT_APPLICABLE, Condition, Op
 from questionnaires.errors import PROBLEM_CODES, AnswerError, Problem, QuestionnaireError
 from questionnaires.loading import (
@@ -46,6 +48,7 @@ __all__ = [
     "Choice",
     "Condition",
     "Ends",
+    "FormAnswers",
     "IndexItem",
     "Item",
     "ItemType",
@@ -62,6 +65,8 @@ __all__ = [
     "load_library",
     "loads_json",
     "loads_yaml",
+    "parse_answer",
+    "parse_form",
     "read_xlsform",
     "render_form",
     "score",

@@ -107,4 +107,12 @@ class QuestionnaireError(Exception):
 
 
 class AnswerError(ValueError):
-    """An answer value does not fit its item, e.g. 7 for a likert5 item."""
+    """An answer value does not fit its item, e.g. 7 for a likert5 item.
+
+    ``reason`` is ``"invalid"`` (not a possible answer) or ``"too_long"`` (text over its
+    limit), so a caller can pick the citizen-facing message.
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
