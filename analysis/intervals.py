@@ -32,7 +32,7 @@ Complex Surveys, ch. 2.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
 from analysis.errors import MethodError
 
@@ -125,34 +125,85 @@ def likelihood(
 ) -> tuple[float, float]:
     """R's ``svyciprop(method="likelihood")`` for one proportion.
 
-    R fits ``svyglm(y ~ 1, family=quasibinomial)`` and profiles it: the limits solve
-    ``D(pi) / phi = t_df^2 * lambda`` where ``D`` is the deviance change with prior weights
-    ``w / mean(w)``, ``phi`` the Pearson dispersion and ``lambda`` the ratio of the design
-    variance of the coefficient to its model-based variance.
+    R fits ``svyglm(y ~ 1, family=quasibinomial)`` and profiles its deviance (prior weights
+    ``w / mean(w)``, Pearson dispersion ``phi``), at the level whose normal quantile is
+    ``t_df * sqrt(lambda)``, ``lambda`` being the design variance of the coefficient over
+    its model-based variance (a Rao-Scott rescaling). As MASS's ``profile.glm`` and
+    ``confint.profile.glm``, the profile is evaluated on a grid of up to 19 points, then
+    interpolated with R's FMM cubic spline; the limits are found by linear interpolation
+    of that spline, as R does.
     """
     if p <= 0 or p >= 1 or variance <= 0:
         return np.nan, np.nan  # the quasibinomial fit does not exist at p = 0 or 1
     scaled = weights / weights.mean()
-    n = scaled.sum()
-    residual = np.sqrt(scaled) * (y - p) / np.sqrt(p * (1 - p))
-    w = weights
-    centre = np.sum(w * residual) / w.sum()
-    dispersion = np.sum(w * (residual - centre) ** 2) / w.sum() * y.shape[0] / (y.shape[0] - 1)
-    lam = variance / (p * (1 - p)) * n
-    target = critical_value(level, df) ** 2 * lam
+    n = y.shape[0]
+    dispersion = np.sum(scaled * (y - p) ** 2 / (p * (1 - p))) / (n - 1)
+    lam = variance / (p * (1 - p)) * scaled.sum()
+    cut = stats.t.ppf((1 - level) / 2, df) * np.sqrt(lam)
+    profile_level = 1 - 2 * stats.norm.cdf(cut)
+    zmax = np.sqrt(stats.f.ppf(1 - (1 - profile_level) / 4, 1, n - 1))
+    step_size = zmax / 5 * np.sqrt(variance) / (p * (1 - p))
+    b0 = float(special.logit(p))
 
-    def excess(pi: float) -> float:
-        deviance = 2 * n * (p * np.log(p / pi) + (1 - p) * np.log((1 - p) / (1 - pi)))
-        return deviance / dispersion - target
+    def deviance(beta: float) -> float:
+        pi = special.expit(beta)
+        return 2 * np.sum(scaled * (y * np.log(p / pi) + (1 - y) * np.log((1 - p) / (1 - pi))))
 
-    tiny = 1e-300
-    low = optimize.brentq(excess, tiny, p, xtol=1e-15, rtol=1e-15) if excess(tiny) > 0 else 0.0
-    high = (
-        optimize.brentq(excess, p, 1 - 1e-16, xtol=1e-15, rtol=1e-15)
-        if excess(1 - 1e-16) > 0
-        else 1.0
-    )
-    return low, high
+    z_values, betas = [0.0], [b0]
+    for sign in (-1, 1):
+        z = 0.0
+        for step in range(1, 10):
+            if abs(z) >= zmax:
+                break
+            beta = b0 + sign * step * step_size
+            z = sign * np.sqrt(max(deviance(beta) / dispersion, 0.0))
+            z_values.append(z)
+            betas.append(beta)
+    order = np.argsort(z_values)
+    x = np.asarray(betas)[order]
+    grid = np.linspace(x.min(), x.max(), 3 * x.shape[0])
+    curve = _fmm_spline(x, np.asarray(z_values)[order], grid)
+    ordered = np.argsort(curve)
+    limits = np.interp([cut, -cut], curve[ordered], grid[ordered], left=np.nan, right=np.nan)
+    return float(special.expit(limits[0])), float(special.expit(limits[1]))
+
+
+def _fmm_spline(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """R's ``spline(method="fmm")``: cubic spline whose end third derivatives match those
+    of the cubics through the first and last four points (Forsythe, Malcolm, Moler)."""
+    n = x.shape[0]
+    b, c, d = np.zeros(n), np.zeros(n), np.zeros(n)
+    d[0] = x[1] - x[0]
+    c[1] = (y[1] - y[0]) / d[0]
+    for i in range(1, n - 1):
+        d[i] = x[i + 1] - x[i]
+        b[i] = 2.0 * (d[i - 1] + d[i])
+        c[i + 1] = (y[i + 1] - y[i]) / d[i]
+        c[i] = c[i + 1] - c[i]
+    b[0], b[n - 1] = -d[0], -d[n - 2]
+    c[0] = c[n - 1] = 0.0
+    if n > 3:
+        c[0] = c[2] / (x[3] - x[1]) - c[1] / (x[2] - x[0])
+        c[n - 1] = c[n - 2] / (x[n - 1] - x[n - 3]) - c[n - 3] / (x[n - 2] - x[n - 4])
+        c[0] = c[0] * d[0] ** 2 / (x[3] - x[0])
+        c[n - 1] = -c[n - 1] * d[n - 2] ** 2 / (x[n - 1] - x[n - 4])
+    for i in range(1, n):
+        t = d[i - 1] / b[i - 1]
+        b[i] -= t * d[i - 1]
+        c[i] -= t * c[i - 1]
+    c[n - 1] /= b[n - 1]
+    for i in range(n - 2, -1, -1):
+        c[i] = (c[i] - d[i] * c[i + 1]) / b[i]
+    b[n - 1] = (y[n - 1] - y[n - 2]) / d[n - 2] + d[n - 2] * (c[n - 2] + 2.0 * c[n - 1])
+    for i in range(n - 1):
+        b[i] = (y[i + 1] - y[i]) / d[i] - d[i] * (c[i + 1] + 2.0 * c[i])
+        d[i] = (c[i + 1] - c[i]) / d[i]
+        c[i] = 3.0 * c[i]
+    c[n - 1] *= 3.0
+    d[n - 1] = d[n - 2]
+    index = np.clip(np.searchsorted(x, at, side="right") - 1, 0, n - 1)
+    dx = at - x[index]
+    return y[index] + dx * (b[index] + dx * (c[index] + dx * d[index]))
 
 
 def check_method(method: str | None, allowed: tuple) -> None:
