@@ -151,26 +151,19 @@ def _problem_from_error(
     error: Any, loc: tuple[Any, ...], rest: tuple[Any, ...], item: str | None
 ) -> Problem:
     kind = error["type"]
-    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in rest) or "item"
-    field = field.replace(".[", "[")
+    field = _path(rest) or "item"
     last = rest[-1] if rest else (loc[-1] if loc else "")
-    parent = rest[-2] if len(rest) >= 2 else None
     got = error.get("input")
     message = str(error["msg"]).removeprefix("Value error, ")
 
     def make(code: str, text: str) -> Problem:
         return Problem(code=code, file="", item=item, row=None, message=text)
 
-    if (
-        (last in ("fa", "en")
-        and parent in TEXT_FIELDS)
-        or (last in ("fa", "en") and kind in ("missing", "string_too_short"))
-    ):
+    if last in ("fa", "en") and kind in ("missing", "string_too_short"):
         language = "Persian (fa)" if last == "fa" else "English (en)"
-        owner = ".".join(str(p) for p in rest[:-1]) or "text"
+        owner = _path(rest[:-1]) or "text"
         state = "is empty" if kind == "string_too_short" else "is missing"
-        if kind in ("missing", "string_too_short"):
-            return make("missing-translation", f"the {language} form of '{owner}' {state}")
+        return make("missing-translation", f"the {language} form of '{owner}' {state}")
     if last in TEXT_FIELDS and kind in ("model_type", "model_attributes_type"):
         return make(
             "missing-translation",
@@ -180,12 +173,7 @@ def _problem_from_error(
         return make("missing-field", f"field '{field}' is required")
     if kind == "extra_forbidden":
         return make("unknown-field", f"unknown field '{field}'")
-    if (
-        (last == "type"
-        and kind == "enum"
-        and item is not None)
-        or (last == "type" and kind == "enum" and loc[:1] == ("items",))
-    ):
+    if last == "type" and kind == "enum" and loc[:1] == ("items",):
         allowed = ", ".join(t.value for t in ItemType)
         return make("unknown-type", f"unknown type {got!r}; expected one of: {allowed}")
     if last == "id" and kind == "string_pattern_mismatch":
@@ -196,6 +184,11 @@ def _problem_from_error(
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return make("not-a-mapping", f"'{field}' must be a mapping of fields; got {got!r}")
     return make("invalid-value", f"'{field}': {message}; got {got!r}")
+
+
+def _path(parts: tuple[Any, ...]) -> str:
+    """('choices', 1, 'label') -> 'choices[1].label'."""
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in parts).replace(".[", "[")
 
 
 def _partial_rules(data: Mapping[str, Any]) -> list[Problem]:
