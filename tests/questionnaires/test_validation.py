@@ -215,3 +215,12 @@ def test_from_dict_raises_the_same_problems(base):
         Questionnaire.from_dict(base, file="dict")
     assert caught.value.codes == ["unknown-type"]
     assert caught.value.problems[0].file == "dict"
+
+
+def test_one_bad_item_gives_no_spurious_list_error(base, write_yaml):
+    base["items"] = base["items"][:1]
+    base["items"][0]["required"] = "often"
+    base["sms"], base["scoring"] = [], {"index": [{"item": "q_overall"}]}
+    (problem,) = problems_of(write_yaml(base))
+    assert (problem.code, problem.item) == ("invalid-value", "q_overall")
+    assert "'required'" in problem.message and "'often'" in problem.message
