@@ -189,6 +189,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.item_rows: dict[str, int] = {}
         self.failed_items: set[str] = set()
+        self.missing_columns: set[tuple[str, str]] = set()
 
     def problem(
         self, code: str, sheet: str | None, row: int | None, item: str | None, message: str
@@ -228,6 +229,7 @@ def read_xlsform(
         ) from None
     try:
         sheets = {name.strip().lower(): _rows(book[name]) for name in book.sheetnames}
+        headers = {name.strip().lower(): _header(book[name]) for name in book.sheetnames}
     finally:
         book.close()
     reader = _Reader(file, skip_unsupported, on_skip)
@@ -236,6 +238,7 @@ def read_xlsform(
             "xlsform-missing-sheet", None, None, None, "the workbook has no 'survey' sheet"
         )
         raise QuestionnaireError(reader.problems)
+    _check_columns(reader, headers)
     lists = _read_choices(reader, sheets.get("choices", []))
     data = _read_settings(reader, sheets.get("settings", []))
     data["items"] = _read_survey(reader, sheets["survey"], lists)
@@ -254,6 +257,52 @@ def read_xlsform(
         )
         raise QuestionnaireError(reader.problems)
     return questionnaire
+
+
+_REQUIRED_COLUMNS = {
+    "survey": ("type", "name", *(f"label::{x}" for x in LANGUAGES)),
+    "choices": ("list_name", "name", *(f"label::{x}" for x in LANGUAGES)),
+    "settings": (
+        "form_id",
+        "version",
+        *(f"{f}::{x}" for f in ("title", "intro") for x in LANGUAGES),
+    ),
+}
+
+
+def _header(sheet: Any) -> list[str]:
+    first = next(sheet.iter_rows(max_row=1, values_only=True), ())
+    return [_column_name(h) for h in first if h not in (None, "")]
+
+
+def _check_columns(reader: _Reader, headers: dict[str, list[str]]) -> None:
+    """One problem per missing column, instead of one per row that lacks its value."""
+    for sheet, required in _REQUIRED_COLUMNS.items():
+        if sheet not in headers:
+            continue
+        for column in required:
+            if column not in headers[sheet]:
+                base, _, lang = column.partition("::")
+                shown = f"{base}::{LANGUAGE_NAMES[lang]}" if lang else column
+                found = ", ".join(headers[sheet]) or "none"
+                reader.problem(
+                    "xlsform-missing-column",
+                    sheet,
+                    1,
+                    None,
+                    f"the '{sheet}' sheet has no '{shown}' column (columns: {found})",
+                )
+                reader.missing_columns.add((sheet, column))
+    known = set(_REQUIRED_COLUMNS["survey"]) | {"required", "relevant", "constraint"}
+    for column in headers["survey"]:
+        if column not in known | _IGNORED_COLUMNS:
+            reader.unsupported(
+                "survey",
+                1,
+                None,
+                f"column '{column}' has no equivalent and is not imported",
+                "xlsform-unsupported-column",
+            )
 
 
 def _rows(sheet: Any) -> list[_Row]:
@@ -291,7 +340,7 @@ def _labels(reader: _Reader, row: _Row, sheet: str, base: str, item: str | None)
         value = row.text(f"{base}::{lang}")
         if value:
             labels[lang] = value
-        else:
+        elif (sheet, f"{base}::{lang}") not in reader.missing_columns:
             reader.problem(
                 "missing-translation",
                 sheet,
@@ -409,7 +458,6 @@ def _read_survey(
     reader: _Reader, rows: list[_Row], lists: dict[str, list[_ChoiceRow]]
 ) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    known_columns = set(SURVEY_COLUMNS) | {f"label::{x}" for x in LANGUAGES} | _IGNORED_COLUMNS
     for row in rows:
         kind = row.text("type")
         name = row.text("name") or None
@@ -449,15 +497,6 @@ def _read_survey(
         if item is None:
             reader.failed_items.add(name)
             continue
-        for column in row.cells:
-            if column not in known_columns:
-                reader.unsupported(
-                    "survey",
-                    row.number,
-                    name,
-                    f"column '{column}' has no equivalent and is not imported",
-                    "xlsform-unsupported-column",
-                )
         items.append(item)
     return items
 
@@ -645,7 +684,9 @@ def _reason(exc: Exception) -> str:
 def _caused_by_skip(problem: Problem, reader: _Reader) -> bool:
     """Drop schema follow-ups of problems the reader already reported at their row."""
     if problem.code == "missing-translation":
-        return any(p.code == "missing-translation" for p in reader.problems)
+        return bool(reader.missing_columns) or any(
+            p.code == "missing-translation" for p in reader.problems
+        )
     if not problem.code.endswith("unknown-item"):
         return False
     return any(f"'{name}'" in problem.message for name in reader.failed_items)

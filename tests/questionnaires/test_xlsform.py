@@ -302,3 +302,24 @@ def test_relevant_accepts_common_spellings():
 def test_relevant_outside_the_subset_is_refused(text):
     with pytest.raises(RelevantSyntaxError):
         from_relevant(text)
+
+
+def test_missing_language_column_is_reported_once(tmp_path):
+    survey = [
+        ["type", "name", "label", FA],
+        ["select_one likert5_sat", "q_overall", "Satisfied?", "راضی هستید؟"],
+        ["select_one yes_no", "q_ok", "Done?", "کار انجام شد؟"],
+    ]
+    settings = [SETTINGS_HEADER, [*SETTINGS_ROW[:7], "q_overall q_ok"]]
+    path = workbook(tmp_path / "nolang.xlsx", survey, CHOICES, settings)
+    with pytest.raises(QuestionnaireError) as caught:
+        read_xlsform(path)
+    assert caught.value.codes == ["xlsform-missing-column", "xlsform-unsupported-column"]
+    missing, unsupported = caught.value.problems
+    assert (missing.sheet, missing.row) == ("survey", 1)
+    assert "'label::English (en)'" in missing.message
+    assert "column 'label'" in unsupported.message
+    skipped: list[object] = []
+    with pytest.raises(QuestionnaireError) as caught:
+        read_xlsform(path, skip_unsupported=True, on_skip=skipped.append)
+    assert caught.value.codes == ["xlsform-missing-column"] and len(skipped) == 1
