@@ -6,6 +6,7 @@ from litestar.types import ControllerRouterHandler
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
+    from survey.web.answering import AnsweringController
     from survey.web.transactions import TransactionController
 
-    return [TransactionController]
+    return [AnsweringController, TransactionController]

@@ -1,0 +1,310 @@
+"""The citizen's answering pages at `/s/{token}`: server-rendered, no JavaScript, CSRF-protected.
+
+- `GET  /s/{token}`          the questionnaire (Persian by default, the invitation's language,
+                             or `?lang=en|fa`), pre-filled with saved answers;
+- `POST /s/{token}`          button `action=save` stores valid answers (303 back to the form),
+                             `action=submit` completes once (303 to the thank-you page); item
+                             problems re-render the form with messages (200, never a 500);
+- `GET  /s/{token}/thanks`   the thank-you page (reads nothing);
+- `GET|POST /s/{token}/opt-out`  confirm, then stop all survey messages to the phone.
+
+Unknown, expired, completed and opted-out links, and malformed tokens, all get the same
+bilingual page with the same status (404), so a page never hints whether a token exists.
+Every page carries `Referrer-Policy: no-referrer` (the token is in the URL), `no-store` and a
+CSP without scripts. Requests are rate-limited per client address (survey.answering.throttle).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import Cookie, State
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from questionnaires.rendering import render_form, stylesheet
+from questionnaires.schema import LANGUAGES
+from survey.answering.csrf import COOKIE_NAME, FIELD_NAME, CsrfSigner
+from survey.answering.throttle import Throttle
+from survey.answering.web import FormState, LinkUnavailable, WebAnswering
+from survey.context import AppContext
+
+TEMPLATES = Path(__file__).parent / "templates" / "answering"
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+_SUBMIT_MARKER = '<button type="submit">'
+_STATE_KEY = "answering"
+
+
+@cache
+def page_words() -> dict[str, dict[str, str]]:
+    """The pages' phrases per language (templates/answering/phrases.yaml)."""
+    table = yaml.safe_load((TEMPLATES / "phrases.yaml").read_text("utf-8"))
+    return {lang: {str(k): str(v) for k, v in table[lang].items()} for lang in LANGUAGES}
+
+
+@cache
+def page_css() -> str:
+    return stylesheet() + _extra_css()
+
+
+class AnsweringParts:
+    """What the pages share per app: the domain service, the CSRF signer and the throttle."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.service = WebAnswering.from_context(context)
+        self.csrf = CsrfSigner(context.settings.secret_key)
+        self.throttle = Throttle()
+
+
+def answering_parts(state: State) -> AnsweringParts:
+    """The app's answering parts, made on first use (a test or bench may pre-set them)."""
+    parts = state.get(_STATE_KEY)
+    if parts is None:
+        parts = AnsweringParts(state.context)
+        state[_STATE_KEY] = parts
+    return parts
+
+
+def _client(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _lang(request: Request[Any, Any, Any], fallback: str = "fa") -> str:
+    wanted = request.query_params.get("lang")
+    if wanted in LANGUAGES:
+        return str(wanted)
+    return fallback if fallback in LANGUAGES else "fa"
+
+
+def _notice(kind: str, status: int, retry_url: str | None = None) -> Template:
+    """The one bilingual page for closed links, throttling and refused forms."""
+    words = page_words()
+    return Template(
+        template_name="answering/notice.html.j2",
+        context={
+            "lang": "fa",
+            "words": words["fa"],
+            "both": words,
+            "kind": kind,
+            "css": page_css(),
+            "retry_url": retry_url,
+        },
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _page(name: str, lang: str, status: int = 200, **context: Any) -> Template:
+    return Template(
+        template_name=f"answering/{name}.html.j2",
+        context={"lang": lang, "words": page_words()[lang], "css": page_css(), **context},
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def form_page(
+    state: FormState,
+    token: str,
+    lang: str,
+    csrf_field: str,
+    *,
+    shown: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+) -> str:
+    """The questionnaire page: the questionnaires package's form plus the save button, the
+    opt-out link and a "saved" notice (an adapter until render_form takes extra buttons)."""
+    words = page_words()[lang]
+    base = f"/s/{quote(token)}"
+    html = render_form(
+        state.questionnaire,
+        lang,
+        answers=state.answers if shown is None else shown,
+        action_url=f"{base}?lang={lang}",
+        csrf_token=csrf_field,
+        errors=errors or {},
+        language_url=f"{base}?lang={'en' if lang == 'fa' else 'fa'}",
+    )
+    for marker in (_SUBMIT_MARKER, "<form ", "</main>", "</head>"):
+        if marker not in html:
+            raise RuntimeError(
+                f"render_form's page has no {marker!r}: the answering adapter needs it"
+            )
+    save = (
+        '<button type="submit" name="action" value="save" class="save">'
+        f"{_esc(words['save'])}</button>\n"
+    )
+    html = html.replace(
+        _SUBMIT_MARKER, save + '<button type="submit" name="action" value="submit">', 1
+    )
+    if saved:
+        notice = f'<p class="saved" role="status">{_esc(words["saved"])}</p>\n'
+        html = html.replace("<form ", notice + "<form ", 1)
+    opt_out = (
+        f'<p class="opt-out"><a href="{base}/opt-out?lang={lang}">'
+        f"{_esc(words['opt_out_link'])}</a></p>\n"
+    )
+    html = html.replace("</main>", opt_out + "</main>", 1)
+    head = f'<meta name="referrer" content="no-referrer">\n<style>{_extra_css()}</style>\n</head>'
+    html = html.replace("</head>", head, 1)
+    return html
+
+
+@cache
+def _extra_css() -> str:
+    return (TEMPLATES / "extra.css").read_text("utf-8")
+
+
+def _esc(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+class AnsweringController(Controller):
+    path = "/s"
+    include_in_schema = False
+
+    @get("/{token:str}")
+    async def show(
+        self, request: Request[Any, Any, Any], token: FromPath[str], state: State
+    ) -> Any:
+        parts = answering_parts(state)
+        client = _client(request)
+        if not parts.throttle.allow_request(client):
+            return _notice("too_many", 429)
+        try:
+            form = parts.service.open(token)
+        except LinkUnavailable:
+            parts.throttle.record_miss(client)
+            return _notice("unavailable", 404)
+        nonce = request.cookies.get(COOKIE_NAME) or parts.csrf.new_nonce()
+        lang = _lang(request, form.language)
+        html = form_page(
+            form,
+            token,
+            lang,
+            parts.csrf.field_for(nonce, token),
+            saved=request.query_params.get("saved") == "1",
+        )
+        return Response(
+            html,
+            media_type=MediaType.HTML,
+            headers=SECURITY_HEADERS,
+            cookies=[_csrf_cookie(request, nonce)],
+        )
+
+    @post("/{token:str}", status_code=200)
+    async def save(
+        self, request: Request[Any, Any, Any], token: FromPath[str], state: State
+    ) -> Any:
+        parts = answering_parts(state)
+        client = _client(request)
+        if not parts.throttle.allow_request(client):
+            return _notice("too_many", 429)
+        body = await request.form()
+        lang = _lang(request)
+        nonce = request.cookies.get(COOKIE_NAME)
+        if not parts.csrf.verify(nonce, token, body.get(FIELD_NAME)):
+            return _notice("form_expired", 403, retry_url=f"/s/{quote(token)}?lang={lang}")
+        values = {key: body.getall(key) for key in body}
+        submit = body.get("action") == "submit"
+        try:
+            result = parts.service.save(token, values, submit=submit)
+        except LinkUnavailable:
+            parts.throttle.record_miss(client)
+            return _notice("unavailable", 404)
+        base = f"/s/{quote(token)}"
+        lang = _lang(request, result.state.language)
+        if result.completed:
+            return Redirect(f"{base}/thanks?lang={lang}", status_code=303, headers=SECURITY_HEADERS)
+        if not result.problems:
+            return Redirect(
+                f"{base}?lang={lang}&saved=1", status_code=303, headers=SECURITY_HEADERS
+            )
+        words = page_words()[lang]
+        errors = {p.item_id: words[f"problem_{p.code}"] for p in result.problems}
+        html = form_page(
+            result.state,
+            token,
+            lang,
+            parts.csrf.field_for(str(nonce), token),
+            shown=result.shown,
+            errors=errors,
+        )
+        return Response(html, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
+
+    @get("/{token:str}/thanks")
+    async def thanks(self, request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+        return _page("thanks", _lang(request))
+
+    @get("/{token:str}/opt-out")
+    async def opt_out_page(
+        self, request: Request[Any, Any, Any], token: FromPath[str], state: State
+    ) -> Any:
+        parts = answering_parts(state)
+        client = _client(request)
+        if not parts.throttle.allow_request(client):
+            return _notice("too_many", 429)
+        try:
+            form = parts.service.check(token)
+        except LinkUnavailable:
+            parts.throttle.record_miss(client)
+            return _notice("unavailable", 404)
+        lang = _lang(request, form.language)
+        nonce = request.cookies.get(COOKIE_NAME) or parts.csrf.new_nonce()
+        base = f"/s/{quote(token)}"
+        page = _page(
+            "opt_out",
+            lang,
+            action_url=f"{base}/opt-out?lang={lang}",
+            back_url=f"{base}?lang={lang}",
+            csrf_token=parts.csrf.field_for(nonce, token),
+        )
+        page.cookies.append(_csrf_cookie(request, nonce))
+        return page
+
+    @post("/{token:str}/opt-out", status_code=200)
+    async def opt_out(
+        self, request: Request[Any, Any, Any], token: FromPath[str], state: State
+    ) -> Any:
+        parts = answering_parts(state)
+        client = _client(request)
+        if not parts.throttle.allow_request(client):
+            return _notice("too_many", 429)
+        body = await request.form()
+        lang = _lang(request)
+        if not parts.csrf.verify(request.cookies.get(COOKIE_NAME), token, body.get(FIELD_NAME)):
+            return _notice("form_expired", 403, retry_url=f"/s/{quote(token)}/opt-out?lang={lang}")
+        try:
+            parts.service.opt_out(token)
+        except LinkUnavailable:
+            parts.throttle.record_miss(client)
+            return _notice("unavailable", 404)
+        return _page("opted_out", lang)
+
+
+def _csrf_cookie(request: Request[Any, Any, Any], nonce: str) -> Cookie:
+    return Cookie(
+        key=COOKIE_NAME,
+        value=nonce,
+        path="/s/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
