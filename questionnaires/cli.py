@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from questionnaires.errors import Problem, QuestionnaireError
-from questionnaires.loading import dumps_yaml, load
+from questionnaires.loading import dumps_yaml, load, questionnaire_files
 from questionnaires.rendering import render_form
 from questionnaires.schema import LANGUAGES, Questionnaire
 from questionnaires.xlsform import read_xlsform, write_xlsform
@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check files; list every problem")
+    validate = commands.add_parser(
+        "validate", help="check files (or every file in a folder); list every problem"
+    )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     preview = commands.add_parser("preview", help="render the web form as HTML")
@@ -69,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(files: Sequence[Path]) -> int:
     status = 0
-    for path in files:
+    expanded = [f for p in files for f in (questionnaire_files(p) if p.is_dir() else [p])]
+    for path in expanded:
         try:
             questionnaire = load(path)
         except QuestionnaireError as exc:

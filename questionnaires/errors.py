@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 PROBLEM_CODES: dict[str, str] = {
     "file-unreadable": "the file cannot be read",
     "file-type": "the file extension is not .yaml, .yml, .json or .xlsx",
+    "duplicate-version": "two files in one folder define the same id and version",
     "syntax": "the YAML or JSON text is not well formed",
     "not-a-mapping": "the document (or a part of it) is not a mapping of field: value",
     "missing-field": "a required field is absent",

@@ -31,11 +31,52 @@ def library_path() -> Path:
 
 def load_library() -> dict[str, Questionnaire]:
     """The bundled instruments, by questionnaire id."""
-    found: dict[str, Questionnaire] = {}
-    for path in sorted(library_path().glob("*.yaml")):
-        questionnaire = load(path)
-        found[questionnaire.id] = questionnaire
-    return found
+    return {q.id: q for q in load_folder(library_path())}
+
+
+QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml", ".json", ".xlsx")
+
+
+def questionnaire_files(folder: str | Path) -> list[Path]:
+    """The questionnaire files directly in ``folder`` (by extension), sorted by name."""
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and p.suffix.lower() in QUESTIONNAIRE_SUFFIXES
+    )
+
+
+def load_folder(folder: str | Path) -> list[Questionnaire]:
+    """Every questionnaire file in ``folder``, sorted by (id, version).
+
+    All files are read before failing: QuestionnaireError lists the problems of every file,
+    and two files with the same id and version are an error (``duplicate-version``).
+    """
+    problems: list[Problem] = []
+    seen: dict[tuple[str, int], Path] = {}
+    found: list[Questionnaire] = []
+    for path in questionnaire_files(folder):
+        try:
+            questionnaire = load(path)
+        except QuestionnaireError as exc:
+            problems += exc.problems
+            continue
+        key = (questionnaire.id, questionnaire.version)
+        if key in seen:
+            problems.append(
+                _top(
+                    "duplicate-version",
+                    str(path),
+                    f"{questionnaire.id} version {questionnaire.version} is also defined in "
+                    f"{seen[key].name}; raise the version of one of them",
+                )
+            )
+            continue
+        seen[key] = path
+        found.append(questionnaire)
+    if problems:
+        raise QuestionnaireError(problems)
+    return sorted(found, key=lambda q: (q.id, q.version))
 
 
 def load(path: str | Path) -> Questionnaire:

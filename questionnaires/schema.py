@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from questionnaires.conditions import Condition
+from questionnaires.errors import QuestionnaireError
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
@@ -145,8 +146,7 @@ class Questionnaire(_Frozen):
 
     @model_validator(mode="after")
     def _whole_questionnaire_rules(self) -> Questionnaire:
-        from questionnaires.errors import QuestionnaireError
-        from questionnaires.rules import find_problems
+        from questionnaires.rules import find_problems  # rules imports this module
 
         problems = find_problems(
             list(self.items), [i.id for i in self.items], self.sms, self.scoring

@@ -86,3 +86,8 @@ def test_console_entry_point_runs(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert "core-transaction v1" in result.stdout
+
+
+def test_validate_a_folder(capsys):
+    assert main(["validate", str(library_path())]) == 0
+    assert capsys.readouterr().out.count(": OK (") == 3

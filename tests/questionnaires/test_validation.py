@@ -224,3 +224,25 @@ def test_one_bad_item_gives_no_spurious_list_error(base, write_yaml):
     (problem,) = problems_of(write_yaml(base))
     assert (problem.code, problem.item) == ("invalid-value", "q_overall")
     assert "'required'" in problem.message and "'often'" in problem.message
+
+
+def test_load_folder_reports_every_file_and_duplicate_versions(base, write_yaml, tmp_path):
+    from questionnaires import load_folder
+
+    write_yaml(base, "a.yaml")
+    base["version"] = 2
+    write_yaml(base, "b.yaml")
+    assert [(q.id, q.version) for q in load_folder(tmp_path)] == [
+        ("test-form", 1),
+        ("test-form", 2),
+    ]
+    write_yaml(base, "c.yaml")  # version 2 again
+    write_yaml("id: [", "d.yaml")
+    (tmp_path / "notes.txt").write_text("not a questionnaire")
+    with pytest.raises(QuestionnaireError) as caught:
+        load_folder(tmp_path)
+    assert [(Path(p.file).name, p.code) for p in caught.value.problems] == [
+        ("c.yaml", "duplicate-version"),
+        ("d.yaml", "syntax"),
+    ]
+    assert "b.yaml" in caught.value.problems[0].message
