@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "survey.cli.serve",
     "survey.cli.registry",
     "survey.cli.plans",
+    "survey.cli.transactions",
     "survey.cli.questionnaires",
     "survey.cli.audit",
 )
