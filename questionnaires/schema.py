@@ -188,8 +188,11 @@ class Questionnaire(_Frozen):
         return build(data, file=file)
 
     def content_hash(self) -> str:
-        """sha256 (hex) of the canonical JSON; equal iff the questionnaires are equal."""
-        canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        """sha256 (hex) of the canonical JSON: sorted keys, defaults and empty fields left out.
+
+        Equal questionnaires have equal hashes; leaving defaults out keeps the hash of an old
+        file stable when a later release adds an optional field.
+        """
+        content = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -102,3 +102,12 @@ def test_sms_prompts_fit_two_sms_parts(library):
 def test_item_lookup_names_known_ids(library):
     with pytest.raises(KeyError, match="q_overall"):
         library["sms-short"].item("q_missing")
+
+
+def test_content_hash_ignores_spelled_out_defaults(library):
+    original = library["sms-short"]
+    data = original.to_dict()
+    data["items"][1]["required"] = False  # the default, now written out
+    assert Questionnaire.from_dict(data).content_hash() == original.content_hash()
+    data["items"][1]["required"] = True
+    assert Questionnaire.from_dict(data).content_hash() != original.content_hash()
