@@ -593,9 +593,7 @@ def _overlap_problems(session: Session, rules: Sequence[tuple[int, RateRule]]) -
     owner = dict(
         session.execute(
             sa.select(Service.code, Agency.code).join(Agency, Agency.id == Service.agency_id)  # type: ignore[arg-type]
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     problems = []
     cells = []

@@ -217,7 +217,7 @@ def resolve(
         f"{q}@{v}"
         for q, v in session.execute(
             sa.select(QuestionnaireVersion.qid, QuestionnaireVersion.version)
-        ).tuples()
+        ).all()
     )
     library = sorted(f"{q.id}@{q.version}" for q in load_library().values())
     wanted = qid if version is None else f"{qid} version {version}"

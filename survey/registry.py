@@ -123,18 +123,18 @@ def list_agencies(session: Session, principal: Principal) -> list[AgencyView]:
     if own is not None:
         query = query.where(Agency.id == own)
     agencies = list(session.scalars(query))
-    codes = dict(session.execute(sa.select(Agency.id, Agency.code)).tuples().all())
+    codes = dict(session.execute(sa.select(Agency.id, Agency.code)).all())
     services = dict(
         session.execute(
             sa.select(Service.agency_id, sa.func.count()).group_by(Service.agency_id)
-        ).tuples().all()
+        ).all()
     )
     keys = dict(
         session.execute(
             sa.select(ApiKey.agency_id, sa.func.count())
             .where(ApiKey.agency_id.is_not(None), ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
             .group_by(ApiKey.agency_id)
-        ).tuples().all()
+        ).all()
     )
     return [
         AgencyView(
@@ -180,7 +180,7 @@ def list_services(
             name_en=s.name_en,
             created_at=s.created_at,
         )
-        for s, agency_code in session.execute(query).tuples()
+        for s, agency_code in session.execute(query).all()
     ]
 
 
