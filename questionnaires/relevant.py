@@ -149,7 +149,7 @@ class _Parser:
             self.take(")")
             return {"item": item, "op": "in", "values": [value]}
         if token.kind == "ref":
-            return self.comparison(_ref_name(self.take(kind="ref")), flipped=False)
+            return self.comparison(_ref_name(self.take(kind="ref")))
         if token.kind in ("number", "string"):
             literal = self.take_literal()
             op = self.take(kind="op").text
@@ -166,7 +166,7 @@ class _Parser:
         self.position += 1
         return token
 
-    def comparison(self, item: str, *, flipped: bool) -> dict[str, Any]:
+    def comparison(self, item: str) -> dict[str, Any]:
         op = _FROM_SYMBOL[self.take(kind="op").text]
         return self.leaf(item, op, self.take_literal())
 
