@@ -1,0 +1,262 @@
+"""Turn sampled units into invitations, each with its first message in the outbox.
+
+For every pending sampled unit whose questionnaire is registered:
+- `due_at`: now, or the end of the plan's quiet hours (Tehran) when now falls inside them;
+- `expires_at`: `due_at` + the plan's `expires_after_days`;
+- `reminder_due_at`: `due_at` + `reminder_after_hours` (None when the plan has no reminder);
+  moved later by the same amount if the invitation itself goes out late;
+- the token (derived, see survey.tokens) is stored only as its hash;
+- the first message (`inv<ID>-invite`): the link for `sms_link`, the first SMS question for
+  `sms_dialog`, in the unit's language, ending with the opt-out hint, at most two SMS parts;
+- the questionnaire version's `first_used_at` is set (it is immutable from then on).
+
+A unit whose number opted out since it was sampled gets an invitation in status `opted_out`
+and no message (it still counts for response rates). A unit whose texts cannot fit in two
+parts (a plan that skipped validation) is marked `unsendable` and logged, never sent cut.
+Units whose questionnaire is not registered yet wait as `pending`.
+
+Concurrent dispatchers take disjoint units (`FOR UPDATE SKIP LOCKED`; SQLite: one writer),
+and `invitation.sampled_unit_id` is unique besides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from questionnaires.schema import Questionnaire
+from survey.db import transaction
+from survey.dispatch import outbox
+from survey.dispatch.messages import LANGUAGES, MessageTooLong, count_parts, render_invitation
+from survey.dispatch.schedule import next_allowed
+from survey.models import (
+    Agency,
+    Invitation,
+    OptOut,
+    QuestionnaireVersion,
+    SampledUnit,
+    SamplingPlan,
+)
+from survey.tokens import TOKEN_LENGTH, token_for, token_hash
+
+__all__ = ["CreatedInvitations", "answer_url", "create_invitations", "invitation_text"]
+
+log = logging.getLogger("survey.invitations")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvitations:
+    invited: int = 0
+    opted_out: int = 0
+    unsendable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.invited + self.opted_out + self.unsendable
+
+
+def answer_url(public_base_url: str, token: str) -> str:
+    """The short link an invitation carries."""
+    return f"{public_base_url.rstrip('/')}/s/{token}"
+
+
+def invitation_text(
+    kind: str,
+    *,
+    mode: str,
+    lang: str,
+    questionnaire: Questionnaire,
+    url: str,
+    agency: str | None,
+    position: int = 0,
+) -> str:
+    """The invite or reminder text: the link (`sms_link`) or SMS item `position` (`sms_dialog`)."""
+    from questionnaires.rendering import sms_prompt
+
+    question = None
+    if mode == "sms_dialog":
+        if not questionnaire.sms:
+            raise MessageTooLong(
+                f"questionnaire {questionnaire.id!r} has no SMS items; it cannot be answered "
+                "in mode sms_dialog"
+            )
+        question = sms_prompt(questionnaire, questionnaire.sms[position], lang)
+    return render_invitation(
+        kind, mode, lang, url=url if mode == "sms_link" else None, question=question, agency=agency
+    )
+
+
+def create_invitations(
+    session_factory: Any,
+    *,
+    secret_key: bytes,
+    public_base_url: str,
+    now: datetime,
+    limit: int = 500,
+) -> CreatedInvitations:
+    """Create invitations for up to `limit` pending units in one transaction."""
+    registered = sa.select(QuestionnaireVersion.qid).distinct().scalar_subquery()
+    query = (
+        sa.select(SampledUnit)
+        .where(
+            SampledUnit.status == "pending",
+            SampledUnit.mode.is_not(None),
+            SampledUnit.questionnaire_qid.in_(registered),
+        )
+        .order_by(SampledUnit.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    counts = {"invited": 0, "opted_out": 0, "unsendable": 0}
+    with transaction(session_factory) as session:
+        units = list(session.scalars(query))
+        if not units:
+            return CreatedInvitations()
+        cache = _Lookups(session)
+        for unit in units:
+            counts[_invite(session, cache, unit, secret_key, public_base_url, now)] += 1
+    return CreatedInvitations(**counts)
+
+
+class _Lookups:
+    """Plans, questionnaires and agencies of one batch, each read once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.plans: dict[int, SamplingPlan] = {}
+        self.versions: dict[tuple[int, str], QuestionnaireVersion] = {}
+        self.questionnaires: dict[int, Questionnaire] = {}
+        self.agencies: dict[tuple[int, str], str] = {}
+
+    def plan(self, plan_id: int) -> SamplingPlan:
+        if plan_id not in self.plans:
+            plan = self.session.get(SamplingPlan, plan_id)
+            assert plan is not None  # foreign key
+            self.plans[plan_id] = plan
+        return self.plans[plan_id]
+
+    def version(self, plan: SamplingPlan, qid: str) -> QuestionnaireVersion:
+        key = (plan.id or 0, qid)
+        if key not in self.versions:
+            wanted = next(
+                (
+                    choice.get("version")
+                    for choice in plan.questionnaires or ()
+                    if choice.get("questionnaire") == qid and choice.get("version") is not None
+                ),
+                None,
+            )
+            query = sa.select(QuestionnaireVersion).where(QuestionnaireVersion.qid == qid)
+            if wanted is not None:
+                query = query.where(QuestionnaireVersion.version == int(wanted))
+            row = self.session.scalars(
+                query.order_by(QuestionnaireVersion.version.desc()).limit(1)
+            ).first()
+            if row is None:  # the plan's version is not registered: the latest one
+                row = self.session.scalars(
+                    sa.select(QuestionnaireVersion)
+                    .where(QuestionnaireVersion.qid == qid)
+                    .order_by(QuestionnaireVersion.version.desc())
+                    .limit(1)
+                ).one()
+            self.versions[key] = row
+        return self.versions[key]
+
+    def questionnaire(self, version: QuestionnaireVersion) -> Questionnaire:
+        assert version.id is not None
+        if version.id not in self.questionnaires:
+            self.questionnaires[version.id] = Questionnaire.from_dict(version.content)
+        return self.questionnaires[version.id]
+
+    def agency(self, agency_id: int, lang: str) -> str:
+        key = (agency_id, lang)
+        if key not in self.agencies:
+            agency = self.session.get(Agency, agency_id)
+            name = "" if agency is None else (agency.name_fa if lang == "fa" else agency.name_en)
+            self.agencies[key] = name
+        return self.agencies[key]
+
+
+def _invite(
+    session: Session,
+    lookups: _Lookups,
+    unit: SampledUnit,
+    secret_key: bytes,
+    public_base_url: str,
+    now: datetime,
+) -> str:
+    plan = lookups.plan(unit.plan_id)
+    version = lookups.version(plan, unit.questionnaire_qid or "")
+    questionnaire = lookups.questionnaire(version)
+    lang = unit.language if unit.language in LANGUAGES else "fa"
+    mode = unit.mode or "sms_link"
+    agency = lookups.agency(unit.agency_id, lang)
+    try:  # check the text fits before anything is written (a token has a fixed length)
+        invitation_text(
+            "invite",
+            mode=mode,
+            lang=lang,
+            questionnaire=questionnaire,
+            url=answer_url(public_base_url, "x" * TOKEN_LENGTH),
+            agency=agency,
+        )
+    except MessageTooLong as exc:
+        log.error("sampled unit %s cannot be invited: %s", unit.id, exc.message)
+        unit.status = "unsendable"
+        return "unsendable"
+
+    due_at = next_allowed(now, plan.quiet_hours)
+    opted_out = session.scalar(sa.select(OptOut.active).where(OptOut.phone_hash == unit.phone_hash))
+    invitation = Invitation(
+        sampled_unit_id=unit.id,  # type: ignore[arg-type]
+        token_hash=hashlib.sha256(f"unassigned:{unit.id}".encode()).hexdigest(),
+        mode=mode,
+        language=lang,
+        questionnaire_version_id=version.id,  # type: ignore[arg-type]
+        created_at=now,
+        due_at=due_at,
+        expires_at=due_at + timedelta(days=plan.expires_after_days),
+        reminder_due_at=(
+            due_at + timedelta(hours=plan.reminder_after_hours)
+            if plan.reminder_after_hours is not None
+            else None
+        ),
+    )
+    if opted_out:
+        invitation.status, invitation.opted_out_at = "opted_out", now
+    session.add(invitation)
+    session.flush()
+    assert invitation.id is not None
+    token = token_for(secret_key, invitation.id)
+    invitation.token_hash = token_hash(token)
+    if version.first_used_at is None:
+        version.first_used_at = now
+    if opted_out:
+        unit.status = "opted_out"
+        return "opted_out"
+    text = invitation_text(
+        "invite",
+        mode=mode,
+        lang=lang,
+        questionnaire=questionnaire,
+        url=answer_url(public_base_url, token),
+        agency=agency,
+    )
+    outbox.enqueue(
+        session,
+        invitation_id=invitation.id,
+        kind="invite",
+        local_id=f"inv{invitation.id}-invite",
+        body=text,
+        due_at=due_at,
+        parts=count_parts(text).parts,
+        now=now,
+    )
+    unit.status = "invited"
+    return "invited"
