@@ -33,22 +33,60 @@ from analysis._stages import Stage
 _DENSE_CELLS = 20_000_000
 
 
-@dataclass(frozen=True, eq=False)
-class CalibrationStep:
-    """A weighting step as seen by the variance: a linear model whose residuals are used.
+def _as_2d(x: np.ndarray | sparse.spmatrix) -> np.ndarray | sparse.csr_matrix:
+    if sparse.issparse(x):
+        return sparse.csr_matrix(x)
+    return x if x.ndim == 2 else x[:, None]
 
-    ``x`` is the ``(n, p)`` matrix of auxiliary variables, ``q`` the regression weights
-    (the weights before the step), ``weights_after`` the weights after it. When the step
-    calibrated to totals *estimated* from the same sample (nonresponse adjustment within
-    weighting classes), ``estimated_by`` holds the weights that estimated them and the
-    estimated totals' own variance is kept.
+
+def _dense(m: np.ndarray | sparse.spmatrix) -> np.ndarray:
+    return m.toarray() if sparse.issparse(m) else np.asarray(m)
+
+
+class CalibrationStep:
+    """A weighting step as the variance sees it: a linear correction of the weighted scores.
+
+    Working on weighted scores ``x = w * z`` (``n x k``, dense or sparse), a step replaces
+    ``x`` by ``x - row_x @ coefficients(x)``: the calibration residuals R uses in
+    ``svyrecvar``. Subclasses give ``row_x`` (``n x p``) and the linear map
+    ``coefficients``.
     """
 
-    x: sparse.csr_matrix
-    q: np.ndarray
-    weights_after: np.ndarray
-    estimated_by: np.ndarray | None
-    gram_pinv: np.ndarray
+    row_x: sparse.csr_matrix
+
+    def coefficients(self, x: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+
+class GregStep(CalibrationStep):
+    """Residuals of the ``q``-weighted regression on ``x`` (post-stratification, linear
+    calibration, weighting-class nonresponse), as R's ``calibrate``/``postStratify``.
+
+    ``weights_after`` are the weights the step produced. When the step calibrated to totals
+    *estimated* from the same sample (nonresponse within classes), ``estimated_by`` holds
+    the weights that estimated them, so that part of the variance is kept.
+    """
+
+    def __init__(
+        self,
+        x: sparse.spmatrix | np.ndarray,
+        q: np.ndarray,
+        weights_after: np.ndarray,
+        estimated_by: np.ndarray | None = None,
+    ) -> None:
+        x = sparse.csr_matrix(x, dtype=float)
+        gram = (x.T @ sparse.csr_matrix(x.multiply(q[:, None]))).toarray()
+        # equilibrate before the pseudo-inverse: columns such as api99 (~1e6) next to
+        # indicators would otherwise cost ~8 digits
+        diagonal = np.sqrt(np.maximum(np.diag(gram), 0.0))
+        scale = np.where(diagonal > 0, 1.0 / np.where(diagonal > 0, diagonal, 1.0), 0.0)
+        scaled_pinv = np.linalg.pinv(gram * np.outer(scale, scale), hermitian=True)
+        self._pinv = scaled_pinv * np.outer(scale, scale)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(weights_after != 0, q / weights_after, 0.0)
+        self._xt_ratio = sparse.csr_matrix(x.multiply(ratio[:, None])).T.tocsr()
+        multiplier = weights_after if estimated_by is None else weights_after - estimated_by
+        self.row_x = sparse.csr_matrix(x.multiply(multiplier[:, None]))
 
     @classmethod
     def fit(
@@ -57,28 +95,64 @@ class CalibrationStep:
         q: np.ndarray,
         weights_after: np.ndarray,
         estimated_by: np.ndarray | None = None,
-    ) -> CalibrationStep:
-        """Record a step, pre-computing the pseudo-inverse of ``X' diag(q) X``."""
-        x = sparse.csr_matrix(x, dtype=float)
-        gram = (x.T @ x.multiply(q[:, None])).toarray()
-        return cls(x, q, weights_after, estimated_by, np.linalg.pinv(gram, hermitian=True))
+    ) -> GregStep:
+        return cls(x, q, weights_after, estimated_by)
 
-    def residual_weights(self) -> np.ndarray:
-        """Row weights multiplying ``x beta`` in the residual totals."""
-        if self.estimated_by is None:
-            return self.weights_after
-        return self.weights_after - self.estimated_by
+    def coefficients(self, x: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+        return self._pinv @ _dense(self._xt_ratio @ _as_2d(x))
 
 
-def _chain_coefficients(steps: tuple[CalibrationStep, ...], xtqz: list[np.ndarray]) -> list:
-    """Coefficients of each step, applied in sequence to the previous residuals."""
+class BackfitStep(CalibrationStep):
+    """R's variance for ``rake()``: ten sweeps of backfitting, each subtracting from ``x``
+    ``psw_m * ave(x / psw_m)`` within the cells of margin ``m``, where ``psw_m`` are the
+    weights right after margin ``m`` was post-stratified in the last raking sweep.
+
+    The sweeps act on small ``cells x k`` coefficient tables, never on ``n x k`` arrays.
+    """
+
+    sweeps = 10
+
+    def __init__(self, margins: list[tuple[np.ndarray, int, np.ndarray]]) -> None:
+        self._margins = []
+        blocks = []
+        for codes, n_cells, psw in margins:
+            member = sparse.csr_matrix(
+                (np.ones(codes.shape[0]), (np.arange(codes.shape[0]), codes)),
+                shape=(codes.shape[0], n_cells),
+            )
+            counts = np.bincount(codes, minlength=n_cells).astype(float)
+            with np.errstate(divide="ignore"):
+                inverse = np.where(psw != 0, 1.0 / psw, 0.0)
+            mean_of = sparse.csr_matrix(member.multiply(inverse[:, None])).T.tocsr()
+            mean_of = sparse.diags(1.0 / counts) @ mean_of
+            self._margins.append((member, psw, mean_of))
+            blocks.append(sparse.csr_matrix(member.multiply(psw[:, None])))
+        self.row_x = sparse.hstack(blocks, format="csr")
+        self._cross = [
+            [_dense(mean_of_m @ block) for block in blocks] for _, _, mean_of_m in self._margins
+        ]
+
+    def coefficients(self, x: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+        x = _as_2d(x)
+        start = [_dense(mean_of @ x) for _, _, mean_of in self._margins]
+        coef = [np.zeros_like(a) for a in start]
+        for _ in range(self.sweeps):
+            for m in range(len(coef)):
+                current = start[m] - sum(self._cross[m][j] @ coef[j] for j in range(len(coef)))
+                coef[m] = coef[m] + current
+        return np.vstack(coef)
+
+
+def _chain_coefficients(
+    steps: tuple[CalibrationStep, ...], x: np.ndarray | sparse.csr_matrix
+) -> list[np.ndarray]:
+    """Coefficients of each step, applied in sequence to the previous step's residuals."""
     betas: list[np.ndarray] = []
     for j, step in enumerate(steps):
-        right = xtqz[j]
+        right = step.coefficients(x)
         for lower in range(j):
-            cross = (step.x.T @ steps[lower].x.multiply(step.q[:, None])).toarray()
-            right = right - cross @ betas[lower]
-        betas.append(step.gram_pinv @ right)
+            right = right - step.coefficients(steps[lower].row_x) @ betas[lower]
+        betas.append(right)
     return betas
 
 
@@ -93,11 +167,8 @@ def total_covariance(
     if scores.ndim == 1:
         scores = scores[:, None]
     values = weights[:, None] * scores
-    if steps:
-        xtqz = [np.asarray(s.x.T @ (s.q[:, None] * scores)) for s in steps]
-        betas = _chain_coefficients(steps, xtqz)
-        for step, beta in zip(steps, betas, strict=True):
-            values = values - np.asarray(step.x.multiply(step.residual_weights()[:, None]) @ beta)
+    for step in steps:
+        values = values - np.asarray(step.row_x @ step.coefficients(values))
     k = values.shape[1]
     cov = np.zeros((k, k))
     for stage in stages:
@@ -187,7 +258,7 @@ def _calibration_correction(
         shape=(n_domain, stage.n_unit),
     )
     cross = np.einsum("dp,pd->d", np.asarray((weighted_a @ unit_x).todense()), beta)
-    gram = np.asarray((unit_x.T @ unit_x.multiply(sc_unit[:, None])).todense())
+    gram = (unit_x.T @ sparse.csr_matrix(unit_x.multiply(sc_unit[:, None]))).toarray()
     quad = np.einsum("pd,pq,qd->d", beta, gram, beta)
     strata = sparse.csr_matrix(
         (np.ones(stage.n_unit), (stage.stratum, np.arange(stage.n_unit))),
@@ -240,17 +311,12 @@ def domain_variance(
     values = weights * scores
     variance = np.zeros(n_domain)
     satterthwaite = np.full(n_domain, np.nan)
-    betas: list[np.ndarray] = []
     if steps:
-        z = sparse.csr_matrix(
-            (scores, (np.arange(scores.shape[0]), domain)), shape=(scores.shape[0], n_domain)
+        x = sparse.csr_matrix(
+            (values, (np.arange(values.shape[0]), domain)), shape=(values.shape[0], n_domain)
         )
-        xtqz = [np.asarray((s.x.multiply(s.q[:, None])).T @ z) for s in steps]
-        betas = _chain_coefficients(steps, [np.asarray(m) for m in xtqz])
-        beta = np.vstack(betas)
-        row_x = sparse.hstack(
-            [s.x.multiply(s.residual_weights()[:, None]) for s in steps], format="csr"
-        )
+        beta = np.vstack(_chain_coefficients(steps, x))
+        row_x = sparse.hstack([s.row_x for s in steps], format="csr")
     for index, stage in enumerate(stages):
         entries = _entries(stage, values, domain, None if pairs is None else pairs[index])
         part, contribution, cell_h, cell_d = _stage_domain_variance(stage, entries, n_domain)

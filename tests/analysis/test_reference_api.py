@@ -116,3 +116,46 @@ def test_proportion_likelihood_interval(name, schwide_designs, api_reference):
     reference = api_reference.loc[f"{name}_prop_schwide_likelihood"]
     check(row, reference, ("estimate", "se"))
     check(row, reference, ("ci_low", "ci_high"), rel=3e-6)
+
+
+STYPE = {"E": 4421, "H": 755, "M": 1018}
+
+
+@pytest.fixture(scope="module")
+def weighted_designs(dclus1):
+    """postStratify(dclus1, ~stype, pop.types); rake(dclus1, list(~stype, ~sch.wide),
+    list(pop.types, pop.schwide)) with R's defaults (maxit=10, epsilon=1);
+    calibrate(dclus1, ~stype+api99, c(6194, stypeH=755, stypeM=1018, api99=3914069))"""
+    return {
+        "poststrat": dclus1.poststratify("stype", STYPE),
+        "rake": dclus1.rake(
+            {"stype": STYPE, "sch.wide": {"No": 1072, "Yes": 5122}}, max_iter=10, tol=1
+        ),
+        "greg": dclus1.calibrate({"stype": STYPE, "api99": 3914069}),
+    }
+
+
+@pytest.mark.parametrize("kind", ["poststrat", "rake", "greg"])
+def test_weighting_mean_and_total(kind, weighted_designs, api_reference):
+    """svymean(~api00, d) and svytotal(~enroll, d) on the weighted dclus1."""
+    rel = 1e-6 if kind == "rake" else EXACT
+    design = weighted_designs[kind]
+    check(
+        design.mean("api00").iloc[0],
+        api_reference.loc[f"clus1_{kind}_mean_api00"],
+        ("estimate", "se"),
+        rel,
+    )
+    check(
+        design.total("enroll").iloc[0],
+        api_reference.loc[f"clus1_{kind}_total_enroll"],
+        ("estimate", "se"),
+        rel,
+    )
+
+
+def test_poststratify_accepts_r_style_population_table(dclus1, api_reference):
+    """postStratify's population argument as R's data.frame(stype=..., Freq=...)."""
+    table = pd.DataFrame({"stype": ["E", "H", "M"], "Freq": [4421, 755, 1018]})
+    row = dclus1.poststratify("stype", table).mean("api00").iloc[0]
+    check(row, api_reference.loc["clus1_poststrat_mean_api00"], ("estimate", "se"))
