@@ -119,6 +119,10 @@ def _satisfied(questionnaire: Questionnaire, answers: pd.DataFrame) -> np.ndarra
 
 def _checked_codes(item: Item, answers: pd.Series) -> pd.Series:
     """Numeric codes (NaN for missing/na), after refusing values that cannot be answers."""
+    if pd.api.types.is_bool_dtype(answers.dtype):
+        raise AnswerError(
+            f"item '{item.id}': the column holds True/False, not answer codes {list(item.codes)}"
+        )
     codes = numeric_answers(answers)
     given = text_present(answers)
     is_na = answers.eq(NOT_APPLICABLE) if not pd.api.types.is_numeric_dtype(answers.dtype) else None

@@ -166,3 +166,26 @@ def test_many_responses_at_once(questionnaire):
     ) / 4
     np.testing.assert_allclose(result["index"], expected)
     np.testing.assert_array_equal(result["satisfied"], (answers["q_overall"] >= 4).astype(float))
+
+
+def test_empty_and_nullable_inputs():
+    sms = load_library()["sms-short"]
+    empty = score(sms, pd.DataFrame(columns=["q_overall", "q_respect", "q_speed"]))
+    assert empty.empty and list(empty.columns)[-2:] == ["index", "satisfied"]
+    nullable = pd.DataFrame(
+        {
+            "q_overall": pd.array([None, 3], dtype="Int64"),
+            "q_respect": [pd.NA, "2"],
+            "q_speed": [None, 5],
+        }
+    )
+    result = score(sms, nullable)
+    assert np.isnan(result["index"].iloc[0])
+    assert result["index"].iloc[1] == pytest.approx((50 + 25 + 100) / 3)
+
+
+def test_boolean_columns_are_not_answers():
+    sms = load_library()["sms-short"]
+    answers = pd.DataFrame({"q_overall": [True], "q_respect": [1], "q_speed": [1]})
+    with pytest.raises(AnswerError, match="True/False"):
+        score(sms, answers)
