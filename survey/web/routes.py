@@ -7,6 +7,20 @@ from litestar.types import ControllerRouterHandler
 
 def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.answering import AnsweringController
+    from survey.web.export import ExportController
+    from survey.web.pages import PageController
+    from survey.web.plans import PlanController
+    from survey.web.rates import RatesController
+    from survey.web.registry import RegistryController, UserController
     from survey.web.transactions import TransactionController
 
-    return [AnsweringController, TransactionController]
+    return [
+        AnsweringController,
+        ExportController,
+        RatesController,
+        TransactionController,
+        PageController,
+        PlanController,
+        RegistryController,
+        UserController,
+    ]

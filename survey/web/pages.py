@@ -1,0 +1,138 @@
+"""Server-rendered pages: the overview at `/` (Persian by default, English with ?lang=en).
+
+The page shows aggregate counts only. It is public in development and demo settings; in
+production it needs a staff token like the API (sign-in pages come later). Numbers and dates are
+formatted here for the language (Persian digits, Solar Hijri dates with the Gregorian date
+beside); every word of the page lives in the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+import jdatetime
+from litestar import Controller, Request, get
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from survey import overview as overview_service
+from survey.context import AppContext
+from survey.overview import CountRow, Overview
+from survey.plans import today_in
+
+LANGUAGES = ("fa", "en")
+_PERSIAN_DIGITS = str.maketrans(
+    "0123456789.,%", "".join(map(chr, range(0x06F0, 0x06FA))) + "\u066b\u066c\u066a"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """Formats numbers and dates for one language."""
+
+    lang: str
+
+    def integer(self, value: int) -> str:
+        return self._digits(f"{value:,}")
+
+    def percent(self, value: float | None) -> str:
+        if value is None:
+            return "-"
+        return self._digits(f"{value * 100:.1f}%")
+
+    def rate(self, value: float) -> str:
+        return self._digits(f"{value * 100:g}%")
+
+    def day(self, value: date) -> str:
+        """Solar Hijri date with the Gregorian date beside it."""
+        solar = jdatetime.date.fromgregorian(date=value)
+        months = jdatetime.date.j_months_fa if self.lang == "fa" else jdatetime.date.j_months_en
+        hijri = f"{solar.day} {months[solar.month - 1]} {solar.year}"
+        return f"{self._digits(hijri)} ({value.isoformat()})"
+
+    def _digits(self, text: str) -> str:
+        return text.translate(_PERSIAN_DIGITS) if self.lang == "fa" else text
+
+
+def _row(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:
+    return {
+        "label": label,
+        "reported": numbers.integer(row.reported),
+        "duplicates": numbers.integer(row.duplicates),
+        "eligible": numbers.integer(row.eligible),
+        "sampled": numbers.integer(row.sampled),
+        "fraction": numbers.percent(row.fraction),
+    }
+
+
+def page_model(data: Overview, lang: str) -> dict[str, Any]:
+    """What the template shows: every value already formatted for `lang`."""
+    numbers = Numbers(lang)
+
+    def name(row: CountRow) -> str:
+        return (row.name_fa if lang == "fa" else row.name_en) or row.key
+
+    plan = None
+    if data.plan is not None:
+        plan = {
+            "version": numbers.integer(data.plan.version),
+            "name": data.plan.name,
+            "starts": numbers.day(data.plan.starts),
+            "strata": data.plan.strata,
+            "default_rate": numbers.rate(data.plan.default_rate),
+            "rules": [
+                {
+                    "where": ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rate"),
+                    "rate": numbers.rate(float(rule["rate"])),  # type: ignore[arg-type]
+                }
+                for rule in data.plan.rules
+            ],
+            "contact_rule_days": numbers.integer(data.plan.contact_rule_days),
+            "expires_after_days": numbers.integer(round(data.plan.expires_after_days)),
+            "reminder_after_hours": (
+                numbers.integer(round(data.plan.reminder_after_hours))
+                if data.plan.reminder_after_hours is not None
+                else None
+            ),
+            "questionnaires": data.plan.questionnaires,
+        }
+    return {
+        "lang": lang,
+        "dir": "rtl" if lang == "fa" else "ltr",
+        "other_lang": "en" if lang == "fa" else "fa",
+        "today": numbers.day(data.today),
+        "first_day": numbers.day(data.first_day) if data.first_day else None,
+        "total": _row(data.total, numbers, ""),
+        "agency_count": numbers.integer(len(data.agencies)),
+        "province_count": numbers.integer(data.provinces),
+        "agencies": [_row(r, numbers, name(r)) for r in data.agencies],
+        "channels": [_row(r, numbers, name(r)) for r in data.channels],
+        "days": [_row(r, numbers, numbers.day(date.fromisoformat(r.key))) for r in data.days],
+        "plan": plan,
+    }
+
+
+class PageController(Controller):
+    path = "/"
+    tags: ClassVar[list[str]] = ["pages"]
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def overview(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
+        """What was reported and sampled, per agency, channel and day, and the plan in force."""
+        context: AppContext = request.app.state.context
+        if context.settings.env == "production":
+            context.keys.resolve(request.headers.get("authorization")).require_roles(
+                "admin", "statistician", "viewer", "agency"
+            )
+        language = lang if lang in LANGUAGES else "fa"
+        today = today_in(context.clock(), context.settings.timezone)
+        with context.read_sessions() as session:
+            data = overview_service.overview(session, today=today)
+        return Template(
+            template_name="overview.html.j2",
+            context=page_model(data, language),
+            headers={"Content-Language": language},
+        )
