@@ -8,7 +8,7 @@ reply hints) live in ``templates/phrases.yaml``, not in code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -72,6 +72,9 @@ def render_form(
     errors: Mapping[str, str] | None = None,
     language_url: str | None = None,
     stylesheet_url: str | None = None,
+    save_label: str = "",
+    notice: str = "",
+    links: Sequence[tuple[str, str]] = (),
 ) -> str:
     """A complete HTML page for answering ``questionnaire`` in ``lang`` ("fa" or "en").
 
@@ -80,6 +83,11 @@ def render_form(
     a message at the top). The CSRF token goes in the hidden field ``_csrf_token`` (Litestar's
     default name). ``language_url`` defaults to ``?lang=<other language>``; without
     ``stylesheet_url`` the CSS is inlined (fine for previews; a strict CSP wants the URL).
+
+    For the answering service: ``save_label`` adds a "save for later" button (it posts
+    ``action=save`` and skips the browser's required checks; the send button then posts
+    ``action=submit``), ``notice`` a status line above the form (e.g. "Saved"), and
+    ``links`` (href, text) pairs below it (e.g. the opt-out link). Texts are escaped.
     """
     _check_lang(lang)
     given = dict(answers or {})
@@ -106,6 +114,9 @@ def render_form(
         form_error=problems.get("_form", words["form_error"] if problems else ""),
         stylesheet_url=stylesheet_url,
         css=stylesheet(),
+        save_label=save_label,
+        notice=notice,
+        links=list(links),
     )
 
 

@@ -178,3 +178,29 @@ def test_sms_prompt_refuses_items_one_digit_cannot_answer(core):
         sms_prompt(core, "q_improve", "fa")
     with pytest.raises(KeyError):
         sms_prompt(core, "q_nothing", "fa")
+
+
+def test_save_button_notice_and_links_for_the_answering_service(core):
+    html = render_form(
+        core,
+        "fa",
+        save_label="ذخیره",
+        notice="پاسخ‌ها ذخیره شد.",
+        links=[("/s/abc/opt-out?lang=fa", "دیگر پیامی نفرستید")],
+    )
+    page = Page(html)
+    save, send = page.all("button")
+    assert (save["name"], save["value"]) == ("action", "save") and "formnovalidate" in save
+    assert (send["name"], send["value"], send["type"]) == ("action", "submit", "submit")
+    assert page.all("p", role="status")
+    assert page.all("a", href="/s/abc/opt-out?lang=fa")
+    assert html.index("پاسخ‌ها ذخیره شد.") < html.index("<form ")
+    assert html.index("دیگر پیامی نفرستید") > html.index("</form>")
+
+
+def test_default_page_keeps_one_plain_submit_button(core):
+    """The answering adapter in survey/web relies on these markers; keep them stable."""
+    html = render_form(core, "en")
+    assert html.count('<button type="submit">') == 1
+    for marker in ("<form ", "</main>", "</head>", '<meta name="referrer" content="no-referrer">'):
+        assert marker in html
