@@ -225,7 +225,8 @@ def jackknife(
 ) -> ReplicateScheme:
     """JK1 (unstratified) or JKn (stratified) delete-one-PSU replicates of a Taylor design.
 
-    As R's ``as.svrepdesign``, replicates ignore the finite population correction.
+    As R's ``as.svrepdesign``, the finite population correction enters the variance:
+    JK1's scale is ``(n - 1) / n * (1 - f)``, JKn's rscales ``(n_h - 1) / n_h * (1 - f_h)``.
     """
     if method == "jk1" and stage.n_strata > 1:
         raise DesignError("jk1: the design is stratified; use 'jkn' for stratified designs")
@@ -242,11 +243,13 @@ def jackknife(
     np.fill_diagonal(factor, 0.0)
     keep = ~lonely[stage.stratum]
     factor = factor[:, keep]
+    finite = 1.0 - stage.sampling_fraction[stage.stratum]
     if method == "jk1":
-        scale, rscales = (n_psu - 1.0) / n_psu, np.ones(factor.shape[1])
+        scale = (n_psu - 1.0) / n_psu * float(finite[0])
+        rscales = np.ones(factor.shape[1])
     else:
         scale = 1.0
-        rscales = ((n_h - 1) / n_h)[keep]
+        rscales = ((n_h - 1) / n_h * finite)[keep]
     return ReplicateScheme(
         method=method,
         unit=stage.unit,

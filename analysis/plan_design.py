@@ -149,7 +149,7 @@ class Target:
     """
 
     by: tuple[str, ...] = ("agency",)
-    margin: float | None = 3.0
+    margin: float | None = None
     cv: float | None = None
     measure: Measure = "mean"
     confidence: float = 0.95
