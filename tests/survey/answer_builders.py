@@ -17,8 +17,11 @@ import sqlalchemy as sa
 
 from questionnaires.loading import load_library
 from survey.context import AppContext
+from survey.credentials import display_prefix, key_hash, new_key
 from survey.models import (
     Agency,
+    ApiKey,
+    AppUser,
     FrameCount,
     Invitation,
     QuestionnaireVersion,
@@ -107,6 +110,16 @@ class AnswerWorld:
                 )
             )
         return self._questionnaires[qid]
+
+    def staff_key(self, role: str, *, agency: str | None = None) -> str:
+        """A staff member with `role` and a bearer key for them (the key is returned)."""
+        key = new_key("staff")
+        agency_id = self.agency(agency) if agency else None
+        user_id = self._insert(
+            AppUser(username=f"{role}-{uuid.uuid4().hex[:6]}", role=role, agency_id=agency_id)
+        )
+        self._insert(ApiKey(key_hash=key_hash(key), prefix=display_prefix(key), user_id=user_id))
+        return key
 
     @staticmethod
     def stratum(agency: str, service: str, channel: str) -> str:
