@@ -46,6 +46,7 @@ __all__ = [
     "enqueue",
     "mark_failed",
     "mark_sent",
+    "record_delivery_report",
 ]
 
 log = logging.getLogger("survey.dispatch.outbox")
@@ -323,3 +324,18 @@ def apply_delivery_status(
     ):
         invitation.status, invitation.failed_at = "failed", now
     return True
+
+
+def record_delivery_report(
+    sessions: sessionmaker[Session], local_id: str, status: str, now: datetime
+) -> bool:
+    """A delivery report from the provider's webhook; ValueError naming the statuses when
+    `status` is not one of them, False when the local id is not ours."""
+    try:
+        known = DeliveryStatus(status)
+    except ValueError:
+        raise ValueError(
+            f"status must be one of {', '.join(s.value for s in DeliveryStatus)}; got {status!r}"
+        ) from None
+    with transaction(sessions) as session:
+        return apply_delivery_status(session, local_id, known, now)

@@ -12,6 +12,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.plans import PlanController
     from survey.web.rates import RatesController
     from survey.web.registry import RegistryController, UserController
+    from survey.web.sms import SmsWebhookController
     from survey.web.transactions import TransactionController
 
     return [
@@ -23,4 +24,5 @@ def route_handlers() -> list[ControllerRouterHandler]:
         PlanController,
         RegistryController,
         UserController,
+        SmsWebhookController,
     ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from questionnaires.loading import load_library
 from survey.context import AppContext
 from survey.db import transaction
@@ -122,4 +124,4 @@ class SmsWorld:
             query = session.query(model)
             for key, value in where.items():
                 query = query.filter(getattr(model, key) == value)
-            return list(query.order_by(model.id).all())  # type: ignore[attr-defined]
+            return list(query.order_by(*sa.inspect(model).primary_key).all())
