@@ -45,7 +45,6 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-_SUBMIT_MARKER = '<button type="submit">'
 _STATE_KEY = "answering"
 
 
@@ -58,7 +57,7 @@ def page_words() -> dict[str, dict[str, str]]:
 
 @cache
 def page_css() -> str:
-    return stylesheet() + _extra_css()
+    return stylesheet() + (TEMPLATES / "extra.css").read_text("utf-8")
 
 
 class AnsweringParts:
@@ -127,11 +126,11 @@ def form_page(
     errors: dict[str, str] | None = None,
     saved: bool = False,
 ) -> str:
-    """The questionnaire page: the questionnaires package's form plus the save button, the
-    opt-out link and a "saved" notice (an adapter until render_form takes extra buttons)."""
+    """The questionnaire page: the questionnaires package's form with the save button, the
+    opt-out link and, after a save, a "saved" notice."""
     words = page_words()[lang]
     base = f"/s/{quote(token)}"
-    html = render_form(
+    return render_form(
         state.questionnaire,
         lang,
         answers=state.answers if shown is None else shown,
@@ -139,40 +138,9 @@ def form_page(
         csrf_token=csrf_field,
         errors=errors or {},
         language_url=f"{base}?lang={'en' if lang == 'fa' else 'fa'}",
-    )
-    for marker in (_SUBMIT_MARKER, "<form ", "</main>", "</head>"):
-        if marker not in html:
-            raise RuntimeError(
-                f"render_form's page has no {marker!r}: the answering adapter needs it"
-            )
-    save = (
-        '<button type="submit" name="action" value="save" class="save">'
-        f"{_esc(words['save'])}</button>\n"
-    )
-    html = html.replace(
-        _SUBMIT_MARKER, save + '<button type="submit" name="action" value="submit">', 1
-    )
-    if saved:
-        notice = f'<p class="saved" role="status">{_esc(words["saved"])}</p>\n'
-        html = html.replace("<form ", notice + "<form ", 1)
-    opt_out = (
-        f'<p class="opt-out"><a href="{base}/opt-out?lang={lang}">'
-        f"{_esc(words['opt_out_link'])}</a></p>\n"
-    )
-    html = html.replace("</main>", opt_out + "</main>", 1)
-    head = f'<meta name="referrer" content="no-referrer">\n<style>{_extra_css()}</style>\n</head>'
-    html = html.replace("</head>", head, 1)
-    return html
-
-
-@cache
-def _extra_css() -> str:
-    return (TEMPLATES / "extra.css").read_text("utf-8")
-
-
-def _esc(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        save_label=words["save"],
+        notice=words["saved"] if saved else "",
+        links=[(f"{base}/opt-out?lang={lang}", words["opt_out_link"])],
     )
 
 

@@ -55,7 +55,7 @@ def test_form_is_persian_rtl_by_default_with_security_headers(
     page, _ = _open(client, invited.token)
     assert '<html lang="fa" dir="rtl">' in page.text
     assert "روی هم رفته" in page.text
-    assert 'name="action" value="save"' in page.text
+    assert 'name="action" value="save" class="save" formnovalidate' in page.text
     assert 'name="action" value="submit"' in page.text
     assert f"/s/{invited.token}/opt-out" in page.text
     assert "<script" not in page.text
