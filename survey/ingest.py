@@ -42,11 +42,11 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from survey.context import AppContext
@@ -54,17 +54,12 @@ from survey.errors import NotFound
 from survey.models import (
     CHANNELS,
     Agency,
-    Contact,
-    FrameCount,
-    OptOut,
     Province,
-    SampledUnit,
     SamplingPlan,
     Service,
-    ServiceTransaction,
 )
 from survey.phones import check_mobile, describe
-from survey.sampling import PlanSpec, Unit, decide_many, plan_in_force
+from survey.sampling import Decision, PlanSpec, Unit, decide_many, plan_in_force
 
 __all__ = [
     "FIELDS",
@@ -154,10 +149,11 @@ def ingest_transactions(
             with state.write_lock, context.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
                     connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
-                if _stamp(connection) != reference.stamp:
+                store = _Store(connection)
+                if store.stamp() != reference.stamp:
                     reference = state.reference(connection, force=True)
                     raise _Stale
-                return _store(connection, context, batch, reference, now)
+                return _store(connection, context, batch, store, now)
         except (_Stale, _Race):
             continue
     raise RuntimeError("ingestion could not complete after 3 attempts (reference data changing)")
@@ -388,22 +384,26 @@ def _store(
     connection: Connection,
     context: AppContext,
     batch: _Batch,
-    reference: _Reference,
+    store: _Store,
     now: datetime,
 ) -> IngestResult:
     agency_id = batch.agency_id
-    existing = _existing_ids(connection, agency_id, [item.external_id for item in batch.valid])
+    existing = store.existing_ids(agency_id, [item.external_id for item in batch.valid])
     fresh: list[_Valid] = []
     duplicates = list(batch.repeated)
     for item in batch.valid:
         (duplicates if item.external_id in existing else fresh).append(item)
 
     vault = context.vault
-    phone_hashes = {item.phone: vault.phone_hash(item.phone) for item in fresh if item.plan}
-    opted_out, last_contact = _contact_history(connection, phone_hashes.values(), now, fresh)
+    phone_hash = vault.phone_hash
+    phone_hashes = {item.phone: phone_hash(item.phone) for item in fresh if item.plan}
+    longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
+    opted_out, last_contact = store.contact_history(
+        list(set(phone_hashes.values())), now - timedelta(days=longest) if longest > 0 else None
+    )
 
     # Decisions for all fresh records with a plan, grouped by plan (usually one).
-    decisions: dict[int, Any] = {}
+    decisions: dict[int, Decision] = {}
     by_plan: dict[int, tuple[PlanSpec, list[_Valid]]] = {}
     for item in fresh:
         if item.plan is not None:
@@ -419,9 +419,10 @@ def _store(
             decisions[item.index] = decision
 
     counts: dict[tuple[int, date, int, str, str], list[Any]] = {}
-    transaction_rows: list[dict[str, Any]] = []
-    sampled_rows: dict[str, dict[str, Any]] = {}
+    transaction_rows: list[tuple[Any, ...]] = []
+    sampled: list[tuple[_Valid, PlanSpec, Decision, str]] = []
     no_plan: set[int] = set()
+    now_param = store.time(now)
     for item in fresh:
         plan = item.plan
         outcome = "no_plan"
@@ -431,17 +432,14 @@ def _store(
         else:
             decision = decisions[item.index]
             stratum = decision.stratum
-            cell = counts.get(
-                (plan.plan_id, item.day, item.service_id, item.channel, item.province)
-            )
+            cell_key = (plan.plan_id, item.day, item.service_id, item.channel, item.province)
+            cell = counts.get(cell_key)
             if cell is None:
-                cell = counts[
-                    (plan.plan_id, item.day, item.service_id, item.channel, item.province)
-                ] = [stratum, 0, 0, 0, 0, 0]
+                cell = counts[cell_key] = [stratum, 0, 0, 0, 0, 0]
             cell[1] += 1
-            phone_hash = phone_hashes[item.phone]
-            previous = last_contact.get(phone_hash)
-            if phone_hash in opted_out or (
+            hashed = phone_hashes[item.phone]
+            previous = last_contact.get(hashed)
+            if hashed in opted_out or (
                 plan.contact_rule_days > 0
                 and previous is not None
                 and previous > now - timedelta(days=plan.contact_rule_days)
@@ -453,43 +451,25 @@ def _store(
                 if decision.sampled:
                     outcome = "sampled"
                     cell[5] += 1
-                    last_contact[phone_hash] = now
-                    questionnaire = plan.questionnaire_for(item.service_code, item.channel)
-                    sampled_rows[item.external_id] = {
-                        "plan_id": plan.plan_id,
-                        "agency_id": agency_id,
-                        "service_id": item.service_id,
-                        "channel": item.channel,
-                        "province_code": item.province,
-                        "stratum": stratum,
-                        "day": item.day,
-                        "inclusion_probability": decision.inclusion_probability,
-                        "phone_ciphertext": vault.encrypt(item.phone),
-                        "phone_key_id": vault.key_id,
-                        "phone_hash": phone_hash,
-                        "language": item.language,
-                        "questionnaire_qid": questionnaire.questionnaire if questionnaire else None,
-                        "mode": questionnaire.mode if questionnaire else None,
-                        "status": "pending",
-                        "created_at": now,
-                    }
+                    last_contact[hashed] = now
+                    sampled.append((item, plan, decision, hashed))
                 else:
                     outcome = "not_sampled"
         transaction_rows.append(
-            {
-                "agency_id": agency_id,
-                "external_id": item.external_id,
-                "service_id": item.service_id,
-                "channel": item.channel,
-                "completed_at": item.completed_at,
-                "received_at": now,
-                "province_code": item.province or None,
-                "office": item.office,
-                "language": item.language,
-                "plan_id": plan.plan_id if plan is not None else None,
-                "stratum": stratum,
-                "outcome": outcome,
-            }
+            (
+                agency_id,
+                item.external_id,
+                item.service_id,
+                item.channel,
+                store.time(item.completed_at),
+                now_param,
+                item.province or None,
+                item.office,
+                item.language,
+                plan.plan_id if plan is not None else None,
+                stratum,
+                outcome,
+            )
         )
     for item in duplicates:
         if item.plan is None:
@@ -504,153 +484,238 @@ def _store(
             cell = counts[cell_key] = [plan.stratum_key(unit), 0, 0, 0, 0, 0]
         cell[2] += 1
 
-    statements = _statements(connection.dialect.name)
     if transaction_rows:
-        inserted = connection.execute(statements.transactions, transaction_rows).all()
+        inserted = store.insert_transactions(transaction_rows)
         if len(inserted) != len(transaction_rows):
             raise _Race
-        ids = {external_id: row_id for row_id, external_id in inserted}
-        if sampled_rows:
+        if sampled:
+            ids = dict((external_id, row_id) for row_id, external_id in inserted)
+            key_id = vault.key_id
             unit_rows = []
-            for external_id, row in sampled_rows.items():
-                row["transaction_id"] = ids[external_id]
-                unit_rows.append(row)
-            units = connection.execute(statements.sampled_units, unit_rows).all()
-            hash_of = {row["transaction_id"]: row["phone_hash"] for row in unit_rows}
-            connection.execute(
-                statements.contacts,
-                [
-                    {
-                        "phone_hash": hash_of[transaction_id],
-                        "contacted_at": now,
-                        "sampled_unit_id": unit_id,
-                    }
-                    for unit_id, transaction_id in units
-                ],
+            for item, plan, decision, hashed in sampled:
+                questionnaire = plan.questionnaire_for(item.service_code, item.channel)
+                unit_rows.append(
+                    (
+                        ids[item.external_id],
+                        plan.plan_id,
+                        agency_id,
+                        item.service_id,
+                        item.channel,
+                        item.province,
+                        decision.stratum,
+                        store.day(item.day),
+                        decision.inclusion_probability,
+                        vault.encrypt(item.phone),
+                        key_id,
+                        hashed,
+                        item.language,
+                        questionnaire.questionnaire if questionnaire else None,
+                        questionnaire.mode if questionnaire else None,
+                        "pending",
+                        now_param,
+                    )
+                )
+            units = store.insert_sampled_units(unit_rows)
+            hash_of = {row[0]: row[11] for row in unit_rows}
+            store.insert_contacts(
+                [(hash_of[transaction_id], now_param, unit_id) for unit_id, transaction_id in units]
             )
     if counts:
-        connection.execute(
-            statements.frame_counts,
+        store.add_frame_counts(
             [
-                {
-                    "plan_id": plan_id,
-                    "day": day,
-                    "service_id": service_id,
-                    "channel": channel,
-                    "province_code": province,
-                    "stratum": cell[0],
-                    "agency_id": agency_id,
-                    "reported": cell[1],
-                    "duplicates": cell[2],
-                    "eligible": cell[3],
-                    "ineligible": cell[4],
-                    "sampled": cell[5],
-                }
+                (
+                    plan_id,
+                    store.day(day),
+                    service_id,
+                    channel,
+                    province,
+                    cell[0],
+                    agency_id,
+                    *cell[1:],
+                )
                 for (plan_id, day, service_id, channel, province), cell in counts.items()
-            ],
+            ]
         )
 
-    statuses: list[RecordStatus] = []
     status_of: dict[int, RecordStatus] = dict(batch.rejected)
     for item in fresh:
         note = _NOTE_NO_PLAN.format(day=item.day.isoformat()) if item.index in no_plan else None
         status_of[item.index] = RecordStatus(item.index, item.external_id, "accepted", (), note)
     for item in duplicates:
         status_of[item.index] = RecordStatus(item.index, item.external_id, "duplicate")
-    statuses = [status_of[index] for index in range(batch.size)]
     return IngestResult(
         received=batch.size,
         accepted=len(fresh),
         duplicates=len(duplicates),
         rejected=len(batch.rejected),
         no_plan=len(no_plan),
-        statuses=statuses,
+        statuses=[status_of[index] for index in range(batch.size)],
     )
 
 
-def _existing_ids(connection: Connection, agency_id: int, external_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    table = ServiceTransaction.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.external_id).where(
-        table.c.agency_id == agency_id,
-        table.c.external_id.in_(sa.bindparam("ids", expanding=True)),
-    )
-    for start in range(0, len(external_ids), _LOOKUP_CHUNK):
-        chunk = external_ids[start : start + _LOOKUP_CHUNK]
-        found.update(connection.execute(query, {"ids": chunk}).scalars())
-    return found
+# -- SQL at the driver level -------------------------------------------------------------------
+# The batch's statements go straight to the DBAPI cursor of the SQLAlchemy connection (so they
+# run inside its transaction): multi-row VALUES, no per-row parameter processing, no statement
+# compilation. Times are stored as SQLAlchemy stores them (naive UTC; on SQLite the same text
+# format), so the ORM and Core read these rows exactly like their own.
+
+TRANSACTION_COLUMNS = (
+    "agency_id", "external_id", "service_id", "channel", "completed_at", "received_at",
+    "province_code", "office", "language", "plan_id", "stratum", "outcome",
+)  # fmt: skip
+UNIT_COLUMNS = (
+    "transaction_id", "plan_id", "agency_id", "service_id", "channel", "province_code",
+    "stratum", "day", "inclusion_probability", "phone_ciphertext", "phone_key_id",
+    "phone_hash", "language", "questionnaire_qid", "mode", "status", "created_at",
+)  # fmt: skip
+CONTACT_COLUMNS = ("phone_hash", "contacted_at", "sampled_unit_id")
+FRAME_KEY = ("plan_id", "day", "service_id", "channel", "province_code")
+FRAME_COUNTERS = ("reported", "duplicates", "eligible", "ineligible", "sampled")
+FRAME_COLUMNS = (*FRAME_KEY, "stratum", "agency_id", *FRAME_COUNTERS)
+_ROWS_PER_STATEMENT = 1_000
+STAMP_SQL = (
+    "SELECT (SELECT count(*) FROM agency), (SELECT max(id) FROM agency), "
+    "(SELECT count(*) FROM service), (SELECT max(id) FROM service), "
+    "(SELECT count(*) FROM sampling_plan), (SELECT max(id) FROM sampling_plan)"
+)
 
 
-def _contact_history(
-    connection: Connection, hashes: Any, now: datetime, fresh: list[_Valid]
-) -> tuple[set[str], dict[str, datetime]]:
-    """Opted-out phones and each phone's latest contact within the longest rule window."""
-    wanted = list(set(hashes))
-    if not wanted:
-        return set(), {}
-    longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
-    opt_out = OptOut.__table__  # type: ignore[attr-defined]
-    contact = Contact.__table__  # type: ignore[attr-defined]
-    opted_out: set[str] = set()
-    last_contact: dict[str, datetime] = {}
-    opt_query = sa.select(opt_out.c.phone_hash).where(
-        opt_out.c.active.is_(True), opt_out.c.phone_hash.in_(sa.bindparam("hashes", expanding=True))
-    )
-    contact_query = (
-        sa.select(contact.c.phone_hash, sa.func.max(contact.c.contacted_at))
-        .where(
-            contact.c.phone_hash.in_(sa.bindparam("hashes", expanding=True)),
-            contact.c.contacted_at > sa.bindparam("since", type_=contact.c.contacted_at.type),
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@lru_cache(maxsize=512)
+def _values_sql(mark: str, head: str, width: int, rows: int, tail: str) -> str:
+    row = "(" + ", ".join([mark] * width) + ")"
+    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _in_sql(mark: str, head: str, count: int, tail: str = "") -> str:
+    return f"{head} IN ({', '.join([mark] * count)}){tail}"
+
+
+class _Store:
+    """The batch's reads and writes, on the DBAPI cursor of the batch's connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self.time = _sqlite_time if self.sqlite else _naive_utc
+        self.day = date.isoformat if self.sqlite else _same
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        self.cursor = driver.cursor()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.cursor.execute(sql, tuple(params))
+        return list(self.cursor.fetchall()) if self.cursor.description else []
+
+    def stamp(self) -> tuple[Any, ...]:
+        return tuple(self._rows(STAMP_SQL)[0])
+
+    def existing_ids(self, agency_id: int, external_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(external_ids), _LOOKUP_CHUNK):
+            chunk = external_ids[start : start + _LOOKUP_CHUNK]
+            sql = _in_sql(
+                self.mark,
+                "SELECT external_id FROM service_transaction WHERE agency_id = "
+                f"{self.mark} AND external_id",
+                len(chunk),
+            )
+            found.update(row[0] for row in self._rows(sql, [agency_id, *chunk]))
+        return found
+
+    def contact_history(
+        self, hashes: list[str], since: datetime | None
+    ) -> tuple[set[str], dict[str, datetime]]:
+        """Opted-out phones, and each phone's latest contact after `since` (None: no rule).
+
+        One round trip: the two look-ups are tagged 'o' and 'c' and sent as one UNION ALL.
+        """
+        opted_out: set[str] = set()
+        last_contact: dict[str, datetime] = {}
+        mark = self.mark
+        for start in range(0, len(hashes), _LOOKUP_CHUNK):
+            chunk = hashes[start : start + _LOOKUP_CHUNK]
+            sql = _in_sql(
+                mark,
+                "SELECT 'o', phone_hash, NULL FROM opt_out WHERE active AND phone_hash",
+                len(chunk),
+            )
+            params: list[Any] = list(chunk)
+            if since is not None:
+                sql += " UNION ALL " + _in_sql(
+                    mark,
+                    "SELECT 'c', phone_hash, max(contacted_at) FROM contact "
+                    f"WHERE contacted_at > {mark} AND phone_hash",
+                    len(chunk),
+                    " GROUP BY phone_hash",
+                )
+                params += [self.time(since), *chunk]
+            for kind, phone_hash, latest in self._rows(sql, params):
+                if kind == "o":
+                    opted_out.add(phone_hash)
+                else:
+                    last_contact[phone_hash] = _read_time(latest)
+        return opted_out, last_contact
+
+    def _insert(self, head: str, width: int, rows: list[tuple[Any, ...]], tail: str) -> list[Any]:
+        out: list[Any] = []
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            sql = _values_sql(self.mark, head, width, len(chunk), tail)
+            out.extend(self._rows(sql, [value for row in chunk for value in row]))
+        return out
+
+    def insert_transactions(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
+        """Insert new transactions; returns (id, external_id) of those actually inserted."""
+        return self._insert(
+            f"INSERT INTO service_transaction ({', '.join(TRANSACTION_COLUMNS)})",
+            len(TRANSACTION_COLUMNS),
+            rows,
+            " ON CONFLICT (agency_id, external_id) DO NOTHING RETURNING id, external_id",
         )
-        .group_by(contact.c.phone_hash)
-    )
-    since = now - timedelta(days=max(longest, 0))
-    for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        chunk = wanted[start : start + _LOOKUP_CHUNK]
-        opted_out.update(connection.execute(opt_query, {"hashes": chunk}).scalars())
-        if longest > 0:
-            for phone_hash, latest in connection.execute(
-                contact_query, {"hashes": chunk, "since": since}
-            ):
-                last_contact[phone_hash] = latest
-    return opted_out, last_contact
+
+    def insert_sampled_units(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
+        return self._insert(
+            f"INSERT INTO sampled_unit ({', '.join(UNIT_COLUMNS)})",
+            len(UNIT_COLUMNS),
+            rows,
+            " RETURNING id, transaction_id",
+        )
+
+    def insert_contacts(self, rows: list[tuple[Any, ...]]) -> None:
+        self._insert(
+            f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})", len(CONTACT_COLUMNS), rows, ""
+        )
+
+    def add_frame_counts(self, rows: list[tuple[Any, ...]]) -> None:
+        """Atomic increments: a cell's counters are added to, never overwritten."""
+        increments = ", ".join(
+            f"{name} = frame_count.{name} + excluded.{name}" for name in FRAME_COUNTERS
+        )
+        self._insert(
+            f"INSERT INTO frame_count ({', '.join(FRAME_COLUMNS)})",
+            len(FRAME_COLUMNS),
+            rows,
+            f" ON CONFLICT ({', '.join(FRAME_KEY)}) DO UPDATE SET {increments}",
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    transactions: Any
-    sampled_units: Any
-    contacts: Any
-    frame_counts: Any
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(dialect: str) -> _Statements:
-    """The batch's write statements for this dialect (built once)."""
-    cached = _STATEMENTS.get(dialect)
-    if cached is not None:
-        return cached
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    transactions = ServiceTransaction.__table__  # type: ignore[attr-defined]
-    units = SampledUnit.__table__  # type: ignore[attr-defined]
-    frames = FrameCount.__table__  # type: ignore[attr-defined]
-    upsert = insert(frames)
-    counters = ("reported", "duplicates", "eligible", "ineligible", "sampled")
-    statements = _Statements(
-        transactions=insert(transactions)
-        .on_conflict_do_nothing(index_elements=["agency_id", "external_id"])
-        .returning(transactions.c.id, transactions.c.external_id),
-        sampled_units=insert(units).returning(units.c.id, units.c.transaction_id),
-        contacts=sa.insert(Contact.__table__),  # type: ignore[attr-defined]
-        frame_counts=upsert.on_conflict_do_update(
-            index_elements=["plan_id", "day", "service_id", "channel", "province_code"],
-            set_={name: frames.c[name] + upsert.excluded[name] for name in counters},
-        ),
-    )
-    _STATEMENTS[dialect] = statements
-    return statements
+def _read_time(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
 
 
 # -- reference data (agencies, services, provinces, plans), cached per engine ------------------
@@ -666,24 +731,11 @@ class _Reference:
     loaded_at: float
 
 
-def _stamp(connection: Connection) -> tuple[Any, ...]:
-    """A cheap fingerprint of the reference tables: rows are only ever added to them."""
-    agency = Agency.__table__  # type: ignore[attr-defined]
-    service = Service.__table__  # type: ignore[attr-defined]
-    plan = SamplingPlan.__table__  # type: ignore[attr-defined]
-    parts = []
-    for table in (agency, service, plan):
-        parts.append(sa.select(sa.func.count()).select_from(table).scalar_subquery())
-        parts.append(sa.select(sa.func.max(table.c.id)).scalar_subquery())
-    row = connection.execute(sa.select(*parts)).one()
-    return tuple(row)
-
-
 def _load_reference(connection: Connection) -> _Reference:
     agency = Agency.__table__  # type: ignore[attr-defined]
     service = Service.__table__  # type: ignore[attr-defined]
     province = Province.__table__  # type: ignore[attr-defined]
-    stamp = _stamp(connection)
+    stamp = tuple(connection.exec_driver_sql(STAMP_SQL).one())
     agencies = {
         code: agency_id
         for agency_id, code in connection.execute(sa.select(agency.c.id, agency.c.code))
