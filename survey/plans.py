@@ -232,7 +232,7 @@ def parse_plan(text: str, *, file: str) -> dict[str, Any]:
     finally:
         loader.dispose()
     if loader.repeated:
-        raise PlanError(f"{file}: keys are repeated", loader.repeated)
+        raise _plan_error(file, loader.repeated)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise PlanError(
@@ -283,8 +283,7 @@ def validate_plan(
     if problems:
         order = {key: position for position, key in enumerate(data)}
         unique = sorted(dict.fromkeys(problems), key=lambda p: _file_order(p, order))
-        noun = "problem" if len(unique) == 1 else "problems"
-        raise PlanError(f"{file}: the sampling plan has {len(unique)} {noun}", unique)
+        raise _plan_error(file, unique)
     assert plan is not None
     return ValidPlan(plan=plan, source=text, questionnaires=tuple(resolved))
 
@@ -558,6 +557,11 @@ def _reference_problems(session: Session, data: Mapping[str, Any]) -> list[Probl
                 )
             )
     return problems
+
+
+def _plan_error(file: str, problems: list[Problem]) -> PlanError:
+    noun = "problem" if len(problems) == 1 else "problems"
+    return PlanError(f"{file}: the sampling plan has {len(problems)} {noun}", problems)
 
 
 def _raw_strata(data: Mapping[str, Any]) -> list[str]:

@@ -134,7 +134,9 @@ class RegistryController(Controller):
 
         return report_body(await anyio.to_thread.run_sync(work))
 
-    @post("/agencies/{code:str}/keys", guards=[staff(*WRITERS)], status_code=201)
+    @post(
+        "/agencies/{code:str}/keys", guards=[staff(*WRITERS)], status_code=201, sync_to_thread=True
+    )
     def rotate_key(self, request: Request, code: FromPath[str]) -> dict[str, Any]:
         """Revoke the agency's keys and issue a new one (in the response, once)."""
         context: AppContext = request.app.state.context
@@ -143,7 +145,9 @@ class RegistryController(Controller):
         context.keys.forget()
         return {"agency": code, "api_key": issued.key, "note": f"the key is {ONCE}"}
 
-    @delete("/agencies/{code:str}/keys", guards=[staff(*WRITERS)], status_code=200)
+    @delete(
+        "/agencies/{code:str}/keys", guards=[staff(*WRITERS)], status_code=200, sync_to_thread=True
+    )
     def revoke_keys(self, request: Request, code: FromPath[str]) -> dict[str, Any]:
         context: AppContext = request.app.state.context
         with transaction(context.sessions) as session:
