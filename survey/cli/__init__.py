@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "survey.cli.questionnaires",
     "survey.cli.audit",
     "survey.cli.answering",
+    "survey.cli.dispatch",
 )
 
 
