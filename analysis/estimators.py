@@ -140,7 +140,7 @@ def fit_smooth(
     with np.errstate(divide="ignore", invalid="ignore"):
         s2u = (s2 - s1**2 / weight_sum) / weight_sum * n / (n - 1)
         srs = weight_sum**2 * s2u * (1 / n - 1 / weight_sum)
-        deff = variance / srs
+        deff = np.where((n > 1) & (srs > 0), variance / srs, np.nan)
     keep = slice(0, domains.n_domain)
     return Fit(
         estimate=estimate[keep],

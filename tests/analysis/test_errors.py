@@ -85,7 +85,7 @@ def test_proportion_needs_zero_one(frame):
 
 def test_missing_values_need_dropna(frame):
     design = SurveyDesign(frame.assign(y=[1, np.nan, 3, 4, 5, 6]), weights="w", strata="stratum")
-    with pytest.raises(VariableError, match="1 missing values.*dropna=True"):
+    with pytest.raises(VariableError, match=r"1 missing values.*dropna=True"):
         design.mean("y")
     assert design.mean("y", dropna=True)["n"].iloc[0] == 5
 

@@ -49,5 +49,5 @@ def test_index_column_matches_mean(answers):
 
 def test_scores_outside_0_100_are_rejected(answers):
     design = SurveyDesign(answers.assign(q1=answers["q1"] * 2), weights="w", strata="stratum")
-    with pytest.raises(VariableError, match="0..100"):
+    with pytest.raises(VariableError, match=r"0\.\.100"):
         design.index(["q1", "q2"])
