@@ -423,7 +423,8 @@ def _read_strata(strata: pd.DataFrame, target: Target, *, need_mean: bool = Fals
             kurtosis = _beta_kurtosis(mean, raw_sd)
         else:
             kurtosis = np.full(volume.shape, 3.0)
-    table["sd"] = raw_sd
+    if target.measure == "mean":
+        table["sd"] = raw_sd
     if mean is not None:
         table["mean"] = mean
     for name, values in (
@@ -546,13 +547,33 @@ class _Precision:
     variance: np.ndarray
     expected: np.ndarray
     relvar: np.ndarray
+    extra: np.ndarray | float = 0.0
+
+    @property
+    def log_sd(self) -> np.ndarray:
+        """SD of the log of the variance estimate (log-normal with this mean and relvar).
+
+        ``extra`` adds to the log-variance: for CV targets the estimated mean's own
+        ``var(log ybar^2) ≈ 4 V / Ybar^2`` (the CV's denominator varies too)."""
+        return np.sqrt(np.log1p(self.relvar) + self.extra)
 
     def assured(self, z_assurance: float) -> np.ndarray:
         """The variance estimate not exceeded with the assurance (log-normal approximation)."""
-        return self.expected * np.exp(z_assurance * np.sqrt(self.relvar))
+        sigma = self.log_sd
+        return self.expected * np.exp(z_assurance * sigma - sigma**2 / 2)
+
+    def p_meet(self, goal_variance: np.ndarray) -> np.ndarray:
+        """The probability that the variance estimate is at most ``goal_variance``."""
+        sigma = self.log_sd
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (np.log(goal_variance / self.expected) + sigma**2 / 2) / sigma
+        z = np.where(sigma > 0, z, np.where(self.expected <= goal_variance, np.inf, -np.inf))
+        return np.where(np.isfinite(self.expected), stats.norm.cdf(z), 0.0)
 
 
-def _domain_variance(completes: np.ndarray, strata: _Strata, domains: _Domains) -> _Precision:
+def _domain_variance(
+    completes: np.ndarray, strata: _Strata, domains: _Domains, target: Target
+) -> _Precision:
     """Precision of each domain's stratified mean when strata give ``completes`` on average."""
     big_n2 = domains.sum(strata.volume) ** 2
     bias, relvar_h = _respondent_moments(completes, strata.kurtosis)
@@ -563,10 +584,19 @@ def _domain_variance(completes: np.ndarray, strata: _Strata, domains: _Domains) 
         base = w2s2 * np.clip(inverse - 1.0 / strata.volume, 0, None)
         mean_h = w2s2 * np.clip(bias * inverse - 1.0 / strata.volume, 0, None)
         variance = domains.sum(base) / big_n2
-        expected = domains.sum(mean_h) / big_n2
+        # a stratum with fewer than two respondents (probability e^-n (1 + n)) is folded
+        # away: its contribution goes, the others' weights grow by 1 / (1 - W_h), so their
+        # variance by about 2 W_h (first order)
+        folded = np.where(completes > 0, np.exp(-completes) * (1.0 + completes), 1.0)
+        growth = 1.0 + 2.0 * domains.sum(folded * strata.volume) / np.sqrt(big_n2)
+        expected = domains.sum((1.0 - folded) * mean_h) / big_n2 * growth
         spread = domains.sum(np.where(completes > 0, relvar_h * mean_h**2, np.inf)) / big_n2**2
         relvar = np.where(expected > 0, spread / expected**2, 0.0)
-    return _Precision(variance=variance, expected=expected, relvar=relvar)
+    extra: np.ndarray | float = 0.0
+    if target.cv is not None and strata.mean is not None:
+        domain_mean = domains.sum(strata.volume * strata.mean) / np.sqrt(big_n2)
+        extra = np.nan_to_num(4.0 * expected / domain_mean**2, posinf=0.0)
+    return _Precision(variance=variance, expected=expected, relvar=relvar, extra=extra)
 
 
 # ---------------------------------------------------------------------------- proposal
@@ -617,7 +647,7 @@ def _meet_targets(
     big_n2 = domains.sum(strata.volume) ** 2
     n = np.minimum(completes, capacity)
     for _ in range(_MAX_ROUNDS):
-        precision = _domain_variance(n, strata, domains)
+        precision = _domain_variance(n, strata, domains, target)
         met = precision.assured(z_a) <= v_target * (1 + 1e-9)
         # the textbook variance that makes the assured variance meet the target
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -651,8 +681,10 @@ def _meet_targets(
             )
         factor = np.nan_to_num(factor, nan=1.0, posinf=np.inf)
         # strata with no completes yet (score 0 cannot happen for sd > 0) start from one
-        grow = domains.spread(np.where(factor > 1 + 1e-9, factor, 1.0))
-        if np.all(grow <= 1 + 1e-9):
+        # a domain whose strata are all at capacity cannot grow: leave it (reported unreachable)
+        stuck = free_n <= 0
+        grow = domains.spread(np.where((factor > 1 + 1e-9) & ~stuck, factor, 1.0))
+        if np.all(grow[free] <= 1 + 1e-9):
             break
         n = np.where(free, np.minimum(np.maximum(n, 1e-9) * np.maximum(grow, 1.0), capacity), n)
     return n
@@ -708,6 +740,7 @@ def propose(
     budget: float | None = None,
     across: AcrossRule = "power",
     q: float = 0.5,
+    min_stratum_completes: float = 5.0,
 ) -> Proposal:
     """Rates per stratum that meet ``target`` at least cost, or that spend a fixed total.
 
@@ -729,10 +762,17 @@ def propose(
     codes = _primary_codes(data, target.by[0])
     method: dict[str, Any] = {"within": within}
     if total is None and budget is None:
-        completes = _cheapest(data, target, codes, score)
+        if not min_stratum_completes >= 0:
+            raise SampleDesignError(
+                f"min_stratum_completes: expected a number >= 0, got {min_stratum_completes!r}"
+            )
+        completes = _cheapest(data, target, score, float(min_stratum_completes))
         method["rule"] = "least cost meeting the target"
+        method["min_stratum_completes"] = min_stratum_completes
     else:
-        method.update(across=across, q=q) if across == "power" else method.update(across=across)
+        method["across"] = across
+        if across == "power":
+            method["q"] = q
         if total is not None:
             if not total > 0:
                 raise SampleDesignError(f"total: expected a number > 0, got {total!r}")
@@ -745,34 +785,53 @@ def propose(
             completes = _for_budget(data, codes, float(budget), across, q, score)
             method["rule"] = f"fixed budget of {budget:g}"
     rates = np.minimum(completes / data.capacity, 1.0)
+    rates = np.where(rates > 1.0 - 1e-9, 1.0, rates)  # capped strata: exactly everyone
     table = data.table.copy()
     table["rate"] = rates
     return evaluate(table, target, method=method)
 
 
-def _cheapest(strata: _Strata, target: Target, codes: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Step 2 of the module docstring, then :func:`_meet_targets` for the rest."""
+def _cheapest(strata: _Strata, target: Target, score: np.ndarray, min_stratum: float) -> np.ndarray:
+    """Least-cost completes per stratum: the largest of each ``by`` dimension's own
+    least-cost allocation (with the per-stratum floor), then :func:`_meet_targets`."""
+    completes = np.minimum(np.full(score.shape, min_stratum), strata.capacity)
+    for dimension in target.by:
+        completes = np.maximum(completes, _cheapest_for(strata, target, dimension, score))
+    return _meet_targets(strata, target, score, completes)
+
+
+def _cheapest_for(strata: _Strata, target: Target, dimension: str, score: np.ndarray) -> np.ndarray:
+    """Step 2 of the module docstring for one dimension (strata outside it get 0)."""
+    if dimension == NATIONAL:
+        labels = np.full(score.size, NATIONAL, dtype=object)
+    else:
+        labels = strata.table[dimension].to_numpy(dtype=object)
+    inside = labels != ""
+    codes = np.full(score.size, -1, dtype=np.intp)
+    codes[inside] = pd.factorize(labels[inside], sort=True)[0]
+    sub = inside
     g = int(codes.max()) + 1
-    primary = _Domains.of(strata.table, target.by[:1])
-    v_target = _target_variance(target, primary, strata)
+    own = _Domains.of(strata.table, (dimension,))
+    v_target = _target_variance(target, own, strata)
     z_a = float(stats.norm.ppf(target.assurance))
-    capacity = strata.capacity
-    domain_capacity = np.bincount(codes, weights=capacity, minlength=g)
-    shares = score / np.bincount(codes, weights=score, minlength=g)[codes]
+    capacity = np.where(sub, strata.capacity, 0.0)
+    c = np.where(sub, codes, 0)
+    weight = np.where(sub, score, 0.0)
+    domain_capacity = np.bincount(c, weights=capacity, minlength=g)
+    shares = weight / np.bincount(c, weights=weight, minlength=g)[c]
     ratio = np.ones(g)
     completes = np.zeros_like(score)
+    volume = np.where(sub, strata.volume, 0.0)
     for _ in range(8):  # fixed point in the assurance ratio and the capacity-capped shares
-        totals = stratified_completes(
-            v_target * ratio, strata.volume, strata.sd, shares, groups=codes
-        )
+        totals = stratified_completes(v_target * ratio, volume, strata.sd, shares, groups=c)
         totals = np.minimum(np.maximum(totals, target.min_completes), domain_capacity)
-        completes = allocate(dict(enumerate(totals)), score, groups=codes, capacity=capacity)
-        shares = completes / np.bincount(codes, weights=completes, minlength=g)[codes]
-        precision = _domain_variance(completes, strata, primary)
+        completes = allocate(dict(enumerate(totals)), weight, groups=c, capacity=capacity)
+        shares = completes / np.bincount(c, weights=completes, minlength=g)[c]
+        precision = _domain_variance(completes, strata, own, target)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = precision.variance / precision.assured(z_a)
         ratio = np.where(np.isfinite(step) & (step > 0), step, ratio)
-    return _meet_targets(strata, target, score, completes)
+    return completes
 
 
 def _for_budget(
@@ -824,7 +883,7 @@ def _domain_table(
 ) -> pd.DataFrame:
     domains = _Domains.of(strata.table, (NATIONAL, *DIMENSIONS))
     z = z_value(target.confidence)
-    precision = _domain_variance(completes, strata, domains)
+    precision = _domain_variance(completes, strata, domains, target)
     assured_variance = precision.assured(float(stats.norm.ppf(target.assurance)))
     margin = z * np.sqrt(precision.variance)
     assured_margin = z * np.sqrt(assured_variance)
@@ -841,11 +900,7 @@ def _domain_table(
     assert goal is not None
     goal_variance = _target_variance(target, domains, strata)
     assured = assured_cv if target.cv is not None else assured_margin
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_meet = stats.norm.cdf(
-            np.log(goal_variance / precision.expected) / np.sqrt(precision.relvar)
-        )
-    p_meet = np.where(np.isfinite(precision.expected), np.nan_to_num(p_meet, nan=1.0), 0.0)
+    p_meet = precision.p_meet(goal_variance)
     n = domains.sum(completes)
     enough = n >= target.min_completes * (1 - 1e-9)
     within = assured <= goal * (1 + 1e-6)
@@ -945,11 +1000,15 @@ class SimulationResult:
     interval covered the domain's expected mean), ``respondents_mean``, ``respondents_p05``
     and ``share_collapsed`` (periods in which a stratum of the domain had fewer than two
     respondents and was folded into the rest). ``periods`` and ``seed`` say what was drawn.
+    ``by_period`` has one row per period and domain: ``period`` (0-based), ``dimension``,
+    ``domain``, ``estimate``, ``margin`` and ``respondents``, for staff who want the
+    distributions.
     """
 
     domains: pd.DataFrame
     periods: int
     seed: int | None
+    by_period: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def summary(self) -> str:
         d = self.domains
@@ -1130,7 +1189,18 @@ def simulate(
             "share_collapsed": np.vstack(collapsed).mean(axis=0),
         }
     )
-    return SimulationResult(domains=table, periods=periods, seed=seed)
+    d = domains.value.size
+    by_period = pd.DataFrame(
+        {
+            "period": np.repeat(np.arange(periods), d),
+            "dimension": np.tile(domains.dimension, periods),
+            "domain": np.tile(domains.value, periods),
+            "estimate": estimate.ravel(),
+            "margin": margin.ravel(),
+            "respondents": resp.ravel(),
+        }
+    )
+    return SimulationResult(domains=table, periods=periods, seed=seed, by_period=by_period)
 
 
 def synthetic_responses(proposal: Proposal, *, seed: int | None = None) -> pd.DataFrame:
