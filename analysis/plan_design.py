@@ -24,31 +24,40 @@ How a proposal is made (``propose`` without ``total``/``budget``):
 1. The cost of one complete in stratum h is ``c_h = (cost_per_invitation + parts_per_invitation
    * cost_per_part) / response_rate``. Its capacity is ``volume * response_rate`` (everyone
    invited: rate 1).
-2. Each domain of the first ``by`` dimension gets the completes that meet its target when split
-   among its strata by the ``within`` rule (``"optimal"``: ``n_h ∝ N_h S_h sqrt(deff_h) /
-   sqrt(c_h)``, the cheapest split for a given variance, Cochran 1977 section 5.5;
-   ``"neyman"``, ``"proportional"``, ``"equal"``), using :func:`~analysis.samplesize.
-   stratified_completes` and re-sharing what a capacity cap frees among the domain's other
-   strata, by the same rule (so the domain still gets its total).
-3. Domains of the other ``by`` dimensions (say channel, when ``by=("agency", "channel")``)
-   that miss their target have all their uncapped strata scaled up by the factor that makes
-   them meet it (a stratum in several such domains takes the largest factor), until every
-   domain meets its target or has every stratum at capacity. This guarantees the targets, not
-   the least cost for several dimensions at once (a convex programme we do not solve).
-4. Every target domain gets at least ``min_completes`` expected completes.
+2. For each ``by`` dimension on its own, each of its domains gets the completes that meet its
+   assured target (below) when split among its strata by the ``within`` rule (``"optimal"``:
+   ``n_h ∝ N_h S_h sqrt(deff_h) / sqrt(c_h)``, the cheapest split for a given variance,
+   Cochran 1977 section 5.5; ``"neyman"``, ``"proportional"``, ``"equal"``), from
+   :func:`~analysis.samplesize.stratified_completes`, at least ``min_completes``, and
+   re-sharing what a capacity cap frees among the domain's other strata by the same rule (so
+   the domain still gets its total). A domain that cannot reach its target invites everyone.
+3. Each stratum takes the largest of these per-dimension allocations, and at least
+   ``min_stratum_completes`` (default 5, or everyone): a stratum with fewer than two
+   respondents cannot be estimated and is folded away in that period.
+4. A last check scales up the uncapped strata of any target domain still short of its target
+   or minimum (a stratum in several such domains takes the largest factor). With one ``by``
+   dimension this is the least-cost plan; with several it guarantees every target, not the
+   least cost for all at once (a convex programme we do not solve).
 5. Rates are ``completes / (volume * response_rate)``, at most 1 by construction.
 
-Assurance. Designing for the target exactly meets it in only about half of the periods:
-the number of respondents under Poisson sampling and the sample variances vary. The
-realised margin is close to log-normal with ``var(log margin) ≈ relvar / 4``, where
-``relvar = sum_h kappa_h v_h^2 / n_h / V^2`` is the relative variance of the estimated
-variance ``V = sum_h v_h`` (``v_h`` stratum h's contribution, ``kappa_h`` the kurtosis of its
-answers: 1/n_h of it from the Poisson number of respondents, (kappa_h - 1)/n_h from the sample
-variance). A domain is planned so that its expected margin is at most
-``target * exp(-z_assurance * sqrt(relvar) / 2)``: it then meets the target in a share
-``assurance`` of periods. :func:`simulate` checks this. Kurtosis: Bernoulli for proportions;
-for means, the beta distribution on 0-100 with the stratum's mean and SD (3, the normal's,
-when no mean is given).
+Assurance. Designing for the target exactly meets it in only about half of the periods: the
+number of respondents under Poisson sampling and the sample variances vary. The estimated
+variance of a domain's mean, ``v = sum_h v_h``, is treated as log-normal with
+
+- mean ``sum_h W_h^2 S_h^2 (E[1/r_h] - 1/N_h)``, ``r_h ~ Poisson(n_h)`` given ``r_h >= 2``,
+  times ``1 + 2 sum_h P(r_h < 2) W_h`` for the strata folded away (their weight moves to the
+  others);
+- relative variance ``sum_h relvar_h E[v_h]^2 / E[v]^2`` with ``relvar_h`` that of
+  ``s_h^2 / r_h``: given ``r``, ``var(s^2)/S^4 = (kappa_h - 1)/r + 2/(r (r - 1))``
+  (``kappa_h`` the kurtosis of the answers), summed exactly over the Poisson distribution of
+  ``r`` for ``n_h < 400`` (about ``kappa_h / n_h`` above). For CV targets the estimated
+  mean's variation adds ``4 V / Ybar^2`` to the log-variance.
+
+The *assured* margin is the margin at the ``assurance`` quantile of that distribution; a
+domain is planned so that its assured margin (or CV) is at most the target, and then meets
+the target in a share ``assurance`` of periods. :func:`simulate` checks this. Kurtosis:
+Bernoulli for proportions; for means, the beta distribution on 0-100 with the stratum's mean
+and SD (3, the normal's, when no mean is given).
 
 With ``total`` (completes) or ``budget`` (cost per period) the total is fixed instead: it is
 shared among the domains of the first ``by`` dimension by the ``across`` rule (default
@@ -744,9 +753,10 @@ def propose(
 ) -> Proposal:
     """Rates per stratum that meet ``target`` at least cost, or that spend a fixed total.
 
-    Without ``total`` and ``budget``: the cheapest rates (for the first ``by`` dimension)
-    meeting the target in every ``by`` domain with the target's assurance, as the module
-    docstring describes. With ``total`` (expected completes per period) or ``budget`` (cost
+    Without ``total`` and ``budget``: the cheapest rates meeting the target in every ``by``
+    domain with the target's assurance (exactly cheapest for one ``by`` dimension; see the
+    module docstring for several), every stratum giving at least ``min_stratum_completes``
+    expected completes or inviting everyone. With ``total`` (expected completes per period) or ``budget`` (cost
     per period): that much is shared among the first dimension's domains by ``across``
     (``"power"`` with exponent ``q``: Bankier 1988) and within them by ``within``. A total or
     budget beyond inviting everyone is cut to inviting everyone.
