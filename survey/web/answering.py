@@ -104,6 +104,7 @@ def _notice(kind: str, status: int, retry_url: str | None = None) -> Template:
         },
         status_code=status,
         headers=SECURITY_HEADERS,
+        media_type=MediaType.HTML,
     )
 
 
@@ -113,6 +114,7 @@ def _page(name: str, lang: str, status: int = 200, **context: Any) -> Template:
         context={"lang": lang, "words": page_words()[lang], "css": page_css(), **context},
         status_code=status,
         headers=SECURITY_HEADERS,
+        media_type=MediaType.HTML,
     )
 
 

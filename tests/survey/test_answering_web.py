@@ -104,6 +104,7 @@ def test_save_then_resume_from_the_same_link_then_submit(
     assert done.headers["location"] == f"/s/{invited.token}/thanks?lang=fa"
     thanks = client.get(done.headers["location"])
     assert thanks.status_code == 200 and "سپاس" in thanks.text
+    assert thanks.headers["content-type"].startswith("text/html")
     row = world.invitation(invited.invitation_id)
     assert row.status == "completed"
     assert row.completed_at == context.clock()
@@ -154,6 +155,7 @@ def test_closed_and_unknown_links_get_identical_pages(
     assert {p.status_code for p in pages} == {404}
     assert len({p.text for p in pages}) == 1
     assert pages[0].headers["referrer-policy"] == "no-referrer"
+    assert pages[0].headers["content-type"].startswith("text/html")
     assert "_csrf_token" not in pages[0].text
 
 
