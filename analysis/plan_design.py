@@ -516,36 +516,45 @@ _EXACT_BELOW = 400.0
 
 
 def _respondent_moments(
-    completes: np.ndarray, kurtosis: np.ndarray
+    completes: np.ndarray, volume: np.ndarray, kurtosis: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n * E[1/r]`` and the relative variance of ``s^2 / r`` for ``r ~ Poisson(n)``, ``r >= 2``.
+    """Mean and relative variance of ``s^2 (1/r - 1/N)`` over ``r ~ Poisson(n)``, ``r >= 2``.
 
-    A stratum's estimated variance contribution is ``W^2 s^2 / r``; given ``r``,
+    A stratum's estimated variance contribution is ``W^2 s^2 (1/r - 1/N)``; given ``r``,
     ``var(s^2) / S^4 = (kappa - 1)/r + 2/(r (r - 1))`` (exact for iid answers). Summed over the
     Poisson distribution of ``r`` (strata with fewer than two respondents are folded away, so
-    ``r >= 2``) for ``n`` below 400; above, the first-order forms ``1 + 1/n`` and
-    ``kappa / n``. Small strata matter: at ``n = 10`` the contribution is 12% larger on
-    average than ``S^2 / n`` and twice as variable as ``kappa / n`` says.
+    ``r >= 2``) for ``n`` below 400; above, the first-order forms ``E = (1/n)(1 + 1/n) - 1/N``
+    and ``relvar = 1/(n (1 - f)^2) + (kappa - 1)/n`` with ``f = n/N``. The Poisson volume adds
+    about ``4/N`` (the weight ``N_h^2``). Small strata matter: at ``n = 10`` the contribution
+    is 12% larger on average than ``S^2 / n`` and twice as variable as ``kappa / n`` says;
+    sampling fractions near 1 make the ``1/r`` part more variable by ``1/(1 - f)^2``.
+    The mean is relative to ``S^2``.
     """
     n = np.asarray(completes, dtype=float)
-    bias = np.full(n.shape, np.inf)
+    big_n = np.asarray(volume, dtype=float)
+    mean = np.full(n.shape, np.inf)
     relvar = np.full(n.shape, np.inf)
     large = n >= _EXACT_BELOW
-    bias[large] = 1.0 + 1.0 / n[large]
-    relvar[large] = kurtosis[large] / n[large] + 3.0 / n[large] ** 2
+    nl, fl = n[large], np.minimum(n[large] / big_n[large], 0.999)
+    mean[large] = np.clip((1.0 + 1.0 / nl) / nl - 1.0 / big_n[large], 1e-300, None)
+    relvar[large] = 1.0 / (nl * (1.0 - fl) ** 2) + (kurtosis[large] - 1.0) / nl
     small = (n > 0) & ~large
     if small.any():
         mu = n[small][:, None]
+        inverse_n = 1.0 / big_n[small][:, None]
         top = int(np.ceil(mu.max() + 12.0 * np.sqrt(mu.max()) + 12.0))
         r = np.arange(2, top + 1, dtype=float)[None, :]
         pmf = stats.poisson.pmf(r, mu)
         mass = pmf.sum(axis=1)
-        e1 = (pmf / r).sum(axis=1) / mass
+        part = np.clip(1.0 / r - inverse_n, 0.0, None)
         k = kurtosis[small][:, None]
-        e2 = (pmf / r**2 * (1.0 + (k - 1.0) / r + 2.0 / (r * (r - 1.0)))).sum(axis=1) / mass
-        bias[small] = n[small] * e1
-        relvar[small] = e2 / e1**2 - 1.0
-    return bias, relvar
+        e1 = (pmf * part).sum(axis=1) / mass
+        e2 = (pmf * part**2 * (1.0 + (k - 1.0) / r + 2.0 / (r * (r - 1.0)))).sum(axis=1) / mass
+        mean[small] = e1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relvar[small] = np.where(e1 > 0, e2 / e1**2 - 1.0, 0.0)
+    relvar = relvar + 4.0 / big_n
+    return mean, relvar
 
 
 @dataclass(frozen=True)
@@ -585,20 +594,21 @@ def _domain_variance(
 ) -> _Precision:
     """Precision of each domain's stratified mean when strata give ``completes`` on average."""
     big_n2 = domains.sum(strata.volume) ** 2
-    bias, relvar_h = _respondent_moments(completes, strata.kurtosis)
+    mean_factor, relvar_h = _respondent_moments(completes, strata.volume, strata.kurtosis)
     w2s2 = strata.volume**2 * strata.sd**2
     with np.errstate(divide="ignore", invalid="ignore"):
         inverse = np.where(completes > 0, 1.0 / completes, np.inf)
         # contribution of stratum h to domain d: (N_h/N_d)^2 S_h^2 (1/n_h - 1/N_h)
         base = w2s2 * np.clip(inverse - 1.0 / strata.volume, 0, None)
-        mean_h = w2s2 * np.clip(bias * inverse - 1.0 / strata.volume, 0, None)
+        mean_h = w2s2 * mean_factor
         variance = domains.sum(base) / big_n2
         # a stratum with fewer than two respondents (probability e^-n (1 + n)) is folded
         # away: its contribution goes, the others' weights grow by 1 / (1 - W_h), so their
         # variance by about 2 W_h (first order)
         folded = np.where(completes > 0, np.exp(-completes) * (1.0 + completes), 1.0)
         growth = 1.0 + 2.0 * domains.sum(folded * strata.volume) / np.sqrt(big_n2)
-        expected = domains.sum((1.0 - folded) * mean_h) / big_n2 * growth
+        kept = np.where(completes > 0, (1.0 - folded) * mean_h, 0.0)
+        expected = domains.sum(kept) / big_n2 * growth
         spread = domains.sum(np.where(completes > 0, relvar_h * mean_h**2, np.inf)) / big_n2**2
         relvar = np.where(expected > 0, spread / expected**2, 0.0)
     extra: np.ndarray | float = 0.0
@@ -756,10 +766,10 @@ def propose(
     Without ``total`` and ``budget``: the cheapest rates meeting the target in every ``by``
     domain with the target's assurance (exactly cheapest for one ``by`` dimension; see the
     module docstring for several), every stratum giving at least ``min_stratum_completes``
-    expected completes or inviting everyone. With ``total`` (expected completes per period) or ``budget`` (cost
-    per period): that much is shared among the first dimension's domains by ``across``
-    (``"power"`` with exponent ``q``: Bankier 1988) and within them by ``within``. A total or
-    budget beyond inviting everyone is cut to inviting everyone.
+    expected completes or inviting everyone. With ``total`` (expected completes per period)
+    or ``budget`` (cost per period): that much is shared among the first dimension's domains
+    by ``across`` (``"power"`` with exponent ``q``: Bankier 1988) and within them by
+    ``within``. A total or budget beyond inviting everyone is cut to inviting everyone.
     """
     if within not in _WITHIN:
         raise SampleDesignError(f"within: expected one of {_WITHIN}, got {within!r}")
