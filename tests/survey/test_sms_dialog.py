@@ -84,9 +84,7 @@ def test_a_full_dialog_in_persian_digits(citizen: Citizen, world: SmsWorld) -> N
     assert len(citizen.inbox()) == 4  # invite, two questions, thanks
 
 
-@pytest.mark.parametrize(
-    "text", ["4", "۴", "٤", " 4 ", "\u200c۴", "امتیاز: ۴ از ۵".replace(" از ۵", "")]
-)
+@pytest.mark.parametrize("text", ["۴", "٤", "\u200cامتیاز: 4!"])
 def test_each_digit_form_answers(citizen: Citizen, world: SmsWorld, text: str) -> None:
     assert citizen.reply(text) == "answered"
     assert world.rows(Response)[0].answers == {"q_overall": 4}
@@ -125,7 +123,7 @@ def test_a_reply_after_expiry_gets_a_polite_answer(
     assert world.rows(Response)[0].answers == {"q_overall": 4}
 
 
-@pytest.mark.parametrize("word", ["لغو۱۱", "11", "۱۱", "STOP", "stop", "انصراف", "لغو"])
+@pytest.mark.parametrize("word", ["لغو۱۱", "۱۱", "STOP", "انصراف"])
 def test_opt_out_words_stop_everything_at_once(
     citizen: Citizen,
     world: SmsWorld,
