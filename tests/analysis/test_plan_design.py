@@ -197,8 +197,10 @@ def test_simulated_plan_meets_its_target_for_publishable_domains() -> None:
         publishable = d[d["publishable"]]
         assert len(publishable) >= 3
         assert (publishable["share_met"] >= 0.90).all(), publishable[["domain", "share_met"]]
-        # intervals cover the domain's expected mean about 95% of the time
-        assert d["coverage"].between(0.88, 1.0).all()
+        # their intervals cover the domain's expected mean about 95% of the time (domains
+        # whose tiny strata are often folded away, such as REG's, can fall short: folding
+        # borrows the other strata's means)
+        assert publishable["coverage"].between(0.90, 1.0).all()
 
 
 def test_simulation_is_seeded_and_matches_survey_design_on_one_period() -> None:
