@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from survey.frames import FrameTotals, frame_counts
-from survey.models import Agency, Channel, Province
+from survey.models import Agency, Channel
 from survey.plans import plan_in_force
 
 __all__ = ["CountRow", "Overview", "PlanSummary", "overview"]
@@ -61,7 +61,7 @@ class Overview:
     agencies: list[CountRow]
     channels: list[CountRow]
     days: list[CountRow]
-    provinces: int
+    provinces: int  # provinces with at least one reported transaction
     first_day: date | None
 
 
@@ -86,10 +86,8 @@ def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overvi
         str(t.group["day"]): t for t in frame_counts(session, start=start, end=today, by=["day"])
     }
     all_days = frame_counts(session, by=["day"])
-    provinces = session.scalar(
-        sa.select(sa.func.count(sa.distinct(Agency.province_code))).where(
-            Agency.province_code.in_(sa.select(Province.code))  # type: ignore[union-attr]
-        )
+    provinces = sum(
+        1 for t in frame_counts(session, by=["province"]) if t.group["province"] and t.reported
     )
     agencies = [_row(t, "agency", names) for t in by_agency]
     reported_codes = {row.key for row in agencies}
@@ -123,7 +121,7 @@ def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overvi
         agencies=agencies,
         channels=[_row(t, "channel", channel_names) for t in by_channel],
         days=day_rows,
-        provinces=int(provinces or 0),
+        provinces=provinces,
         first_day=date.fromisoformat(str(all_days[0].group["day"])) if all_days else None,
     )
 

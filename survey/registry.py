@@ -41,6 +41,8 @@ __all__ = [
     "add_service",
     "get_agency",
     "import_agencies",
+    "import_agency_rows",
+    "import_service_rows",
     "import_services",
     "list_agencies",
     "list_services",
@@ -258,6 +260,21 @@ def import_agencies(session: Session, principal: Principal, text: str) -> Import
     its key with `rotate_agency_key` when it is ready to report.
     """
     rows = _read_csv(text, AGENCY_CSV_COLUMNS, required=("code", "name_fa", "name_en"))
+    return _import_agencies(session, principal, rows)
+
+
+def import_agency_rows(
+    session: Session, principal: Principal, rows: Iterable[Mapping[str, str | None]]
+) -> ImportReport:
+    """`import_agencies` for rows already parsed (keys as the CSV columns; row numbers from 1)."""
+    return _import_agencies(session, principal, _numbered(rows, AGENCY_CSV_COLUMNS))
+
+
+def _import_agencies(
+    session: Session,
+    principal: Principal,
+    rows: Iterable[tuple[int, dict[str, str | None], tuple[Problem, ...]]],
+) -> ImportReport:
     report = ImportReport()
     pending: dict[str, Mapping[str, str | None]] = {}
     for number, values, shape in rows:
@@ -318,6 +335,21 @@ def add_service(
 def import_services(session: Session, principal: Principal, text: str) -> ImportReport:
     """Add services from CSV text (columns: agency,code,name_fa,name_en)."""
     rows = _read_csv(text, SERVICE_CSV_COLUMNS, required=SERVICE_CSV_COLUMNS)
+    return _import_services(session, principal, rows)
+
+
+def import_service_rows(
+    session: Session, principal: Principal, rows: Iterable[Mapping[str, str | None]]
+) -> ImportReport:
+    """`import_services` for rows already parsed (keys as the CSV columns; row numbers from 1)."""
+    return _import_services(session, principal, _numbered(rows, SERVICE_CSV_COLUMNS))
+
+
+def _import_services(
+    session: Session,
+    principal: Principal,
+    rows: Iterable[tuple[int, dict[str, str | None], tuple[Problem, ...]]],
+) -> ImportReport:
     report = ImportReport()
     seen: set[str] = set()
     for number, values, shape in rows:
@@ -602,6 +634,24 @@ def _same_or_conflict(number: int, code: str, same: bool, kind: str) -> RowResul
             ),
         ),
     )
+
+
+def _numbered(
+    rows: Iterable[Mapping[str, str | None]], columns: tuple[str, ...]
+) -> list[tuple[int, dict[str, str | None], tuple[Problem, ...]]]:
+    out = []
+    for number, row in enumerate(rows, start=1):
+        values: dict[str, str | None] = {c: None for c in columns}
+        for name in columns:
+            value = row.get(name)
+            values[name] = str(value).strip() or None if value is not None else None
+        unknown = sorted(set(row) - set(columns))
+        shape = tuple(
+            Problem(f"unknown field {name!r}; the fields are {', '.join(columns)}", row=number)
+            for name in unknown
+        )
+        out.append((number, values, shape))
+    return out
 
 
 def _read_csv(

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "survey.cli.transactions",
     "survey.cli.questionnaires",
     "survey.cli.audit",
+    "survey.cli.demo",
     "survey.cli.answering",
     "survey.cli.dispatch",
 )

@@ -50,7 +50,9 @@ class Numbers:
         solar = jdatetime.date.fromgregorian(date=value)
         months = jdatetime.date.j_months_fa if self.lang == "fa" else jdatetime.date.j_months_en
         hijri = f"{solar.day} {months[solar.month - 1]} {solar.year}"
-        return f"{self._digits(hijri)} ({value.isoformat()})"
+        # The Gregorian date is isolated left-to-right (U+2066..U+2069) so it reads correctly
+        # inside Persian text.
+        return f"{self._digits(hijri)} (\u2066{value.isoformat()}\u2069)"
 
     def _digits(self, text: str) -> str:
         return text.translate(_PERSIAN_DIGITS) if self.lang == "fa" else text
@@ -65,6 +67,31 @@ def _row(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:
         "sampled": numbers.integer(row.sampled),
         "fraction": numbers.percent(row.fraction),
     }
+
+
+def _questionnaire_groups(
+    choices: list[dict[str, Any]], numbers: Numbers
+) -> list[dict[str, str | None]]:
+    """Choices summarised as questionnaire, mode and channel with how many services use each."""
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for choice in choices:
+        key = (
+            str(choice["questionnaire"]),
+            str(choice.get("version", "")),
+            str(choice["mode"]),
+            str(choice.get("channel") or ""),
+        )
+        counts[key] = counts.get(key, 0) + 1
+    return [
+        {
+            "questionnaire": qid,
+            "version": version,
+            "mode": mode,
+            "channel": channel or None,
+            "services": numbers.integer(count),
+        }
+        for (qid, version, mode, channel), count in sorted(counts.items())
+    ]
 
 
 def page_model(data: Overview, lang: str) -> dict[str, Any]:
@@ -84,7 +111,7 @@ def page_model(data: Overview, lang: str) -> dict[str, Any]:
             "default_rate": numbers.rate(data.plan.default_rate),
             "rules": [
                 {
-                    "where": ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rate"),
+                    "where": [(k, str(v)) for k, v in rule.items() if k != "rate"],
                     "rate": numbers.rate(float(rule["rate"])),  # type: ignore[arg-type]
                 }
                 for rule in data.plan.rules
@@ -97,6 +124,7 @@ def page_model(data: Overview, lang: str) -> dict[str, Any]:
                 else None
             ),
             "questionnaires": data.plan.questionnaires,
+            "questionnaire_groups": _questionnaire_groups(data.plan.questionnaires, numbers),
         }
     return {
         "lang": lang,
