@@ -995,7 +995,7 @@ def format_summary(proposal: Proposal) -> str:
         f"'assured' is the {measure} not exceeded in {target.assurance:.0%} of periods; "
         f"P(meet) the approximate share of periods meeting the target.",
     ]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _fmt(fmt: Any, value: float) -> str:
@@ -1051,7 +1051,7 @@ class SimulationResult:
                 f"{target:>7} {row.margin:>8.2f} {row.margin_median:>8.2f} {row.margin_p90:>8.2f} "
                 f"{met:>6} {row.coverage:>6.0%} {row.respondents_mean:>8.1f}"
             )
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,3 +267,16 @@ def test_bad_inputs_name_the_field_and_stratum() -> None:
         Proposal.from_records(edited)
     with pytest.raises(SampleDesignError, match="optimal"):
         propose(strata.assign(cost_per_part=0.0), Target(by=("agency",), margin=3))
+
+
+def test_the_documented_example_prints_the_documented_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "sample-design.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    table = re.search(r"The summary table \(`proposal.summary\(\)`\):\n\n```\n(.*?)```", doc, re.S)
+    assert code is not None and table is not None
+    exec(compile(code.group(1), "docs/sample-design.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith(table.group(1))
+    assert "Simulated periods: 500 (seed 1)" in printed
