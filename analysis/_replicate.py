@@ -23,7 +23,7 @@ from analysis._stages import Stage
 from analysis.errors import DesignError, LonelyPSUError, MethodError
 
 REPLICATE_METHODS = ("brr", "fay", "jk1", "jkn", "bootstrap")
-_BLOCK_UNITS = 65_536
+_BLOCK_UNITS = 8_192
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,26 +279,31 @@ def bootstrap(
     """
     lonely = _check_lonely(stage, lonely_psu, "bootstrap")
     rng = np.random.default_rng(seed)
+    # Units are stored in stratum order (position p = rank of the unit), so each
+    # replicate's counts are one bincount over positions, written as a contiguous row.
     order = np.argsort(stage.stratum, kind="stable")
+    position = np.empty(stage.n_unit, dtype=np.int64)
+    position[order] = np.arange(stage.n_unit)
     n_h = stage.units_per_stratum
     starts = np.concatenate([[0], np.cumsum(n_h)[:-1]])
     draws_per = np.where(n_h > 1, n_h - 1, 0)
     draw_start = np.repeat(starts, draws_per)
     draw_size = np.repeat(n_h, draws_per).astype(float)
-    counts = np.empty((stage.n_unit, replicates), dtype=np.uint8)
+    counts = np.empty((replicates, stage.n_unit), dtype=np.uint8)
     for r in range(replicates):
         picks = draw_start + (rng.random(draw_start.shape[0]) * draw_size).astype(np.int64)
         column = np.bincount(picks, minlength=stage.n_unit)
         if column.max() > 255:
             raise DesignError("bootstrap: a PSU was drawn more than 255 times; stratum too big")
-        counts[order, r] = column
-    unit_n = n_h[stage.stratum].astype(float)
+        counts[r] = column
+    sorted_stratum = stage.stratum[order]
+    unit_n = n_h[sorted_stratum].astype(float)
     multiplier = np.where(unit_n > 1, unit_n / np.maximum(unit_n - 1, 1), 0.0)
-    offset = np.where(lonely[stage.stratum] | (unit_n <= 1), 1.0, 0.0)
+    offset = np.where(lonely[sorted_stratum] | (unit_n <= 1), 1.0, 0.0)
     return ReplicateScheme(
         method="bootstrap",
-        unit=stage.unit,
-        factors=counts,
+        unit=position[stage.unit],
+        factors=np.ascontiguousarray(counts.T),
         offset=offset,
         multiplier=multiplier,
         row_weight=weights,

@@ -186,19 +186,58 @@ def total_covariance(
 
 
 @dataclass(frozen=True, eq=False)
-class _Entries:
-    """Non-zero unit totals of a domain-sparse score: one entry per (unit, domain)."""
+class StageLayout:
+    """Everything about one stage and one set of domains that does not depend on the
+    values: the (unit, domain) entries, their (stratum, domain) cells and cell sizes.
+    Built once per design and ``by`` (see ``SurveyDesign._layouts``)."""
 
-    unit: np.ndarray
-    domain: np.ndarray
-    value: np.ndarray
+    pairs: tuple | None
+    entry_unit: np.ndarray
+    entry_domain: np.ndarray
+    codes: np.ndarray
+    n_cells: int
+    cell_h: np.ndarray
+    cell_d: np.ndarray
+    count: np.ndarray
+    n_h: np.ndarray
+    scale: np.ndarray
+    adjust: np.ndarray
 
 
-def _entries(stage: Stage, values: np.ndarray, domain: np.ndarray, pairs: tuple | None):
+def stage_layout(stage: Stage, domain: np.ndarray, n_domain: int) -> StageLayout:
+    """Factorise a stage's (unit, domain) entries and (stratum, domain) cells."""
     if stage.element:
-        return _Entries(stage.unit, domain, values)
-    codes, unit, dom = pairs
-    return _Entries(unit, dom, np.bincount(codes, weights=values, minlength=unit.shape[0]))
+        pairs = None
+        entry_unit, entry_domain = stage.unit, domain
+        h = stage.stratum
+    else:
+        key = stage.unit * n_domain + domain
+        uniques, pair_codes = np.unique(key, return_inverse=True)
+        pairs = (pair_codes, uniques // n_domain, uniques % n_domain)
+        entry_unit, entry_domain = pairs[1], pairs[2]
+        h = stage.stratum[entry_unit]
+    codes, cells, n_cells = _group(h * n_domain + entry_domain, stage.n_strata * n_domain)
+    cell_h, cell_d = cells // n_domain, cells % n_domain
+    return StageLayout(
+        pairs=pairs,
+        entry_unit=entry_unit,
+        entry_domain=entry_domain,
+        codes=codes,
+        n_cells=n_cells,
+        cell_h=cell_h,
+        cell_d=cell_d,
+        count=np.bincount(codes, minlength=n_cells).astype(float),
+        n_h=stage.units_per_stratum[cell_h].astype(float),
+        scale=stage.scale[cell_h],
+        adjust=stage.adjust[cell_h],
+    )
+
+
+def _entry_values(stage: Stage, layout: StageLayout, values: np.ndarray) -> np.ndarray:
+    if layout.pairs is None:
+        return values
+    codes = layout.pairs[0]
+    return np.bincount(codes, weights=values, minlength=layout.entry_unit.shape[0])
 
 
 def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -210,42 +249,36 @@ def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _stage_domain_variance(
-    stage: Stage, entries: _Entries, n_domain: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Uncalibrated per-domain variance of one stage, plus per-(stratum, domain) parts.
-
-    Returns ``(variance, contribution, pair_stratum, pair_domain)``.
-    """
-    h = stage.stratum[entries.unit]
-    codes, cells, n_cells = _group(h * n_domain + entries.domain, stage.n_strata * n_domain)
-    cell_h, cell_d = cells // n_domain, cells % n_domain
-    sums = np.bincount(codes, weights=entries.value, minlength=n_cells)
-    count = np.bincount(codes, minlength=n_cells)
-    n_h = stage.units_per_stratum[cell_h].astype(float)
-    centre = sums / np.maximum(n_h, 1)
-    domain_total = np.bincount(entries.domain, weights=entries.value, minlength=n_domain)
-    grand = domain_total / stage.n_unit
-    adjust = stage.adjust[cell_h]
-    if adjust.any():
-        centre = np.where(adjust, grand[cell_d], centre)
-    squares = np.bincount(codes, weights=(entries.value - centre[codes]) ** 2, minlength=n_cells)
-    contribution = stage.scale[cell_h] * (squares + (n_h - count) * centre**2)
-    variance = np.bincount(cell_d, weights=contribution, minlength=n_domain)
-    if stage.adjust.any():
+    stage: Stage, layout: StageLayout, value: np.ndarray, n_domain: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uncalibrated per-domain variance of one stage, plus per-cell contributions."""
+    sums = np.bincount(layout.codes, weights=value, minlength=layout.n_cells)
+    centre = sums / np.maximum(layout.n_h, 1)
+    any_adjust = bool(stage.adjust.any())
+    if any_adjust:
+        domain_total = np.bincount(layout.cell_d, weights=sums, minlength=n_domain)
+        grand = domain_total / stage.n_unit
+        centre = np.where(layout.adjust, grand[layout.cell_d], centre)
+    deviation = value - centre[layout.codes]
+    squares = np.bincount(layout.codes, weights=deviation * deviation, minlength=layout.n_cells)
+    contribution = layout.scale * (squares + (layout.n_h - layout.count) * centre**2)
+    variance = np.bincount(layout.cell_d, weights=contribution, minlength=n_domain)
+    if any_adjust:
         # lonely strata with no unit in the domain still hold one unit whose total is 0
         present = np.bincount(
-            cell_d,
-            weights=np.where(adjust & (count > 0), stage.scale[cell_h], 0.0),
+            layout.cell_d,
+            weights=np.where(layout.adjust & (layout.count > 0), layout.scale, 0.0),
             minlength=n_domain,
         )
         all_adjust = stage.scale[stage.adjust].sum()
         variance += grand**2 * (all_adjust - present)
-    return variance * stage.average_factor, contribution, cell_h, cell_d
+    return variance * stage.average_factor, contribution
 
 
 def _calibration_correction(
     stage: Stage,
-    entries: _Entries,
+    layout: StageLayout,
+    value: np.ndarray,
     n_domain: int,
     unit_x: sparse.csr_matrix,
     beta: np.ndarray,
@@ -254,7 +287,7 @@ def _calibration_correction(
     sc_unit = stage.scale[stage.stratum]
     # Cross term sum_u sc_u A_ud (Xu_u . beta_d)
     weighted_a = sparse.csr_matrix(
-        (entries.value * sc_unit[entries.unit], (entries.domain, entries.unit)),
+        (value * sc_unit[layout.entry_unit], (layout.entry_domain, layout.entry_unit)),
         shape=(n_domain, stage.n_unit),
     )
     cross = np.einsum("dp,pd->d", np.asarray((weighted_a @ unit_x).todense()), beta)
@@ -266,16 +299,17 @@ def _calibration_correction(
     )
     stratum_x = np.asarray((strata @ unit_x).todense())
     n_h = stage.units_per_stratum.astype(float)
-    h = stage.stratum[entries.unit]
+    h = stage.stratum[layout.entry_unit]
+    entry_domain = layout.entry_domain
     correction = -2 * cross + quad
     step = max(1, _DENSE_CELLS // max(stage.n_strata, 1))
     for start in range(0, n_domain, step):
         stop = min(n_domain, start + step)
         width = stop - start
-        inside = (entries.domain >= start) & (entries.domain < stop)
+        inside = (entry_domain >= start) & (entry_domain < stop)
         s_a = np.bincount(
-            h[inside] * width + entries.domain[inside] - start,
-            weights=entries.value[inside],
+            h[inside] * width + entry_domain[inside] - start,
+            weights=value[inside],
             minlength=stage.n_strata * width,
         ).reshape(stage.n_strata, width)
         s_r = s_a - stratum_x @ beta[:, start:stop]
@@ -299,12 +333,12 @@ def domain_variance(
     domain: np.ndarray,
     n_domain: int,
     steps: tuple[CalibrationStep, ...] = (),
-    pairs: list | None = None,
+    layouts: list[StageLayout] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Variance of each domain's weighted total of ``scores`` and its Satterthwaite df.
 
     ``scores`` must be zero on rows that do not count (outside every domain, missing).
-    ``pairs`` holds, per non-element stage, the cached (unit, domain) factorisation.
+    ``layouts`` holds each stage's cached :class:`StageLayout` for these domains.
     The Satterthwaite degrees of freedom ``(sum_h v_h)^2 / sum_h v_h^2 / (n_h - 1)`` use the
     first stage's stratum contributions before any calibration correction.
     """
@@ -318,19 +352,20 @@ def domain_variance(
         beta = np.vstack(_chain_coefficients(steps, x))
         row_x = sparse.hstack([s.row_x for s in steps], format="csr")
     for index, stage in enumerate(stages):
-        entries = _entries(stage, values, domain, None if pairs is None else pairs[index])
-        part, contribution, cell_h, cell_d = _stage_domain_variance(stage, entries, n_domain)
+        layout = stage_layout(stage, domain, n_domain) if layouts is None else layouts[index]
+        value = _entry_values(stage, layout, values)
+        part, contribution = _stage_domain_variance(stage, layout, value, n_domain)
         if steps:
             unit_x = row_x if stage.element else (stage.membership() @ row_x).tocsr()
-            part = part + _calibration_correction(stage, entries, n_domain, unit_x, beta)
+            part = part + _calibration_correction(stage, layout, value, n_domain, unit_x, beta)
         variance += part
         if index == 0:
-            n_h = stage.units_per_stratum[cell_h]
-            usable = n_h > 1
-            num = np.bincount(cell_d[usable], weights=contribution[usable], minlength=n_domain)
+            usable = layout.n_h > 1
+            contribution = np.where(usable, contribution, 0.0)
+            num = np.bincount(layout.cell_d, weights=contribution, minlength=n_domain)
             den = np.bincount(
-                cell_d[usable],
-                weights=contribution[usable] ** 2 / (n_h[usable] - 1),
+                layout.cell_d,
+                weights=contribution**2 / np.maximum(layout.n_h - 1, 1),
                 minlength=n_domain,
             )
             with np.errstate(divide="ignore", invalid="ignore"):

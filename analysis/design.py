@@ -337,19 +337,13 @@ class SurveyDesign:
             self._cache[key] = build_domains(self._data, columns)
         return self._cache[key]
 
-    def _stage_pairs(self, domains: Domains) -> list | None:
-        """Cached (unit, domain) factorisations of the non-element stages."""
-        key = ("pairs", domains.columns)
+    def _layouts(self, domains: Domains) -> list[_taylor.StageLayout]:
+        """Cached per-stage layouts (entries and cells) for these domains."""
+        key = ("layouts", domains.columns)
         if key not in self._cache:
-            pairs = []
-            for stage in self._stages:
-                if stage.element:
-                    pairs.append(None)
-                else:
-                    pairs.append(
-                        _replicate.unit_domain_pairs(stage.unit, domains.code, domains.bins)
-                    )
-            self._cache[key] = pairs
+            self._cache[key] = [
+                _taylor.stage_layout(stage, domains.code, domains.bins) for stage in self._stages
+            ]
         return self._cache[key]
 
     def _replicate_pairs(self, domains: Domains) -> tuple | None:

@@ -68,14 +68,24 @@ def read_variable(design, column: str, dropna: bool, role: str) -> tuple[np.ndar
 
 
 def _own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
-    """Each domain's own first-stage PSUs minus its own strata."""
+    """Each domain's own first-stage PSUs minus its own strata (cached when nothing is
+    missing, the common case)."""
+    if valid.all():
+        key = ("own-df", domains.columns)
+        if key not in design._cache:
+            design._cache[key] = _count_own_df(design, domains, valid)
+        return design._cache[key]
+    return _count_own_df(design, domains, valid)
+
+
+def _count_own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
     stage = design._stages[0]
     bins = domains.bins
     present = valid & (design._weights != 0)
     if stage.element:
         units = np.bincount(domains.code, weights=present, minlength=bins)
     else:
-        codes, _, pair_domain = design._stage_pairs(domains)[0]
+        codes, _, pair_domain = design._layouts(domains)[0].pairs
         hit = np.bincount(codes, weights=present, minlength=pair_domain.shape[0]) > 0
         units = np.bincount(pair_domain[hit], minlength=bins)
     row_stratum = stage.row_stratum()
@@ -109,7 +119,10 @@ def fit_smooth(
         estimate = function(totals)
         grad = np.nan_to_num(gradient(totals), nan=0.0, posinf=0.0, neginf=0.0)
     grad[domains.n_domain] = 0.0
-    score = (values * grad[code]).sum(axis=1) * valid
+    score = values[:, 0] * grad[code, 0]
+    for j in range(1, k):
+        score += values[:, j] * grad[code, j]
+    score *= valid
     own = _own_df(design, domains, valid)
     scheme = design._scheme
     if scheme is not None:
@@ -127,7 +140,7 @@ def fit_smooth(
             code,
             bins,
             design._steps,
-            design._stage_pairs(domains),
+            design._layouts(domains),
         )
         design_df = own
         satterthwaite = satterthwaite[: domains.n_domain]
