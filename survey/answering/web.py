@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from questionnaires.schema import Questionnaire
 from survey.answering.answers import FormReading, ItemProblem, read_form
@@ -63,6 +63,7 @@ class FormState:
     questionnaire: Questionnaire
     answers: dict[str, Any]
     status: str
+    questionnaire_version_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,100 +77,129 @@ class SaveResult:
 
 
 class WebAnswering:
-    """The domain service behind `/s/{token}`; one per app (it caches questionnaires)."""
+    """The domain service behind `/s/{token}`; one per app (it caches questionnaires).
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        read_sessions: sessionmaker[Session],
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._read_sessions = read_sessions
+    It runs prebuilt Core statements on connections (no ORM): answering is the service's
+    hottest path, and each page costs one to three short statements.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(read_only=True)
         self._clock = clock
         self._questionnaires: dict[int, Questionnaire] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_context(cls, context: AppContext) -> WebAnswering:
-        return cls(context.sessions, context.read_sessions, context.clock)
+        return cls(context.engine, context.clock)
 
     # -- public operations -------------------------------------------------------------------
     def open(self, token: str) -> FormState:
         """The form for a link; marks the invitation opened the first time."""
-        digest = _digest(token)
-        now = self._clock()
-        with self._read_sessions() as session:
-            row = session.execute(_select_by_hash(digest)).first()
-        if row is None or not _is_open(row, now):
-            raise LinkUnavailable()
-        status = row.status
+        row = self._read_open(token)
+        status = str(row.status)
         if row.opened_at is None:
-            with self._sessions() as session, session.begin():
-                locked = session.execute(_select_by_hash(digest, lock=True)).first()
-                if locked is None or not _is_open(locked, now):
-                    raise LinkUnavailable()
-                status = _mark_opened(session, locked, now)
+            now = self._clock()
+            with self._engine.begin() as conn:
+                changed = conn.execute(
+                    _MARK_OPENED,
+                    {"invitation_id": row.id, "now": now, "now_for_expiry": now},
+                ).rowcount
+            if changed != 1:
+                raise LinkUnavailable()  # closed between the read and the write
+            status = "opened" if status in NOT_YET_OPENED else status
         questionnaire = self._questionnaire(row.questionnaire_version_id)
-        return FormState(row.id, row.language, questionnaire, dict(row.answers or {}), status)
+        return FormState(
+            row.id,
+            row.language,
+            questionnaire,
+            dict(row.answers or {}),
+            status,
+            row.questionnaire_version_id,
+        )
 
     def save(self, token: str, form: Mapping[str, Sequence[str]], *, submit: bool) -> SaveResult:
         """Store the form's valid answers; with `submit` and no problems, complete (once)."""
         digest = _digest(token)
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            row = session.execute(_select_by_hash(digest, lock=True)).first()
+        with self._engine.begin() as conn:
+            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
             questionnaire = self._questionnaire(row.questionnaire_version_id)
             reading: FormReading = read_form(questionnaire, form, row.answers or {}, submit=submit)
             completed = submit and not reading.problems
-            status = _mark_opened(session, row, now)
+            status = str(row.status)
+            changes: dict[str, Any] = {}
+            if row.opened_at is None:
+                changes["opened_at"] = now
+                status = "opened" if status in NOT_YET_OPENED else status
             if reading.answers or completed:
                 status = "completed" if completed else "partial"
-                _store_response(session, row, reading.answers, status, now)
-                changes: dict[str, Any] = {"status": status}
+                _store_response(conn, row, reading.answers, status, now)
                 if row.partial_at is None:
                     changes["partial_at"] = now
                 if completed:
                     changes["completed_at"] = now
-                session.execute(sa.update(_inv).where(_inv.c.id == row.id).values(**changes))
-        state = FormState(row.id, row.language, questionnaire, reading.answers, status)
+            if changes or status != row.status:
+                conn.execute(
+                    sa.update(_inv).where(_inv.c.id == row.id).values(status=status, **changes)
+                )
+        state = FormState(
+            row.id,
+            row.language,
+            questionnaire,
+            reading.answers,
+            status,
+            row.questionnaire_version_id,
+        )
         return SaveResult(state, reading.shown, reading.problems, completed)
 
     def check(self, token: str) -> FormState:
         """The open invitation behind a link, read only (for the opt-out page)."""
-        digest = _digest(token)
-        with self._read_sessions() as session:
-            row = session.execute(_select_by_hash(digest)).first()
-        if row is None or not _is_open(row, self._clock()):
-            raise LinkUnavailable()
+        row = self._read_open(token)
         questionnaire = self._questionnaire(row.questionnaire_version_id)
-        return FormState(row.id, row.language, questionnaire, dict(row.answers or {}), row.status)
+        return FormState(
+            row.id,
+            row.language,
+            questionnaire,
+            dict(row.answers or {}),
+            row.status,
+            row.questionnaire_version_id,
+        )
 
     def opt_out(self, token: str) -> None:
         """Close the invitation as opted out and add its phone to the opt-out list."""
         digest = _digest(token)
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            row = session.execute(_select_by_hash(digest, lock=True)).first()
+        with self._engine.begin() as conn:
+            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
-            session.execute(
+            conn.execute(
                 sa.update(_inv)
                 .where(_inv.c.id == row.id)
                 .values(status="opted_out", opted_out_at=now)
             )
-            _record_opt_out(session, row.phone_hash, now)
+            _record_opt_out(conn, row.phone_hash, now)
 
     # -- internals ----------------------------------------------------------------------------
+    def _read_open(self, token: str) -> sa.Row[Any]:
+        digest = _digest(token)
+        with self._reader.connect() as conn:
+            row = conn.execute(_BY_HASH, {"digest": digest}).first()
+        if row is None or not _is_open(row, self._clock()):
+            raise LinkUnavailable()
+        return row
+
     def _questionnaire(self, version_id: int) -> Questionnaire:
         """Questionnaire versions are immutable once used, so each is parsed once per process."""
         cached = self._questionnaires.get(version_id)
         if cached is not None:
             return cached
-        with self._read_sessions() as session:
-            content = session.execute(
+        with self._reader.connect() as conn:
+            content = conn.execute(
                 sa.select(_qv.c.content).where(_qv.c.id == version_id)
             ).scalar_one()
         questionnaire = Questionnaire.from_dict(content, file=f"questionnaire_version {version_id}")
@@ -184,53 +214,56 @@ def _digest(token: str) -> str:
     return token_hash(token)
 
 
-def _select_by_hash(digest: str, *, lock: bool = False) -> sa.Select[Any]:
-    query = (
-        sa.select(
-            _inv.c.id,
-            _inv.c.status,
-            _inv.c.language,
-            _inv.c.questionnaire_version_id,
-            _inv.c.expires_at,
-            _inv.c.opened_at,
-            _inv.c.partial_at,
-            _unit.c.phone_hash,
-            _resp.c.id.label("response_id"),
-            _resp.c.answers,
-        )
-        .select_from(
-            _inv.join(_unit, _unit.c.id == _inv.c.sampled_unit_id).outerjoin(
-                _resp, _resp.c.invitation_id == _inv.c.id
-            )
-        )
-        .where(_inv.c.token_hash == digest)
+_BY_HASH = (
+    sa.select(
+        _inv.c.id,
+        _inv.c.status,
+        _inv.c.language,
+        _inv.c.questionnaire_version_id,
+        _inv.c.expires_at,
+        _inv.c.opened_at,
+        _inv.c.partial_at,
+        _unit.c.phone_hash,
+        _resp.c.id.label("response_id"),
+        _resp.c.answers,
     )
-    if lock:
-        query = query.with_for_update(of=_inv)
-    return query
+    .select_from(
+        _inv.join(_unit, _unit.c.id == _inv.c.sampled_unit_id).outerjoin(
+            _resp, _resp.c.invitation_id == _inv.c.id
+        )
+    )
+    .where(_inv.c.token_hash == sa.bindparam("digest"))
+)
+_BY_HASH_LOCKED = _BY_HASH.with_for_update(of=_inv)
+_MARK_OPENED = (
+    sa.update(_inv)
+    .where(
+        _inv.c.id == sa.bindparam("invitation_id"),
+        _inv.c.opened_at.is_(None),
+        _inv.c.status.not_in(sorted(CLOSED_STATUSES)),
+        _inv.c.expires_at > sa.bindparam("now_for_expiry", type_=_inv.c.expires_at.type),
+    )
+    .values(
+        opened_at=sa.bindparam("now", type_=_inv.c.opened_at.type),
+        status=sa.case(
+            (_inv.c.status.in_(NOT_YET_OPENED), sa.literal("opened")), else_=_inv.c.status
+        ),
+    )
+)
 
 
 def _is_open(row: sa.Row[Any], now: datetime) -> bool:
     return row.status not in CLOSED_STATUSES and row.expires_at > now
 
 
-def _mark_opened(session: Session, row: sa.Row[Any], now: datetime) -> str:
-    """Record the first opening; returns the invitation's status afterwards."""
-    if row.opened_at is not None:
-        return str(row.status)
-    status = "opened" if row.status in NOT_YET_OPENED else str(row.status)
-    session.execute(sa.update(_inv).where(_inv.c.id == row.id).values(opened_at=now, status=status))
-    return status
-
-
 def _store_response(
-    session: Session, row: sa.Row[Any], answers: dict[str, Any], status: str, now: datetime
+    conn: Connection, row: sa.Row[Any], answers: dict[str, Any], status: str, now: datetime
 ) -> None:
     values: dict[str, Any] = {"answers": answers, "status": status, "updated_at": now}
     if status == "completed":
         values["completed_at"] = now
     if row.response_id is None:
-        session.execute(
+        conn.execute(
             sa.insert(_resp).values(
                 invitation_id=row.id,
                 questionnaire_version_id=row.questionnaire_version_id,
@@ -240,16 +273,16 @@ def _store_response(
             )
         )
     else:
-        session.execute(sa.update(_resp).where(_resp.c.id == row.response_id).values(**values))
+        conn.execute(sa.update(_resp).where(_resp.c.id == row.response_id).values(**values))
 
 
-def _record_opt_out(session: Session, phone_hash: str, now: datetime) -> None:
+def _record_opt_out(conn: Connection, phone_hash: str, now: datetime) -> None:
     values = {"phone_hash": phone_hash, "active": True, "changed_at": now, "source": "web"}
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(_optout).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[_optout.c.phone_hash],
         set_={"active": True, "changed_at": now, "source": "web"},
     )
-    session.execute(statement)
+    conn.execute(statement)

@@ -16,6 +16,7 @@ CSP without scripts. Requests are rate-limited per client address (survey.answer
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,41 @@ def page_css() -> str:
     return stylesheet() + (TEMPLATES / "extra.css").read_text("utf-8")
 
 
+class BlankForms:
+    """First-open pages (no answers yet), rendered once per questionnaire version and language
+    with placeholders for the link token and the CSRF field, then filled in per request.
+
+    Most page views are first opens, and rendering the whole questionnaire costs far more than
+    two string replacements. Tokens are checked to be lower-case base32 before they get here,
+    so they need no escaping; the placeholders cannot occur in questionnaire text.
+    """
+
+    TOKEN = "zqzqtokenslotzqzq"
+    FIELD = "zqzqcsrfslotzqzq"
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[int, str], str] = {}
+        self._lock = threading.Lock()
+
+    def page(self, state: FormState, token: str, lang: str, csrf_field: str) -> str:
+        key = (state.questionnaire_version_id, lang)
+        template = self._pages.get(key)
+        if template is None:
+            template = form_page(state, self.TOKEN, lang, self.FIELD)
+            with self._lock:
+                self._pages[key] = template
+        return template.replace(self.TOKEN, token).replace(self.FIELD, csrf_field)
+
+
 class AnsweringParts:
-    """What the pages share per app: the domain service, the CSRF signer and the throttle."""
+    """What the pages share per app: the domain service, the CSRF signer, the throttle and
+    the blank-form cache."""
 
     def __init__(self, context: AppContext) -> None:
         self.service = WebAnswering.from_context(context)
         self.csrf = CsrfSigner(context.settings.secret_key)
         self.throttle = Throttle()
+        self.blank_forms = BlankForms()
 
 
 def answering_parts(state: State) -> AnsweringParts:
@@ -165,13 +194,12 @@ class AnsweringController(Controller):
             return _notice("unavailable", 404)
         nonce = request.cookies.get(COOKIE_NAME) or parts.csrf.new_nonce()
         lang = _lang(request, form.language)
-        html = form_page(
-            form,
-            token,
-            lang,
-            parts.csrf.field_for(nonce, token),
-            saved=request.query_params.get("saved") == "1",
-        )
+        field = parts.csrf.field_for(nonce, token)
+        saved = request.query_params.get("saved") == "1"
+        if not form.answers and not saved and form.questionnaire_version_id:
+            html = parts.blank_forms.page(form, token.strip().lower(), lang, field)
+        else:
+            html = form_page(form, token, lang, field, saved=saved)
         return Response(
             html,
             media_type=MediaType.HTML,

@@ -261,3 +261,20 @@ def test_reused_links_keep_one_response(client: TestClient, world: AnswerWorld) 
     with world.context.read_sessions() as session:
         count = session.execute(sa.text("SELECT count(*) FROM response")).scalar()
     assert count == 1
+
+
+def test_blank_form_cache_gives_the_page_rendering_gives(
+    client: TestClient, world: AnswerWorld, context: AppContext
+) -> None:
+    from survey.answering.web import WebAnswering
+    from survey.web.answering import BlankForms, form_page
+
+    first, second = world.invite(), world.invite(language="en")
+    service = WebAnswering.from_context(context)
+    cache = BlankForms()
+    for invited in (first, second, first):
+        state = service.open(invited.token)
+        for lang in ("fa", "en"):
+            direct = form_page(state, invited.token, lang, "f" * 64)
+            assert cache.page(state, invited.token, lang, "f" * 64) == direct
+            assert BlankForms.TOKEN not in direct
