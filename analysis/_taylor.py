@@ -241,8 +241,9 @@ def _entry_values(stage: Stage, layout: StageLayout, values: np.ndarray) -> np.n
 
 
 def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Group codes for ``key`` (dense when the key space is small, else factorised)."""
-    if size <= _DENSE_CELLS:
+    """Group codes for ``key``: the key itself when the key space is small next to the
+    number of keys (a dense ``bincount`` is then fastest), else factorised."""
+    if size <= min(_DENSE_CELLS, 4 * key.shape[0] + 100_000):
         return key, np.arange(size), size
     uniques, codes = np.unique(key, return_inverse=True)
     return codes, uniques, uniques.shape[0]

@@ -91,7 +91,7 @@ def _count_own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
     row_stratum = stage.row_stratum()
     key = row_stratum * bins + domains.code
     size = stage.n_strata * bins
-    if size <= 20_000_000:
+    if size <= min(20_000_000, 4 * key.shape[0] + 100_000):
         hit = np.bincount(key, weights=present, minlength=size) > 0
         strata = np.bincount(np.flatnonzero(hit) % bins, minlength=bins)
     else:
