@@ -81,16 +81,18 @@ def _rates(args: argparse.Namespace) -> int:
 
 
 def _export_responses(args: argparse.Namespace) -> int:
-    from survey.export import export_responses, write_export
+    from survey.cli.output import cli_principal
+    from survey.export import export_responses, record_export, write_export
 
     start = parse_day(args.date_from, field="from")
     end = parse_day(args.date_to, field="to")
     context = open_context(args)
     try:
         result = export_responses(context, start, end, include_partial=args.include_partial)
+        responses_path, frames_path = write_export(result, args.out)
+        record_export(context, cli_principal(), result, target=str(responses_path))
     finally:
         context.close()
-    responses_path, frames_path = write_export(result, args.out)
     print(
         f"wrote {len(result.responses)} responses to {responses_path} and "
         f"{len(result.frame_counts)} frame-count rows to {frames_path}"

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from survey.cli import main
 from survey.context import AppContext
 from survey.export import ExportError, export_responses, pseudonymous_id, write_export
+from survey.models import AuditLog
 from tests.survey.answer_builders import AnswerWorld, Invited
 
 T = datetime(2026, 3, 9, 8, 0).astimezone()
@@ -187,6 +189,10 @@ def test_cli_writes_both_files(
     assert "wrote 7 responses" in capsys.readouterr().out
     assert len(pd.read_csv(out)) == 7
     assert (tmp_path / "resp.frame_counts.csv").exists()
+    with context.read_sessions() as session:
+        logged = session.scalars(sa.select(AuditLog).where(AuditLog.action == "export.responses"))
+        (entry,) = list(logged)
+    assert entry.after == {"rows": 7, "include_partial": True, "target": str(out)}
     assert main(["export", "responses", "--from", "2026-02-30", "--to", "2026-03-31",
                  "--out", str(out)]) == 2  # fmt: skip
     assert "from: expected" in capsys.readouterr().err

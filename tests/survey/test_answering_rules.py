@@ -1,0 +1,130 @@
+"""Answering's pure parts (reading forms, the throttle, CSRF fields) and the submit race."""
+
+from __future__ import annotations
+
+import threading
+
+from questionnaires.loading import load_library
+from questionnaires.schema import Questionnaire
+from survey.answering.answers import ItemProblem, read_form
+from survey.answering.csrf import CsrfSigner
+from survey.answering.throttle import Bucket, RateLimit, Throttle
+from survey.answering.web import LinkUnavailable, WebAnswering
+from survey.context import AppContext
+from tests.survey.answer_builders import AnswerWorld
+
+CORE = load_library()["core-transaction"]
+
+
+def test_codes_in_any_script_and_not_applicable() -> None:
+    reading = read_form(
+        CORE, {"q_overall": ["۵"], "q_time": ["٣"], "q_respect": ["na"], "q_ease": [" 2 "]}
+    )
+    assert reading.answers == {"q_overall": 5, "q_time": 3, "q_respect": "na", "q_ease": 2}
+    assert reading.problems == ()
+
+
+def test_values_that_are_not_answers_keep_the_previous_answer() -> None:
+    reading = read_form(
+        CORE,
+        {"q_overall": ["6"], "q_time": ["na"], "q_trust": ["1", "2"], "q_ease": ["<b>"]},
+        {"q_overall": 3, "q_time": 4},
+    )
+    assert reading.answers == {"q_overall": 3, "q_time": 4}
+    assert set(reading.problems) == {
+        ItemProblem("q_overall", "not_a_choice"),
+        ItemProblem("q_time", "not_a_choice"),  # q_time offers no "does not apply"
+        ItemProblem("q_trust", "one_answer"),
+        ItemProblem("q_ease", "not_a_choice"),
+    }
+
+
+def test_required_only_on_submit_and_hidden_items_dropped() -> None:
+    form = {"q_outcome": ["1"], "q_next_steps": ["1"]}
+    saved = read_form(CORE, form)
+    assert saved.problems == () and saved.answers == {"q_outcome": 1}
+    submitted = read_form(CORE, form, submit=True)
+    assert submitted.problems == (ItemProblem("q_overall", "required"),)
+
+
+def _text(word: str) -> dict[str, str]:
+    return {"fa": word, "en": word}
+
+
+def test_multi_choice_codes() -> None:
+    q = Questionnaire.from_dict(
+        {
+            "id": "multi",
+            "version": 1,
+            "title": _text("t"),
+            "intro": _text("i"),
+            "items": [
+                {"id": "q_overall", "type": "likert5", "text": _text("o"),
+                 "ends": {"low": _text("l"), "high": _text("h")}},
+                {"id": "q_docs", "type": "multi_choice", "text": _text("d"),
+                 "choices": [{"code": c, "label": _text(str(c))} for c in (1, 2, 3)]},
+            ],
+            "scoring": {"index": [{"item": "q_overall"}]},
+        }
+    )  # fmt: skip
+    assert read_form(q, {"q_docs": ["3", "1"]}).answers == {"q_docs": "1 3"}
+    refused = (ItemProblem("q_docs", "not_a_choice"),)
+    assert read_form(q, {"q_docs": ["na"]}).problems == refused  # not offered by multi_choice
+    assert read_form(q, {"q_docs": ["4"]}).problems == refused
+
+
+def test_text_is_trimmed_and_control_characters_removed() -> None:
+    reading = read_form(CORE, {"q_improve": ["  صف\u200cها \x07کوتاه   \r\nشود  "]})
+    assert reading.answers == {"q_improve": "صف\u200cها کوتاه\nشود"}
+
+
+def test_throttle_refills_and_blocks_after_misses() -> None:
+    now = [0.0]
+    throttle = Throttle(
+        RateLimit(requests=Bucket(3, 1.0), misses=Bucket(2, 0.1)), monotonic=lambda: now[0]
+    )
+    assert [throttle.allow_request("a") for _ in range(4)] == [True, True, True, False]
+    assert throttle.allow_request("b")  # per client
+    now[0] += 1.0
+    assert throttle.allow_request("a")
+    throttle.record_miss("c")
+    throttle.record_miss("c")
+    assert not throttle.allow_request("c")
+    now[0] += 10.0
+    assert throttle.allow_request("c")
+
+
+def test_csrf_field_is_bound_to_cookie_and_token() -> None:
+    signer = CsrfSigner(bytes(range(32)))
+    field = signer.field_for("nonce", "abcdefghijklmnop")
+    assert signer.verify("nonce", "ABCDEFGHIJKLMNOP", field)
+    assert not signer.verify("other", "abcdefghijklmnop", field)
+    assert not signer.verify("nonce", "abcdefghijklmnoq", field)
+    assert not signer.verify(None, "abcdefghijklmnop", field)
+    assert CsrfSigner(bytes(32)).field_for("nonce", "abcdefghijklmnop") != field
+
+
+def test_two_submits_at_once_complete_once(context: AppContext) -> None:
+    world = AnswerWorld(context)
+    invited = world.invite()
+    service = WebAnswering.from_context(context)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def submit(score: str) -> None:
+        barrier.wait()
+        try:
+            result = service.save(invited.token, {"q_overall": [score]}, submit=True)
+            outcomes.append(f"completed {score}" if result.completed else "not completed")
+        except LinkUnavailable:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit, args=(s,)) for s in ("2", "5")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(o.split()[0] for o in outcomes) == ["completed", "refused"]
+    winner = next(o for o in outcomes if o.startswith("completed")).split()[1]
+    response = world.response_of(invited.invitation_id)
+    assert response is not None and response.answers == {"q_overall": int(winner)}
