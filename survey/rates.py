@@ -3,12 +3,14 @@
 Each invitation gets one final disposition from its status and timestamps (first match wins):
 
     I   complete            status completed (or completed_at set)
-    R   refusal             opted out (from the page or by SMS) before completing
+    R   refusal             opted out (on the page, by SMS, or on the opt-out list when
+                            sampled) before completing
     P   partial             some answers saved (partial_at set), not completed
     R   break-off           opened, nothing saved
     NC  non-contact         sent or delivered, never opened
     UH  unknown eligibility the message failed (failed_at set), never delivered or opened
-    UO  unknown eligibility never sent (pending: no contact attempt made yet)
+    UO  unknown eligibility never sent (pending, or a sampled unit with no invitation yet or
+                            one that cannot be sent: no contact attempt made)
     O   other               any status this table does not know (counted, never dropped)
 
 Rates (AAPOR Standard Definitions, 2023; every sampled unit is eligible: it made a
@@ -19,8 +21,9 @@ transaction, so e = 1 for the unknown-eligibility cases and RR3/RR4 equal RR1/RR
     COOP1 = I / ((I + P) + R + O)
     CON1  = ((I + P) + R + O) / ((I + P) + R + O + NC + (UH + UO))
 
-A rate whose denominator is 0 is missing (None), not 0. Invitations belong to the period of
-their transaction's Tehran day (the sampled unit's `day`), as in the export.
+A rate whose denominator is 0 is missing (None), not 0. The units counted are all *sampled
+units* (with or without an invitation); each belongs to the period of its transaction's Tehran
+day (the sampled unit's `day`), as in the export.
 """
 
 from __future__ import annotations
@@ -163,7 +166,7 @@ def response_rates(
     group_column = {
         "agency": _agency.c.code,
         "channel": _unit.c.channel,
-        "mode": _inv.c.mode,
+        "mode": sa.func.coalesce(_inv.c.mode, _unit.c.mode),
         "province": _unit.c.province_code,
     }[by]
     query = (
@@ -179,7 +182,7 @@ def response_rates(
             _inv.c.failed_at,
         )
         .select_from(
-            _inv.join(_unit, _unit.c.id == _inv.c.sampled_unit_id).join(
+            _unit.outerjoin(_inv, _inv.c.sampled_unit_id == _unit.c.id).join(
                 _agency, _agency.c.id == _unit.c.agency_id
             )
         )
@@ -201,6 +204,8 @@ def response_rates(
     ]
     frame = pd.DataFrame(rows, columns=columns)
     frame["group"] = frame["group"].fillna("").astype(str)
+    # A sampled unit without an invitation yet (or one that cannot be sent) was never sent.
+    frame["status"] = frame["status"].fillna("pending")
     frame["disposition"] = dispositions(frame) if len(frame) else pd.Series(dtype=str)
     counts = pd.crosstab(frame["group"], frame["disposition"]).reindex(
         columns=list(DISPOSITIONS), fill_value=0

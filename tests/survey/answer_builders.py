@@ -141,9 +141,11 @@ class AnswerWorld:
         created: datetime | None = None,
         expires_in: timedelta = timedelta(days=7),
         mode: str = "sms_link",
+        with_invitation: bool = True,
         **timestamps: datetime | None,
     ) -> Invited:
-        """One sampled unit and its invitation; `timestamps` set Invitation's *_at columns."""
+        """One sampled unit and its invitation; `timestamps` set Invitation's *_at columns.
+        `with_invitation=False`: the sampled unit alone (invitation id 0, no token)."""
         now = created or self.context.clock()
         phone = f"0912{next(self._phones):07d}"
         vault = self.context.vault
@@ -184,6 +186,8 @@ class AnswerWorld:
             )
             session.add(unit)
             session.flush()
+            if not with_invitation:
+                return Invited(0, int(unit.id), "", phone)
             invitation = Invitation(
                 sampled_unit_id=unit.id,
                 token_hash=f"pending-{uuid.uuid4().hex}",

@@ -171,12 +171,13 @@ def test_cli_prints_rates(
     assert "period: expected" in capsys.readouterr().err
 
 
-def test_period_boundary_uses_the_transaction_day(context: AppContext) -> None:
+def test_period_uses_the_transaction_day_and_counts_every_sampled_unit(context: AppContext) -> None:
     world = AnswerWorld(context)
     world.invite(day=date(2026, 3, 20), status="completed", completed_at=T)
     world.invite(day=date(2026, 3, 21), status="sent", sent_at=T + timedelta(days=1))
+    world.invite(day=date(2026, 3, 21), with_invitation=False)  # sampled, not invited yet
     with context.read_sessions() as session:
         esfand = response_rates(session, parse_period("1404-12")).records()
         farvardin = response_rates(session, parse_period("1405-01")).records()
     assert esfand[0]["I"] == 1 and esfand[0]["total"] == 1
-    assert farvardin[0]["NC"] == 1 and farvardin[0]["total"] == 1
+    assert farvardin[0]["NC"] == 1 and farvardin[0]["UO"] == 1 and farvardin[0]["total"] == 2
