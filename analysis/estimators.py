@@ -58,13 +58,18 @@ def read_variable(design, column: str, dropna: bool, role: str) -> tuple[np.ndar
     """Values and validity mask of an analysis variable; missing values fail unless dropna."""
     values = design._numeric(column, role)
     missing = np.isnan(values)
-    if missing.any() and not dropna:
+    # rows of weight zero (nonrespondents after a nonresponse adjustment, rows outside
+    # a subset) carry no information: a missing value there is not an error
+    counted = design._weights != 0
+    if (missing & counted).any() and not dropna:
+        missing_counted = missing & counted
         raise VariableError(
-            f"{role}: column {column!r} has {int(missing.sum())} missing values (first at "
-            f"row {int(np.argmax(missing))}); pass dropna=True to estimate over the rows "
-            "that have one (R's na.rm=TRUE)"
+            f"{role}: column {column!r} has {int(missing_counted.sum())} missing values "
+            f"(first at row {int(np.argmax(missing_counted))}); pass dropna=True to estimate "
+            "over the rows that have one (R's na.rm=TRUE)"
         )
-    return np.where(missing, 0.0, values), ~missing
+    valid = ~missing & counted
+    return np.where(valid, values, 0.0), valid
 
 
 def _own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""Replicate designs built here: bootstrap, jackknife, and the replicate contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import DesignError
+
+
+def test_bootstrap_is_reproducible_and_close_to_taylor(dstrat):
+    first = dstrat.replicate("bootstrap", replicates=400, seed=3)
+    second = dstrat.replicate("bootstrap", replicates=400, seed=3)
+    assert first.replicate_weights.shape == (200, 400)
+    assert np.array_equal(first.replicate_weights, second.replicate_weights)
+    taylor = dstrat.mean("api00", by="stype", method="wald")
+    boot = first.mean("api00", by="stype", method="wald")
+    assert boot["estimate"].to_numpy() == pytest.approx(taylor["estimate"].to_numpy())
+    # no fpc in the bootstrap (R's default): compare with the with-replacement SE
+    fpc = np.sqrt(1 - np.array([100 / 4421, 50 / 755, 50 / 1018]))
+    assert boot["se"].to_numpy() == pytest.approx(taylor["se"].to_numpy() / fpc, rel=0.15)
+    assert first.degrees_of_freedom == 199  # rank of 200 rows x 400 replicates, minus 1
+
+
+def test_bootstrap_weights_resample_within_strata(dstrat):
+    design = dstrat.replicate("bootstrap", replicates=50, seed=1)
+    weights = design.replicate_weights
+    stype = design.data["stype"].to_numpy()
+    for level, n in (("E", 100), ("H", 50), ("M", 50)):
+        rows = stype == level
+        multipliers = weights[rows] / dstrat.weights[rows][:, None]
+        # n - 1 draws rescaled by n / (n - 1): multipliers sum to n in every replicate
+        assert multipliers.sum(axis=0) == pytest.approx(np.full(50, n))
+
+
+def test_replicate_contract(dclus1):
+    design = dclus1.replicate("jk1")
+    assert design.is_replicate and not dclus1.is_replicate
+    assert dclus1.replicate_weights is None
+    y = design.data["api00"].to_numpy(float)
+    cov = design.total_covariance(np.column_stack([y, np.ones_like(y)]))
+    full = design.total("api00").iloc[0]
+    assert np.sqrt(cov[0, 0]) == pytest.approx(full["se"])
+    reps = design.replicate_weights.T @ y
+    var = design.replicate_variance(np.array([full["estimate"]]), reps[:, None])
+    assert np.sqrt(var[0, 0]) == pytest.approx(full["se"])
+    with pytest.raises(DesignError, match="already has replicate weights"):
+        design.replicate("jk1")
+    with pytest.raises(DesignError, match="Taylor design"):
+        dclus1.replicate_variance(np.zeros(1), np.zeros((3, 1)))
+
+
+def test_taylor_total_covariance_contract(dstrat):
+    """total_covariance applies the weights itself and matches svytotal's SE."""
+    y = dstrat.data["enroll"].to_numpy(float)
+    cov = dstrat.total_covariance(y[:, None])
+    assert cov.shape == (1, 1)
+    assert np.sqrt(cov[0, 0]) == pytest.approx(dstrat.total("enroll")["se"].iloc[0], rel=1e-12)
+    assert dstrat.degrees_of_freedom == 197
