@@ -400,7 +400,7 @@ def propose_plan(
         "questionnaires": choices,
     }
     header = _header(period, past, base_version, inputs, proposal)
-    plan_text = header + yaml.safe_dump(plan, sort_keys=False, allow_unicode=True, width=100)
+    plan_text = header + _plan_yaml(plan)
     design = {
         "period": period.label,
         "history": past.label,
@@ -422,6 +422,25 @@ def propose_plan(
         + yaml.safe_dump(_plain(design), sort_keys=False, allow_unicode=True, width=100)
     )
     return PlanProposal(plan_text, design_text, proposal, inputs)
+
+
+def _plan_yaml(plan: Mapping[str, Any]) -> str:
+    """The plan as the plan-file docs write it: one flow mapping per rule and choice."""
+
+    def flow(value: Any) -> str:
+        dumped = yaml.safe_dump(
+            value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10_000
+        )
+        return str(dumped).strip().removesuffix("...").strip()
+
+    lines = []
+    for key, value in plan.items():
+        if key in ("rates", "questionnaires"):
+            lines.append(f"{key}:" if value else f"{key}: []")
+            lines += [f"  - {flow(item)}" for item in value]
+        else:
+            lines.append(f"{key}: {flow(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _rate_text(rate: float) -> float:

@@ -35,8 +35,8 @@ ANSWERS = {
     "q_trust": 4,
     "q_improve": "",
 }
-QUARTER = parse_period("1405-Q1")  # 2026-03-21 .. 2026-06-20
-HISTORY = parse_period("1404-Q4")  # 2025-12-22 .. 2026-03-20 (89 days)
+QUARTER = parse_period("1405-Q1")  # 2026-03-21 .. 2026-06-21 (93 days)
+HISTORY = parse_period("1404-Q4")  # Dey to Esfand 1404, ending 2026-03-20
 TAX_IN = {"agency": "TAX", "service": "TAX-01", "channel": "in_person"}
 TAX_ON = {"agency": "TAX", "service": "TAX-01", "channel": "online"}
 EDU_ON = {"agency": "EDU", "service": "EDU-01", "channel": "online"}
