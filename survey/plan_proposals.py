@@ -14,7 +14,8 @@ response rate, and failing that the assumed one; likewise the index's mean and S
 
 It then calls `analysis.plan_design.propose` and returns two texts: the plan file (the format
 of `survey.plans`, with the summary table as comments at the top and one rate rule per stratum;
-questionnaires and contact settings copied from the plan in force) and its design sidecar
+questionnaires and contact settings copied from the plan in force on the period's first day,
+else the latest plan) and its design sidecar
 (`<name>.design.yaml`: the target, the method and the per-stratum inputs), which
 `simulate_plan` reads back with the plan file, after any edit of the rates, to check it.
 
