@@ -27,6 +27,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from analysis.errors import AnalysisError
+
 __all__ = ["ChartError", "importance_performance"]
 
 Lang = Literal["fa", "en"]
@@ -59,7 +61,7 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 
 
-class ChartError(ValueError):
+class ChartError(AnalysisError, ValueError):
     """A chart cannot be drawn from the given table (names the field, expected and got)."""
 
 

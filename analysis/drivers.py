@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from analysis.errors import EstimationError
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -50,13 +52,8 @@ _METHODS = ("relative_weights", "shapley")
 _MAX_SHAPLEY_DRIVERS = 12
 _REPLICATE_BLOCK = 32
 
-try:  # the package-wide error tree, once analysis core provides it
-    from analysis.errors import EstimationError as _Base
-except ImportError:  # pragma: no cover - only while the core package is being built
-    _Base = ValueError  # type: ignore[assignment,misc]
 
-
-class DriverError(_Base):  # type: ignore[valid-type,misc]
+class DriverError(EstimationError):
     """Key-driver analysis cannot run as asked (names the field, expected and got)."""
 
 

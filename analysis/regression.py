@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import patsy
 from scipy import stats
+
+from analysis.errors import EstimationError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -43,13 +46,8 @@ _REPLICATE_BLOCK = 32  # replicate fits solved at once; bounds memory at n x 32 
 _MAX_IRLS = 100
 _IRLS_TOL = 1e-10
 
-try:  # the package-wide error tree, once analysis core provides it
-    from analysis.errors import EstimationError as _Base
-except ImportError:  # pragma: no cover - only while the core package is being built
-    _Base = ValueError  # type: ignore[assignment,misc]
 
-
-class RegressionError(_Base):  # type: ignore[valid-type,misc]
+class RegressionError(EstimationError):
     """The model cannot be fitted as asked (names the field, expected and got)."""
 
 
@@ -86,36 +84,80 @@ def regress(
     quoted for patsy. ``family="binomial"`` fits a logistic model to a 0/1 or boolean
     response (quasi-binomial: the weights need not be integers). Columns: the ``by``
     columns, term, estimate, se, ci_low, ci_high, df, p_value, n (rows used), dropped (rows
-    with missing values in the formula's variables).
+    with missing values in the formula's variables), note (why a domain has no estimates:
+    too few rows or terms that cannot be told apart in it; empty otherwise).
     """
     if family not in _FAMILIES:
         raise RegressionError(f"family: expected one of {_FAMILIES}, got {family!r}")
     if not 0 < level < 1:
         raise RegressionError(f"level: expected a number between 0 and 1, got {level!r}")
     data = design.data
-    patsy_formula, variables = _prepare_formula(formula, data)
-    complete = ~data[variables].isna().any(axis=1).to_numpy()
-    if by is None:
-        everyone = np.ones(len(data), dtype=bool)
-        return _fit_table(design, patsy_formula, formula, family, complete, everyone, level)
-    by_cols = [by] if isinstance(by, str) else list(by)
+    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     missing = [c for c in by_cols if c not in data.columns]
     if missing:
         raise RegressionError(f"by: column {missing[0]!r} is not in the data")
-    keys = data[by_cols]
-    groups = keys.groupby(by_cols, sort=True, dropna=True).indices
-    tables = []
-    for key, rows in groups.items():
-        in_domain = np.zeros(len(data), dtype=bool)
-        in_domain[rows] = True
-        table = _fit_table(
-            design, patsy_formula, formula, family, complete & in_domain, in_domain, level
+    patsy_formula, variables = _prepare_formula(formula, data)
+    complete = ~data[variables].isna().any(axis=1).to_numpy()
+    rows = np.flatnonzero(complete)
+    if rows.size == 0:
+        raise RegressionError(f"formula {formula!r}: no rows without missing values")
+    try:
+        y_frame, x_frame = patsy.dmatrices(
+            patsy_formula, data.iloc[rows], return_type="dataframe", NA_action="raise"
         )
+    except patsy.PatsyError as error:
+        raise RegressionError(f"formula {formula!r}: {error}") from None
+    model = _Model(
+        design=design,
+        y=_response(y_frame, family, formula),
+        X=x_frame.to_numpy(dtype=float),
+        rows=rows,
+        family=family,
+        weights=np.asarray(design.weights, dtype=float),
+        replicate_weights=(
+            np.asarray(design.replicate_weights, dtype=float) if design.is_replicate else None
+        ),
+        df=float(design.degrees_of_freedom) + 1 - x_frame.shape[1],
+        level=level,
+    )
+    terms = ["(Intercept)" if t == "Intercept" else str(t) for t in x_frame.columns]
+    if model.df <= 0:
+        raise RegressionError(
+            f"formula {formula!r}: {len(terms)} coefficients need more than "
+            f"{len(terms) - 1} design degrees of freedom, the design has "
+            f"{design.degrees_of_freedom}"
+        )
+    if not by_cols:
+        table = _fit_domain(model, np.arange(rows.size), len(data), terms)
+        if table["note"].iloc[0]:
+            raise RegressionError(f"formula {formula!r}: {table['note'].iloc[0]}")
+        return table
+    tables = []
+    groups = data[by_cols].groupby(by_cols, sort=True, dropna=True).indices
+    for key, domain_rows in groups.items():
+        in_domain = np.zeros(len(data), dtype=bool)
+        in_domain[domain_rows] = True
+        table = _fit_domain(model, np.flatnonzero(in_domain[rows]), len(domain_rows), terms)
         values = key if isinstance(key, tuple) else (key,)
-        for col, value in zip(by_cols, values, strict=True):
-            table.insert(by_cols.index(col), col, value)
+        for position, (col, value) in enumerate(zip(by_cols, values, strict=True)):
+            table.insert(position, col, value)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The model matrices on the complete rows, shared by every domain's fit."""
+
+    design: DesignLike
+    y: NDArray[np.float64]
+    X: NDArray[np.float64]
+    rows: NDArray[np.intp]  # the complete rows, positions in the design's data
+    family: str
+    weights: NDArray[np.float64]
+    replicate_weights: NDArray[np.float64] | None
+    df: float
+    level: float
 
 
 def _prepare_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str]]:
@@ -151,74 +193,75 @@ def _prepare_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str]]:
     return quoted, used
 
 
-def _fit_table(
-    design: DesignLike,
-    patsy_formula: str,
-    formula: str,
-    family: str,
-    used: NDArray[np.bool_],
-    eligible: NDArray[np.bool_],
-    level: float,
+def _fit_domain(
+    model: _Model, subset: NDArray[np.intp], eligible: int, terms: list[str]
 ) -> pd.DataFrame:
-    data = design.data
-    weights = np.asarray(design.weights, dtype=float)
-    rows = np.flatnonzero(used)
-    if rows.size == 0:
-        raise RegressionError(f"formula {formula!r}: no rows without missing values")
-    try:
-        y_frame, x_frame = patsy.dmatrices(
-            patsy_formula, data.iloc[rows], return_type="dataframe", NA_action="raise"
-        )
-    except patsy.PatsyError as error:
-        raise RegressionError(f"formula {formula!r}: {error}") from None
-    y = _response(y_frame, family, formula)
-    X = x_frame.to_numpy(dtype=float)
-    terms = ["(Intercept)" if t == "Intercept" else t for t in x_frame.columns]
-    p = X.shape[1]
-    if rows.size <= p or np.linalg.matrix_rank(X * np.sqrt(weights[rows])[:, None]) < p:
-        raise RegressionError(
-            f"formula {formula!r}: the {p} terms are linearly dependent or there are too few "
-            f"rows ({rows.size}) with positive weight to estimate them"
-        )
-    beta = _irls(X, y, weights[rows][:, None], family)[:, 0]
-    if design.is_replicate:
-        reps = np.asarray(design.replicate_weights, dtype=float)[rows]
-        betas = np.empty((reps.shape[1], p))
-        for start in range(0, reps.shape[1], _REPLICATE_BLOCK):
-            block = reps[:, start : start + _REPLICATE_BLOCK]
-            betas[start : start + block.shape[1]] = _irls(X, y, block, family, start=beta).T
-        cov = np.asarray(design.replicate_variance(beta, betas), dtype=float)
+    """Fit on ``model.rows[subset]``; other rows keep zero scores in the variance."""
+    p = len(terms)
+    rows = model.rows[subset]
+    X = model.X[subset]
+    y = model.y[subset]
+    w = model.weights[rows]
+    table = pd.DataFrame({"term": terms})
+    note = _identifiability(X, w)
+    if note:
+        for column in ("estimate", "se", "ci_low", "ci_high", "df", "p_value"):
+            table[column] = np.nan
+        table["n"] = rows.size
+        table["dropped"] = eligible - rows.size
+        table["note"] = note
+        return table
+    beta = _irls(X, y, w[:, None], model.family)[:, 0]
+    if model.replicate_weights is not None:
+        everyone = rows.size == model.replicate_weights.shape[0]
+        reps = model.replicate_weights if everyone else model.replicate_weights[rows]
+        if model.family == "gaussian":  # closed form: two matrix products for all
+            betas = _irls(X, y, reps, model.family).T
+        else:
+            betas = np.empty((reps.shape[1], p))
+            for start in range(0, reps.shape[1], _REPLICATE_BLOCK):
+                block = np.ascontiguousarray(reps[:, start : start + _REPLICATE_BLOCK])
+                betas[start : start + block.shape[1]] = _irls(
+                    X, y, block, model.family, start=beta
+                ).T
+        cov = np.asarray(model.design.replicate_variance(beta, betas), dtype=float)
     else:
-        eta = X @ beta
-        mu, dmu, var = _mean_function(eta, family)
-        bread = np.linalg.inv((X * (weights[rows] * dmu**2 / var)[:, None]).T @ X)
-        scores = np.zeros((len(data), p))
+        mu, dmu, var = _mean_function(X @ beta, model.family)
+        bread = np.linalg.inv((X * (w * dmu**2 / var)[:, None]).T @ X)
+        scores = np.zeros((model.weights.shape[0], p))
         scores[rows] = X * ((y - mu) * dmu / var)[:, None]
-        meat = np.asarray(design.total_covariance(scores), dtype=float)
+        meat = np.asarray(model.design.total_covariance(scores), dtype=float)
         cov = bread @ meat @ bread
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    df = float(design.degrees_of_freedom) + 1 - p
-    if df <= 0:
-        raise RegressionError(
-            f"formula {formula!r}: {p} coefficients need more than {p - 1} design degrees "
-            f"of freedom, the design has {design.degrees_of_freedom}"
-        )
-    quantile = stats.t.ppf(0.5 + level / 2, df)
+    quantile = stats.t.ppf(0.5 + model.level / 2, model.df)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = beta / se
-    return pd.DataFrame(
-        {
-            "term": terms,
-            "estimate": beta,
-            "se": se,
-            "ci_low": beta - quantile * se,
-            "ci_high": beta + quantile * se,
-            "df": df,
-            "p_value": 2 * stats.t.sf(np.abs(t), df),
-            "n": rows.size,
-            "dropped": int(eligible.sum() - rows.size),
-        }
-    )
+    table["estimate"] = beta
+    table["se"] = se
+    table["ci_low"] = beta - quantile * se
+    table["ci_high"] = beta + quantile * se
+    table["df"] = model.df
+    table["p_value"] = 2 * stats.t.sf(np.abs(t), model.df)
+    table["n"] = rows.size
+    table["dropped"] = eligible - rows.size
+    table["note"] = ""
+    return table
+
+
+def _identifiability(X: NDArray[np.float64], w: NDArray[np.float64]) -> str:
+    """Why the coefficients cannot be estimated from these rows ('' when they can)."""
+    p = X.shape[1]
+    positive = int(np.count_nonzero(w > 0))
+    if positive <= p:
+        return f"too few rows with positive weight ({positive}) for {p} coefficients"
+    gram = (X * w[:, None]).T @ X
+    scale = np.sqrt(np.diag(gram))
+    if np.any(scale == 0):
+        return "a term is zero on every row"
+    eig = np.linalg.eigvalsh(gram / scale[:, None] / scale[None, :])
+    if eig[0] < 1e-10 * eig[-1]:
+        return f"the {p} terms are linearly dependent"
+    return ""
 
 
 def _response(y_frame: pd.DataFrame, family: str, formula: str) -> NDArray[np.float64]:
@@ -259,13 +302,31 @@ def _irls(
     family: str,
     start: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Weighted fits for every column of ``W`` (n x B) at once; returns p x B coefficients."""
-    _n, p = X.shape
+    """Weighted fits for every column of ``W`` (n x B) at once; returns p x B coefficients.
+
+    The B Gram matrices come from one matrix product ``W' [x_j x_k]`` over the distinct
+    cross-products, so a block of replicates costs one pass over the data per iteration.
+    """
+    p = X.shape[1]
     B = W.shape[1]
+    upper = np.triu_indices(p)
+    cross = X[:, upper[0]] * X[:, upper[1]]
+
+    def solve(weights: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+        flat = weights.T @ cross
+        gram = np.empty((B, p, p))
+        gram[:, upper[0], upper[1]] = flat
+        gram[:, upper[1], upper[0]] = flat
+        rhs = (weights * target).T @ X
+        return np.linalg.solve(gram, rhs[..., None])[..., 0].T
+
     if family == "gaussian":
-        xtwx = np.einsum("nb,np,nq->bpq", W, X, X, optimize=True)
-        xtwy = np.einsum("nb,np,n->bp", W, X, y, optimize=True)
-        return np.linalg.solve(xtwx, xtwy[..., None])[..., 0].T
+        flat = W.T @ cross
+        gram = np.empty((B, p, p))
+        gram[:, upper[0], upper[1]] = flat
+        gram[:, upper[1], upper[0]] = flat
+        rhs = W.T @ (X * y[:, None])
+        return np.linalg.solve(gram, rhs[..., None])[..., 0].T
     if start is None:
         mu0 = (y + 0.5) / 2.0  # R's binomial mustart with unit weights
         eta = np.repeat(np.log(mu0 / (1 - mu0))[:, None], B, axis=1)
@@ -276,10 +337,7 @@ def _irls(
     for iteration in range(_MAX_IRLS):
         mu, dmu, var = _mean_function(eta, family)
         z = eta + (y[:, None] - mu) / dmu
-        ww = W * dmu**2 / var
-        xtwx = np.einsum("nb,np,nq->bpq", ww, X, X, optimize=True)
-        xtwz = np.einsum("nb,np,nb->bp", ww, X, z, optimize=True)
-        new = np.linalg.solve(xtwx, xtwz[..., None])[..., 0].T
+        new = solve(W * (dmu**2 / var), z)
         change = np.max(np.abs(new - beta) / (np.abs(new) + 1e-8))
         beta = new
         eta = X @ beta

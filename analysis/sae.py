@@ -26,13 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.errors import EstimationError
+
 __all__ = ["Benchmark", "FayHerriotError", "FayHerriotResult", "fay_herriot"]
 
 Method = Literal["REML", "ML", "FH"]
 _METHODS = ("REML", "ML", "FH")
 
 
-class FayHerriotError(ValueError):
+class FayHerriotError(EstimationError):
     """Input to the Fay-Herriot model is unusable (names the field, expected and got)."""
 
 

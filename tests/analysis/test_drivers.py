@@ -89,6 +89,7 @@ def test_chart_rejects_tables_of_several_domains() -> None:
         importance_performance(table, lang="en")
     with pytest.raises(ChartError, match="lang"):
         importance_performance(driver_table(), lang="de")  # type: ignore[arg-type]
+    assert issubclass(ChartError, AnalysisError)
 
 
 # ---- key_drivers on the real design -------------------------------------------------------

@@ -152,6 +152,17 @@ def test_by_fits_each_domain_with_the_whole_design(dclus1: SurveyDesign) -> None
     assert got["df"].unique().tolist() == [dclus1.degrees_of_freedom + 1 - 3]
 
 
+def test_domains_where_the_model_cannot_be_fitted_get_a_note(dclus1: SurveyDesign) -> None:
+    got = regress(dclus1, "api00 ~ ell + C(stype)", by="stype")  # stype is constant within
+    notes = got.groupby("stype")["note"].first()
+    assert notes.tolist() == ["a term is zero on every row"] * 3  # another type's dummy
+    assert got["estimate"].isna().all()
+    fine = regress(dclus1, "api00 ~ ell", by="stype")
+    assert (fine["note"] == "").all()
+    with pytest.raises(RegressionError, match="linearly dependent"):
+        regress(dclus1, "api00 ~ ell + I(ell / 2)")
+
+
 def test_domain_variance_equals_zeroed_scores_on_the_full_design(dclus1: SurveyDesign) -> None:
     """A domain fit is the full-design fit of a model whose scores vanish outside it."""
     got = regress(dclus1, "api00 ~ ell", by="stype")

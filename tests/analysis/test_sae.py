@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
+from analysis.errors import AnalysisError
 from analysis.sae import Benchmark, FayHerriotError, fay_herriot
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sae" / "expenditure_on_milk.csv"
@@ -193,6 +194,7 @@ def test_bad_input_is_named(milk: pd.DataFrame) -> None:
             X,
             benchmark=Benchmark(milk["major_area"], np.ones(43)),
         )
+    assert issubclass(FayHerriotError, AnalysisError)
 
 
 def test_simulation_mse_is_close_to_empirical_and_eblup_beats_direct() -> None:
