@@ -32,13 +32,13 @@ from sqlalchemy.orm import Session
 
 from questionnaires.schema import Questionnaire
 from survey.db import transaction
-from survey.dispatch import outbox
 from survey.dispatch.messages import LANGUAGES, MessageTooLong, count_parts, render_invitation
 from survey.dispatch.schedule import next_allowed
 from survey.models import (
     Agency,
     Invitation,
     OptOut,
+    OutboxMessage,
     QuestionnaireVersion,
     SampledUnit,
     SamplingPlan,
@@ -100,7 +100,11 @@ def create_invitations(
     now: datetime,
     limit: int = 500,
 ) -> CreatedInvitations:
-    """Create invitations for up to `limit` pending units in one transaction."""
+    """Create invitations for up to `limit` pending units in one transaction.
+
+    Set-wise: one query for the units, one for their opt-outs, one multi-row INSERT ...
+    RETURNING for the invitations, one for their messages, one UPDATE each for tokens and units.
+    """
     registered = sa.select(QuestionnaireVersion.qid).distinct().scalar_subquery()
     query = (
         sa.select(SampledUnit)
@@ -113,15 +117,76 @@ def create_invitations(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    counts = {"invited": 0, "opted_out": 0, "unsendable": 0}
     with transaction(session_factory) as session:
         units = list(session.scalars(query))
         if not units:
             return CreatedInvitations()
-        cache = _Lookups(session)
-        for unit in units:
-            counts[_invite(session, cache, unit, secret_key, public_base_url, now)] += 1
+        lookups = _Lookups(session)
+        opted_out = set(
+            session.scalars(
+                sa.select(OptOut.phone_hash).where(
+                    OptOut.active.is_(True),
+                    OptOut.phone_hash.in_({unit.phone_hash for unit in units}),
+                )
+            )
+        )
+        planned = [
+            _plan_invitation(lookups, unit, public_base_url, now, opted_out) for unit in units
+        ]
+        ready = [p for p in planned if p.row is not None]
+        unit_status = [{"id": p.unit_id, "status": p.outcome} for p in planned]
+        if ready:
+            created = session.execute(
+                sa.insert(Invitation).returning(
+                    Invitation.id, Invitation.sampled_unit_id, sort_by_parameter_order=True
+                ),
+                [p.row for p in ready],
+            ).all()
+            tokens, messages = [], []
+            for plan, (invitation_id, unit_id) in zip(ready, created, strict=True):
+                assert plan.unit_id == unit_id
+                token = token_for(secret_key, invitation_id)
+                tokens.append({"id": invitation_id, "token_hash": token_hash(token)})
+                if plan.outcome != "invited":
+                    continue
+                text = plan.text(answer_url(public_base_url, token))
+                messages.append(
+                    {
+                        "invitation_id": invitation_id,
+                        "kind": "invite",
+                        "local_id": f"inv{invitation_id}-invite",
+                        "body": text,
+                        "parts": count_parts(text).parts,
+                        "status": "queued",
+                        "attempts": 0,
+                        "next_attempt_at": plan.row["due_at"],  # type: ignore[index]
+                        "created_at": now,
+                    }
+                )
+            session.execute(sa.update(Invitation), tokens)
+            if messages:
+                session.execute(sa.insert(OutboxMessage), messages)
+            for version in lookups.versions.values():
+                if version.first_used_at is None and any(
+                    p.row["questionnaire_version_id"] == version.id  # type: ignore[index]
+                    for p in ready
+                ):
+                    version.first_used_at = now
+        session.execute(sa.update(SampledUnit), unit_status)
+    counts = {"invited": 0, "opted_out": 0, "unsendable": 0}
+    for plan in planned:
+        counts[plan.outcome] += 1
     return CreatedInvitations(**counts)
+
+
+@dataclass
+class _Planned:
+    """One unit's invitation row to insert and how to write its first message."""
+
+    unit_id: int
+    outcome: str  # invited | opted_out | unsendable
+    row: dict[str, Any] | None = None
+    text: Any = None  # url -> message text
 
 
 class _Lookups:
@@ -133,6 +198,7 @@ class _Lookups:
         self.versions: dict[tuple[int, str], QuestionnaireVersion] = {}
         self.questionnaires: dict[int, Questionnaire] = {}
         self.agencies: dict[tuple[int, str], str] = {}
+        self.fits: dict[tuple[int, str, str, str], bool] = {}
 
     def plan(self, plan_id: int) -> SamplingPlan:
         if plan_id not in self.plans:
@@ -183,80 +249,67 @@ class _Lookups:
         return self.agencies[key]
 
 
-def _invite(
-    session: Session,
+def _plan_invitation(
     lookups: _Lookups,
     unit: SampledUnit,
-    secret_key: bytes,
     public_base_url: str,
     now: datetime,
-) -> str:
+    opted_out: set[str],
+) -> _Planned:
+    assert unit.id is not None
     plan = lookups.plan(unit.plan_id)
     version = lookups.version(plan, unit.questionnaire_qid or "")
     questionnaire = lookups.questionnaire(version)
     lang = unit.language if unit.language in LANGUAGES else "fa"
     mode = unit.mode or "sms_link"
     agency = lookups.agency(unit.agency_id, lang)
-    try:  # check the text fits before anything is written (a token has a fixed length)
-        invitation_text(
-            "invite",
-            mode=mode,
-            lang=lang,
-            questionnaire=questionnaire,
-            url=answer_url(public_base_url, "x" * TOKEN_LENGTH),
-            agency=agency,
+
+    def text(url: str) -> str:
+        return invitation_text(
+            "invite", mode=mode, lang=lang, questionnaire=questionnaire, url=url, agency=agency
         )
-    except MessageTooLong as exc:
-        log.error("sampled unit %s cannot be invited: %s", unit.id, exc.message)
-        unit.status = "unsendable"
-        return "unsendable"
+
+    fits = lookups.fits.get((version.id or 0, mode, lang, agency))
+    if fits is None:  # a token has a fixed length, so one check per kind of text
+        try:
+            text(answer_url(public_base_url, "x" * TOKEN_LENGTH))
+            fits = True
+        except MessageTooLong as exc:
+            log.error(
+                "questionnaire %s in mode %s (%s) cannot be sent: %s",
+                version.qid,
+                mode,
+                lang,
+                exc.message,
+            )
+            fits = False
+        lookups.fits[(version.id or 0, mode, lang, agency)] = fits
+    if not fits:
+        log.error(
+            "sampled unit %s cannot be invited: its texts do not fit in two SMS parts", unit.id
+        )
+        return _Planned(unit.id, "unsendable")
 
     due_at = next_allowed(now, plan.quiet_hours)
-    opted_out = session.scalar(sa.select(OptOut.active).where(OptOut.phone_hash == unit.phone_hash))
-    invitation = Invitation(
-        sampled_unit_id=unit.id,  # type: ignore[arg-type]
-        token_hash=hashlib.sha256(f"unassigned:{unit.id}".encode()).hexdigest(),
-        mode=mode,
-        language=lang,
-        questionnaire_version_id=version.id,  # type: ignore[arg-type]
-        created_at=now,
-        due_at=due_at,
-        expires_at=due_at + timedelta(days=plan.expires_after_days),
-        reminder_due_at=(
+    row: dict[str, Any] = {
+        "sampled_unit_id": unit.id,
+        "token_hash": hashlib.sha256(f"unassigned:{unit.id}".encode()).hexdigest(),
+        "status": "pending",
+        "mode": mode,
+        "language": lang,
+        "questionnaire_version_id": version.id,
+        "created_at": now,
+        "due_at": due_at,
+        "expires_at": due_at + timedelta(days=plan.expires_after_days),
+        "reminder_due_at": (
             due_at + timedelta(hours=plan.reminder_after_hours)
             if plan.reminder_after_hours is not None
             else None
         ),
-    )
-    if opted_out:
-        invitation.status, invitation.opted_out_at = "opted_out", now
-    session.add(invitation)
-    session.flush()
-    assert invitation.id is not None
-    token = token_for(secret_key, invitation.id)
-    invitation.token_hash = token_hash(token)
-    if version.first_used_at is None:
-        version.first_used_at = now
-    if opted_out:
-        unit.status = "opted_out"
-        return "opted_out"
-    text = invitation_text(
-        "invite",
-        mode=mode,
-        lang=lang,
-        questionnaire=questionnaire,
-        url=answer_url(public_base_url, token),
-        agency=agency,
-    )
-    outbox.enqueue(
-        session,
-        invitation_id=invitation.id,
-        kind="invite",
-        local_id=f"inv{invitation.id}-invite",
-        body=text,
-        due_at=due_at,
-        parts=count_parts(text).parts,
-        now=now,
-    )
-    unit.status = "invited"
-    return "invited"
+        "dialog_position": 0,
+        "reprompted": False,
+    }
+    if unit.phone_hash in opted_out:
+        row["status"], row["opted_out_at"] = "opted_out", now
+        return _Planned(unit.id, "opted_out", row)
+    return _Planned(unit.id, "invited", row, text)

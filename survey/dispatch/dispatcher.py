@@ -283,33 +283,41 @@ class Dispatcher:
             )
             if not claimed:
                 break
-            for message in claimed:
-                self._deliver(message, report)
+            sends = [sent for message in claimed if (sent := self._deliver(message, report))]
+            for sent in outbox.mark_sent_many(self.context.sessions, sends, worker=self.worker):
+                if sent.recovered:
+                    report.recovered += 1
+                else:
+                    report.sent += 1
             handled += len(claimed)
         return report
 
-    def _deliver(self, message: outbox.ClaimedMessage, report: DispatchReport) -> None:
-        sessions, now = self.context.sessions, self.context.clock
+    def _deliver(
+        self, message: outbox.ClaimedMessage, report: DispatchReport
+    ) -> outbox.SentMessage | None:
+        """Send one claimed message; the send to record, or None (failure already recorded).
+
+        Sends are recorded per claimed batch (`mark_sent_many`): a crash before that leaves the
+        rows in `sending`, and their recovery asks the gateway, which knows them.
+        """
         if message.needs_status_check:
             try:
                 known = self.gateway.status(message.local_id)
             except GatewayUnavailable as exc:
                 self._failed(message, f"status check: {exc}", permanent=False, report=report)
-                return
+                return None
             if known is not None:
-                outbox.mark_sent(
-                    sessions, message, worker=self.worker, now=now(), status=known, provider_id=None
+                return outbox.SentMessage(
+                    message, known, None, self.context.clock(), recovered=True
                 )
-                report.recovered += 1
-                return
         if message.phone_ciphertext is None:
             self._failed(message, "the sampled unit has no phone", permanent=True, report=report)
-            return
+            return None
         try:
             phone = self.context.vault.decrypt(message.phone_ciphertext)
         except Exception:  # wrong key or damaged ciphertext: never retried
             self._failed(message, "cannot decrypt the phone", permanent=True, report=report)
-            return
+            return None
         self.pacer.wait()
         sms = OutgoingSms(
             to=phone,
@@ -322,21 +330,13 @@ class Dispatcher:
             result = self.gateway.send(sms)
         except MessageRejected as exc:
             self._failed(message, str(exc), permanent=True, report=report)
-            return
+            return None
         except Exception as exc:  # GatewayUnavailable or anything unexpected: retry, ask first
             if not isinstance(exc, GatewayUnavailable):
                 log.exception("gateway %s failed on %s", self.gateway.name, message.local_id)
             self._failed(message, f"{type(exc).__name__}: {exc}", permanent=False, report=report)
-            return
-        if outbox.mark_sent(
-            sessions,
-            message,
-            worker=self.worker,
-            now=now(),
-            status=result.status,
-            provider_id=result.provider_id,
-        ):
-            report.sent += 1
+            return None
+        return outbox.SentMessage(message, result.status, result.provider_id, self.context.clock())
 
     def _failed(
         self, message: outbox.ClaimedMessage, error: str, *, permanent: bool, report: DispatchReport

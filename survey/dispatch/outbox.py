@@ -24,7 +24,7 @@ provider got the message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,12 +40,14 @@ from survey.models import Invitation, OptOut, OutboxMessage, SampledUnit, Sampli
 __all__ = [
     "CLOSED_INVITATION_STATUSES",
     "ClaimedMessage",
+    "SentMessage",
     "apply_delivery_status",
     "cancel_queued",
     "claim_due",
     "enqueue",
     "mark_failed",
     "mark_sent",
+    "mark_sent_many",
     "record_delivery_report",
 ]
 
@@ -190,6 +192,17 @@ def _should_cancel(kind: str, invitation_status: str, opted_out: bool) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the gateway accepted (or already had), to be recorded."""
+
+    message: ClaimedMessage
+    status: DeliveryStatus
+    provider_id: str | None
+    sent_at: datetime
+    recovered: bool = False  # the gateway already had it (found by a status check)
+
+
 def mark_sent(
     sessions: sessionmaker[Session],
     message: ClaimedMessage,
@@ -199,31 +212,48 @@ def mark_sent(
     status: DeliveryStatus,
     provider_id: str | None,
 ) -> bool:
-    """Record a send and its effect on the invitation; False when the row was taken from us."""
+    """Record one send; False when the row was taken from us (see `mark_sent_many`)."""
+    return bool(
+        mark_sent_many(sessions, [SentMessage(message, status, provider_id, now)], worker=worker)
+    )
+
+
+def mark_sent_many(
+    sessions: sessionmaker[Session], sends: Sequence[SentMessage], *, worker: str
+) -> list[SentMessage]:
+    """Record sends and their effect on the invitations, in one transaction (one commit per
+    batch, not per message). Returns the sends recorded; a row another worker reclaimed in the
+    meantime is left alone (its recovery asks the gateway, which knows the local id)."""
+    recorded: list[SentMessage] = []
+    if not sends:
+        return recorded
     with transaction(sessions) as session:
-        updated = session.execute(
-            sa.update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message.id,
-                OutboxMessage.status == "sending",
-                OutboxMessage.claimed_by == worker,
-            )
-            .values(
-                status="delivered" if status is DeliveryStatus.delivered else "sent",
-                sent_at=now,
-                provider_id=provider_id,
-                last_error=None,
-            )
-        ).rowcount
-        if not updated:
-            log.warning(
-                "outbox message %s was reclaimed before it was marked sent", message.local_id
-            )
-            return False
-        invitation = session.get(Invitation, message.invitation_id, with_for_update=True)
-        if invitation is not None:
-            _after_send(invitation, message.kind, now)
-    return True
+        for sent in sends:
+            message = sent.message
+            updated = session.execute(
+                sa.update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.status == "sending",
+                    OutboxMessage.claimed_by == worker,
+                )
+                .values(
+                    status="delivered" if sent.status is DeliveryStatus.delivered else "sent",
+                    sent_at=sent.sent_at,
+                    provider_id=sent.provider_id,
+                    last_error=None,
+                )
+            ).rowcount
+            if not updated:
+                log.warning(
+                    "outbox message %s was reclaimed before it was marked sent", message.local_id
+                )
+                continue
+            invitation = session.get(Invitation, message.invitation_id, with_for_update=True)
+            if invitation is not None:
+                _after_send(invitation, message.kind, sent.sent_at)
+            recorded.append(sent)
+    return recorded
 
 
 def _after_send(invitation: Invitation, kind: str, now: datetime) -> None:
