@@ -26,7 +26,7 @@ def test_demo_seeds_ingests_and_repeats(
     code, out, err = run(capsys, "demo", "--no-serve", "--transactions", "2000")
     assert code == 0, err
     lines = out.rstrip("\n").split("\n")
-    assert lines[0] == "registry: 14 agencies and 35 services added (existing ones kept)"
+    assert lines[0] == "registry: 14 agencies and 36 services added (existing ones kept)"
     assert "plan version 1 applied" in out
     assert "2,040 records posted" in out  # 2,000 and 2% resent
     token = lines[-1]
@@ -42,7 +42,7 @@ def test_demo_seeds_ingests_and_repeats(
         users = set(session.scalars(sa.select(AppUser.username)))
         questionnaires = set(session.scalars(sa.select(QuestionnaireVersion.qid)))
         totals = frame_counts(session, by=["plan"])
-    assert (agencies, services) == (14, 35)
+    assert (agencies, services) == (14, 36)
     assert len(provinces) >= 5
     assert plan.name == "demo-1405" and plan.quiet_hours == ["21:00", "08:00"]
     assert {"demo-admin", "demo-viewer", "tax-operator"} <= users
