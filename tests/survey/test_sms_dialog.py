@@ -67,7 +67,8 @@ def citizen(client, context, world) -> Citizen:  # type: ignore[no-untyped-def]
     return person
 
 
-def test_a_full_dialog_in_persian_digits(citizen: Citizen, world: SmsWorld) -> None:
+def test_a_full_dialog_in_persian_digits(citizen: Citizen, world: SmsWorld, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level("DEBUG")
     first = citizen.inbox()[0]
     assert "از خدمتی که گرفتید چقدر راضی بودید؟" in first and first.endswith("لغو۱۱")
     assert citizen.reply("۴") == "answered"
@@ -82,6 +83,7 @@ def test_a_full_dialog_in_persian_digits(citizen: Citizen, world: SmsWorld) -> N
     [invitation] = world.rows(Invitation)
     assert invitation.status == "completed" and invitation.completed_at is not None
     assert len(citizen.inbox()) == 4  # invite, two questions, thanks
+    assert "inbound SMS" in caplog.text and "1234567" not in caplog.text  # no phone in logs
 
 
 @pytest.mark.parametrize("text", ["۴", "٤", "\u200cامتیاز: 4!"])
