@@ -31,7 +31,7 @@ from survey.access import Principal
 from survey.context import AppContext
 from survey.db import transaction
 from survey.ingest import ingest_transactions
-from survey.models import CHANNELS, AppUser, AuditLog, SamplingPlan
+from survey.models import CHANNELS, Agency, AppUser, AuditLog, SamplingPlan, Service
 
 __all__ = [
     "DemoData",
@@ -142,6 +142,9 @@ def _data_text(name: str) -> str:
 def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedReport:
     """Registry, questionnaires, plan and users; what exists already is kept as it is."""
     with transaction(context.sessions) as session:
+        # Entries that exist are kept as they are, even if someone has edited them since.
+        known_agencies = set(session.scalars(sa.select(Agency.code)))
+        known_services = set(session.scalars(sa.select(Service.code)))
         agency_rows = [
             {
                 "code": a["code"],
@@ -151,11 +154,13 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
                 "province": a.get("province"),
             }
             for a in data.agencies
+            if a["code"] not in known_agencies
         ]
         service_rows = [
             {"agency": a["code"], **{k: s[k] for k in ("code", "name_fa", "name_en")}}
             for a in data.agencies
             for s in a["services"]
+            if s["code"] not in known_services
         ]
         agencies = registry.import_agency_rows(session, principal, agency_rows)
         services = registry.import_service_rows(session, principal, service_rows)
@@ -166,18 +171,18 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
         loaded = questionnaire_registry.register_library(session, principal)
     text = demo_plan_text()
     with transaction(context.sessions) as session:
-        latest = session.scalar(
-            sa.select(SamplingPlan).order_by(SamplingPlan.version.desc()).limit(1)  # type: ignore[attr-defined]
+        # The demo plan is applied once; a plan applied since then by hand stays as it is.
+        existing_version = session.scalar(
+            sa.select(sa.func.max(SamplingPlan.version)).where(SamplingPlan.source == text)
         )
-        applied = latest is None or latest.source != text
-        if applied:
+        applied = existing_version is None
+        if existing_version is None:
             detail = plans.apply_plan(
                 session, principal, text, file="survey/data/demo-plan.yaml", now=context.clock()
             )
             version = detail.version
         else:
-            assert latest is not None
-            version = latest.version
+            version = int(existing_version)
     with transaction(context.sessions) as session:
         existing = set(session.scalars(sa.select(AppUser.username)))
         admin_token = ""
