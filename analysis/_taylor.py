@@ -241,10 +241,13 @@ def _entry_values(stage: Stage, layout: StageLayout, values: np.ndarray) -> np.n
 
 
 def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Group codes for ``key``: the key itself when the key space is small next to the
-    number of keys (a dense ``bincount`` is then fastest), else factorised."""
-    if size <= min(_DENSE_CELLS, 4 * key.shape[0] + 100_000):
-        return key, np.arange(size), size
+    """Compact group codes for ``key``: only occupied cells get a code (a stratum usually
+    holds one or a few domains). Counting sort when the key space is small, else sort."""
+    if size <= _DENSE_CELLS:
+        occupied = np.bincount(key, minlength=size) > 0
+        cells = np.flatnonzero(occupied)
+        remap = np.cumsum(occupied) - 1
+        return remap[key], cells, cells.shape[0]
     uniques, codes = np.unique(key, return_inverse=True)
     return codes, uniques, uniques.shape[0]
 

@@ -78,7 +78,10 @@ def _own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
     if valid.all():
         key = ("own-df", domains.columns)
         if key not in design._cache:
-            design._cache[key] = _count_own_df(design, domains, valid)
+            layout = design._layouts(domains)[0]
+            units = np.bincount(layout.entry_domain, minlength=domains.bins)
+            strata = np.bincount(layout.cell_d, minlength=domains.bins)
+            design._cache[key] = (units - strata)[: domains.n_domain].astype(float)
         return design._cache[key]
     return _count_own_df(design, domains, valid)
 
