@@ -45,8 +45,8 @@ number of respondents under Poisson sampling and the sample variances vary. The 
 variance of a domain's mean, ``v = sum_h v_h``, is treated as log-normal with
 
 - mean ``sum_h W_h^2 S_h^2 (E[1/r_h] - 1/N_h)``, ``r_h ~ Poisson(n_h)`` given ``r_h >= 2``,
-  times ``1 + 2 sum_h P(r_h < 2) W_h`` for the strata folded away (their weight moves to the
-  others);
+  divided by ``(1 - F)^2``, ``F = sum_h P(r_h < 2) W_h`` the share of the domain's volume
+  expected to be folded away (its weight moves to the other strata);
 - relative variance ``sum_h relvar_h E[v_h]^2 / E[v]^2`` with ``relvar_h`` that of
   ``s_h^2 / r_h``: given ``r``, ``var(s^2)/S^4 = (kappa_h - 1)/r + 2/(r (r - 1))``
   (``kappa_h`` the kurtosis of the answers), summed exactly over the Poisson distribution of
@@ -66,7 +66,9 @@ within-domain SDs, see :func:`~analysis.samplesize.power_allocation`), then with
 domain by ``within``; the report says which domains that makes publishable.
 
 A domain is *publishable* under a plan when it is a target domain, its expected completes
-reach ``min_completes`` and its assured margin (CV) is within the target.
+reach ``min_completes``, its assured margin (CV) is within the target, and at most
+``MAX_FOLDED_SHARE`` (10%) of its transactions are in strata expected to have fewer than two
+respondents (strata that small, even when everyone is invited, call for coarser strata).
 
 Simulation (:func:`simulate`). Each period draws every stratum's transactions as
 Poisson(volume), its sample size as Binomial(transactions, rate) (Poisson sampling: the number
@@ -145,6 +147,9 @@ AcrossRule = Literal["power", "optimal", "neyman", "proportional", "equal"]
 _WITHIN = ("optimal", "neyman", "proportional", "equal")
 _ACROSS = ("power", "optimal", "neyman", "proportional", "equal")
 _MAX_ROUNDS = 200
+# A domain whose strata expected to have fewer than two respondents hold more than this share
+# of its transactions is not publishable: folding them away each period borrows too much.
+MAX_FOLDED_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,9 @@ class Proposal:
     ``domains``: one row per (``dimension``, ``domain``), national first: ``volume``,
     ``invitations``, ``completes``, ``margin`` (expected), ``assured_margin`` (the margin not
     exceeded in a share ``assurance`` of periods), ``cv``, ``target``, ``p_meet`` (the
-    approximate share of periods meeting the target), ``publishable`` and ``note``.
+    approximate share of periods meeting the target), ``folded`` (the share of the domain's
+    transactions in strata expected to have fewer than two respondents), ``publishable`` and
+    ``note``.
     """
 
     target: Target
@@ -565,6 +572,7 @@ class _Precision:
     variance: np.ndarray
     expected: np.ndarray
     relvar: np.ndarray
+    folded: np.ndarray
     extra: np.ndarray | float = 0.0
 
     @property
@@ -603,19 +611,21 @@ def _domain_variance(
         mean_h = w2s2 * mean_factor
         variance = domains.sum(base) / big_n2
         # a stratum with fewer than two respondents (probability e^-n (1 + n)) is folded
-        # away: its contribution goes, the others' weights grow by 1 / (1 - W_h), so their
-        # variance by about 2 W_h (first order)
+        # away: its contribution goes, and the others' weights grow by 1 / (1 - F), F the
+        # expected share of the domain's volume folded away
         folded = np.where(completes > 0, np.exp(-completes) * (1.0 + completes), 1.0)
-        growth = 1.0 + 2.0 * domains.sum(folded * strata.volume) / np.sqrt(big_n2)
+        share = np.clip(domains.sum(folded * strata.volume) / np.sqrt(big_n2), 0.0, 0.99)
         kept = np.where(completes > 0, (1.0 - folded) * mean_h, 0.0)
-        expected = domains.sum(kept) / big_n2 * growth
+        expected = domains.sum(kept) / big_n2 / (1.0 - share) ** 2
         spread = domains.sum(np.where(completes > 0, relvar_h * mean_h**2, np.inf)) / big_n2**2
         relvar = np.where(expected > 0, spread / expected**2, 0.0)
     extra: np.ndarray | float = 0.0
     if target.cv is not None and strata.mean is not None:
         domain_mean = domains.sum(strata.volume * strata.mean) / np.sqrt(big_n2)
         extra = np.nan_to_num(4.0 * expected / domain_mean**2, posinf=0.0)
-    return _Precision(variance=variance, expected=expected, relvar=relvar, extra=extra)
+    return _Precision(
+        variance=variance, expected=expected, relvar=relvar, folded=share, extra=extra
+    )
 
 
 # ---------------------------------------------------------------------------- proposal
@@ -924,14 +934,16 @@ def _domain_table(
     n = domains.sum(completes)
     enough = n >= target.min_completes * (1 - 1e-9)
     within = assured <= goal * (1 + 1e-6)
-    publishable = is_target & enough & within
+    whole = precision.folded <= MAX_FOLDED_SHARE
+    publishable = is_target & enough & within & whole
     full = domains.sum((invitations < strata.volume * (1 - 1e-9)).astype(float)) == 0
     notes = np.select(
-        [~is_target, publishable, ~enough, full],
+        [~is_target, publishable, ~enough, ~whole, full],
         [
             "",
             "publishable",
             f"fewer than {target.min_completes:g} completes",
+            "strata too small: use coarser strata",
             "not reachable: misses the target even inviting everyone",
         ],
         default="misses the target",
@@ -951,6 +963,7 @@ def _domain_table(
             "assured_cv": assured_cv,
             "target": np.where(is_target, goal, np.nan),
             "p_meet": np.where(is_target, p_meet, np.nan),
+            "folded": precision.folded,
             "publishable": publishable,
             "note": notes,
         }
