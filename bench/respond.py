@@ -273,6 +273,16 @@ def _wait(port: int, seconds: float = 30) -> None:
     raise SystemExit("the server did not start")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report cost per response on a
+    machine shared with other work, where wall-clock rates depend on the neighbours."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
@@ -313,12 +323,14 @@ def main() -> int:
         warm.join()
         timed = tokens[args.warmup :]
         clients = [Client(port, timed[i :: args.clients]) for i in range(args.clients)]
+        cpu_before = _cpu_seconds(server.pid)
         clock = time.perf_counter()
         for client in clients:
             client.start()
         for client in clients:
             client.join()
         elapsed = time.perf_counter() - clock
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -343,6 +355,11 @@ def main() -> int:
     print(f"GET  /s/TOKEN  p50 {_pct(gets, 50):.1f} ms  p99 {_pct(gets, 99):.1f} ms")
     print(f"POST /s/TOKEN  p50 {_pct(posts, 50):.1f} ms  p99 {_pct(posts, 99):.1f} ms")
     print(f"per completion p50 {_pct(done, 50):.1f} ms  p99 {_pct(done, 99):.1f} ms")
+    per_response = server_cpu / max(len(done), 1) * 1000
+    print(
+        f"server CPU {per_response:.2f} ms per completed response (GET + POST): "
+        f"at most {1000 / per_response:.0f} responses/s per core for this one-worker server"
+    )
     print(
         f"failures {failures}; completed responses in the database {stored} "
         f"(expected {total - failures})"
