@@ -709,7 +709,6 @@ def _meet_targets(
                 factor, np.where(fixed_n + free_n < target.min_completes, floor, 1.0)
             )
         factor = np.nan_to_num(factor, nan=1.0, posinf=np.inf)
-        # strata with no completes yet (score 0 cannot happen for sd > 0) start from one
         # a domain whose strata are all at capacity cannot grow: leave it (reported unreachable)
         stuck = free_n <= 0
         grow = domains.spread(np.where((factor > 1 + 1e-9) & ~stuck, factor, 1.0))
@@ -836,10 +835,13 @@ def _cheapest_for(strata: _Strata, target: Target, dimension: str, score: np.nda
         labels = np.full(score.size, NATIONAL, dtype=object)
     else:
         labels = strata.table[dimension].to_numpy(dtype=object)
-    inside = labels != ""
+    sub = labels != ""
+    if not sub.any():
+        raise SampleDesignError(
+            f"by: no stratum has a {dimension}; add it to the strata or drop it from by"
+        )
     codes = np.full(score.size, -1, dtype=np.intp)
-    codes[inside] = pd.factorize(labels[inside], sort=True)[0]
-    sub = inside
+    codes[sub] = pd.factorize(labels[sub], sort=True)[0]
     g = int(codes.max()) + 1
     own = _Domains.of(strata.table, (dimension,))
     v_target = _target_variance(target, own, strata)

@@ -280,3 +280,37 @@ def test_the_documented_example_prints_the_documented_table(
     printed = capsys.readouterr().out
     assert printed.startswith(table.group(1))
     assert "Simulated periods: 500 (seed 1)" in printed
+
+
+def test_a_dimension_the_strata_do_not_split_cannot_be_targeted() -> None:
+    strata = _strata().assign(province="")
+    with pytest.raises(SampleDesignError, match="no stratum has a province"):
+        propose(strata, Target(by=("agency", "province"), margin=3.0))
+    national = propose(strata, Target(by=("all", "agency"), margin=3.0))
+    assert _rows(national, "all").loc["all", "publishable"]
+    assert "province" not in set(national.domains["dimension"])
+
+
+def test_tiny_strata_make_a_domain_unpublishable_rather_than_fold_silently() -> None:
+    # 200 strata of 2 transactions each: even inviting everyone, most periods leave most of
+    # them with fewer than two respondents
+    n = 200
+    tiny = pd.DataFrame(
+        {
+            "stratum": [f"S{i}" for i in range(n)],
+            "agency": "SMALL",
+            "service": [f"S{i}" for i in range(n)],
+            "channel": "online",
+            "province": "",
+            "volume": 2.0,
+            "response_rate": 0.3,
+            "sd": 20.0,
+            "mean": 70.0,
+            "parts_per_invitation": 1.0,
+            "cost_per_part": 1.0,
+        }
+    )
+    plan = propose(tiny, Target(by=("agency",), margin=5.0))
+    row = _rows(plan, "agency").loc["SMALL"]
+    assert row["folded"] > 0.5 and not row["publishable"]
+    assert row["note"] == "strata too small: use coarser strata"
