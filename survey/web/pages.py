@@ -16,6 +16,7 @@ import jdatetime
 from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Template
+from markupsafe import Markup
 
 from survey import overview as overview_service
 from survey.context import AppContext
@@ -45,14 +46,13 @@ class Numbers:
     def rate(self, value: float) -> str:
         return self._digits(f"{value * 100:g}%")
 
-    def day(self, value: date) -> str:
+    def day(self, value: date) -> Markup:
         """Solar Hijri date with the Gregorian date beside it."""
         solar = jdatetime.date.fromgregorian(date=value)
         months = jdatetime.date.j_months_fa if self.lang == "fa" else jdatetime.date.j_months_en
         hijri = f"{solar.day} {months[solar.month - 1]} {solar.year}"
-        # The Gregorian date is isolated left-to-right (U+2066..U+2069) so it reads correctly
-        # inside Persian text.
-        return f"{self._digits(hijri)} (\u2066{value.isoformat()}\u2069)"
+        # The Gregorian date is isolated left-to-right so that it reads correctly in Persian.
+        return Markup('{} (<bdi dir="ltr">{}</bdi>)').format(self._digits(hijri), value.isoformat())
 
     def _digits(self, text: str) -> str:
         return text.translate(_PERSIAN_DIGITS) if self.lang == "fa" else text

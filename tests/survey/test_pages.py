@@ -48,7 +48,9 @@ def test_persian_by_default_right_to_left_with_solar_hijri_dates(
     html = response.text
     assert '<html lang="fa" dir="rtl">' in html
     assert 'href="/?lang=en"' in html and ">English</a>" in html
-    assert "۱۹ اسفند ۱۴۰۴ (\u20662026-03-10\u2069)" in html  # today, Solar Hijri + Gregorian
+    assert (
+        '۱۹ اسفند ۱۴۰۴ (<bdi dir="ltr">2026-03-10</bdi>)' in html
+    )  # today, Solar Hijri + Gregorian
     assert "سازمان امور مالیاتی کشور" in html
     assert '<td data-label="گزارش‌شده">۴۰</td>' in html  # reported by agency, Persian digits
     assert '<td data-label="تکراری">۱</td>' in html
@@ -60,13 +62,13 @@ def test_english_on_request(client: TestClient, reported: AppContext) -> None:
     html = client.get("/?lang=en").text
     assert '<html lang="en" dir="ltr">' in html
     assert 'href="/?lang=fa"' in html
-    assert "19 Esfand 1404 (\u20662026-03-10\u2069)" in html
+    assert '19 Esfand 1404 (<bdi dir="ltr">2026-03-10</bdi>)' in html
     assert "Iranian National Tax Administration" in html
     assert "Sampling plan in force" in html and "example" in html
     assert '<td data-label="Reported">40</td>' in html
     # The per-day table covers 14 days ending today, the reports on 2026-03-09.
     assert html.count('<th scope="row">') >= 14
-    assert "18 Esfand 1404 (\u20662026-03-09\u2069)" in html
+    assert '18 Esfand 1404 (<bdi dir="ltr">2026-03-09</bdi>)' in html
     assert client.get("/?lang=xx").text.startswith('<!doctype html>\n<html lang="fa"')
 
 
