@@ -101,19 +101,19 @@ def main() -> int:
         # Warm up (connections, caches, first compilation of statements).
         _run(base, key, [json.dumps([_record(rng, f"{run}-w{i}") for i in range(50)]).encode()], 1)
 
-        seconds, latencies, accepted = _run(base, key, batches, args.batch_clients)
-        _report(
-            f"batches of {args.batch_size}",
-            args.batches * args.batch_size,
-            accepted,
-            seconds,
-            latencies,
-            args.batch_clients,
-        )
-        seconds, latencies, accepted = _run(base, key, singles, args.single_clients)
-        _report(
-            "single transactions", args.singles, accepted, seconds, latencies, args.single_clients
-        )
+        pid = server.pid if server is not None and args.workers == 1 else None
+        for what, bodies, count, clients in (
+            (
+                f"batches of {args.batch_size}",
+                batches,
+                args.batches * args.batch_size,
+                args.batch_clients,
+            ),
+            ("single transactions", singles, args.singles, args.single_clients),
+        ):
+            cpu = _cpu_seconds(pid)
+            seconds, latencies, accepted = _run(base, key, bodies, clients)
+            _report(what, count, accepted, seconds, latencies, clients, _cpu_seconds(pid) - cpu)
     finally:
         if server is not None:
             server.terminate()
@@ -181,6 +181,17 @@ def _run(base: str, key: str, bodies: list[bytes], clients: int) -> tuple[float,
     return seconds, latencies, accepted
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) the server process has used so far; 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _report(
     what: str,
     transactions: int,
@@ -188,6 +199,7 @@ def _report(
     seconds: float,
     latencies: list[float],
     clients: int,
+    server_cpu: float,
 ) -> None:
     ordered = sorted(latencies)
 
@@ -200,6 +212,12 @@ def _report(
         f"{len(ordered) / seconds:,.0f} requests/s; latency p50 {percentile(0.50):.1f} ms, "
         f"p99 {percentile(0.99):.1f} ms"
     )
+    if server_cpu > 0:
+        # Independent of other load on the machine: what one fully used server core sustains.
+        print(
+            f"  server CPU {server_cpu:.2f} s = {server_cpu / transactions * 1e6:.0f} us per "
+            f"transaction = {transactions / server_cpu:,.0f} tx/s per fully used core"
+        )
 
 
 def _environment(workdir: Path) -> dict[str, str]:

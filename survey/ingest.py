@@ -39,6 +39,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -65,6 +66,7 @@ __all__ = [
     "FIELDS",
     "IngestResult",
     "RecordStatus",
+    "ingest_requests",
     "ingest_transactions",
 ]
 
@@ -135,16 +137,44 @@ def ingest_transactions(
     `records` are decoded JSON values (normally dicts with `FIELDS`); anything else is rejected
     record by record. Raises `NotFound` if the agency does not exist.
     """
+    outcome = ingest_requests(context, [(agency_code, records)])[0]
+    if isinstance(outcome, NotFound):
+        raise outcome
+    return outcome
+
+
+def ingest_requests(
+    context: AppContext, requests: Sequence[tuple[str, Sequence[Any]]]
+) -> list[IngestResult | NotFound]:
+    """Ingest several requests (agency code, records) in ONE database transaction.
+
+    The result for each request is exactly what `ingest_transactions` would have returned had
+    the requests been sent one after another in this order; a request from an unknown agency
+    gets `NotFound` in its place. The web layer uses this to commit concurrent small requests
+    together (group commit): one write transaction instead of one per request.
+    """
     state = _state_for(context.engine)
     now = context.clock()
     reference = state.reference(context.engine)
-    if agency_code not in reference.agencies:
+    if any(code not in reference.agencies for code, _ in requests):
         reference = state.reference(context.engine, force=True)
-        if agency_code not in reference.agencies:
-            raise NotFound(f"agency {agency_code!r} is not registered")
     zone = ZoneInfo(context.settings.timezone)
+    # Requests of the same agency are joined into one batch and split again afterwards.
+    groups: dict[str, list[int]] = {}
+    outcomes: list[IngestResult | NotFound | None] = [None] * len(requests)
+    for position, (code, _) in enumerate(requests):
+        if code in reference.agencies:
+            groups.setdefault(code, []).append(position)
+        else:
+            outcomes[position] = NotFound(f"agency {code!r} is not registered")
     for _attempt in range(3):
-        batch = _validate(records, agency_code, reference, now, zone, context)
+        batches = {
+            code: _validate(
+                [record for p in positions for record in requests[p][1]],
+                code, reference, now, zone, context,
+            )
+            for code, positions in groups.items()
+        }  # fmt: skip
         try:
             with state.write_lock, context.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
@@ -153,10 +183,39 @@ def ingest_transactions(
                 if store.stamp() != reference.stamp:
                     reference = state.reference(connection, force=True)
                     raise _Stale
-                return _store(connection, context, batch, store, now)
+                results = {
+                    code: _store(connection, context, batch, store, now)
+                    for code, batch in batches.items()
+                }
         except (_Stale, _Race):
             continue
+        for code, positions in groups.items():
+            start = 0
+            for position in positions:
+                size = len(requests[position][1])
+                outcomes[position] = _slice(results[code], start, size)
+                start += size
+        return [outcome for outcome in outcomes if outcome is not None]
     raise RuntimeError("ingestion could not complete after 3 attempts (reference data changing)")
+
+
+def _slice(result: IngestResult, start: int, size: int) -> IngestResult:
+    """The part of a joined batch's result that belongs to one request, re-indexed from 0."""
+    if start == 0 and size == result.received:
+        return result
+    statuses = [
+        RecordStatus(s.index - start, s.external_id, s.status, s.problems, s.note)
+        for s in result.statuses[start : start + size]
+    ]
+    kinds = Counter(s.status for s in statuses)
+    return IngestResult(
+        received=size,
+        accepted=kinds["accepted"],
+        duplicates=kinds["duplicate"],
+        rejected=kinds["rejected"],
+        no_plan=sum(1 for s in statuses if s.note is not None),
+        statuses=statuses,
+    )
 
 
 # -- validation --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from survey.context import AppContext
 from survey.db import transaction
 from survey.errors import NotFound
-from survey.ingest import ingest_transactions
+from survey.ingest import ingest_requests, ingest_transactions
 from survey.models import OptOut
 from survey.sampling import PlanSpec, Unit, decide
 from tests.survey.builders import add_agency, add_plan, transaction_record
@@ -183,3 +183,35 @@ def test_transactions_not_sampled_keep_no_phone(context: AppContext, tax) -> Non
     sampled = _rows(context, "SELECT count(*) FROM sampled_unit")[0][0]
     assert _rows(context, "SELECT count(*) FROM contact")[0][0] == sampled
     assert _frame(context)[4] == sampled
+
+
+def test_requests_committed_together_get_the_results_they_would_get_alone(
+    context: AppContext, tax
+) -> None:  # type: ignore[no-untyped-def]
+    add_agency(context, "SSO", ("SSO-01",))
+    outcomes = ingest_requests(
+        context,
+        [
+            ("TAX", [transaction_record(1), transaction_record(2)]),
+            ("NOPE", [transaction_record(3)]),
+            ("SSO", [transaction_record(1, service="SSO-01")]),
+            (
+                "TAX",
+                [transaction_record(2), transaction_record(4, phone="12"), transaction_record(5)],
+            ),
+        ],
+    )
+    assert isinstance(outcomes[1], NotFound)
+    first, _, sso, last = outcomes
+    assert [(s.index, s.external_id, s.status) for s in first.statuses] == [  # type: ignore[union-attr]
+        (0, "tx-1", "accepted"),
+        (1, "tx-2", "accepted"),
+    ]
+    assert (sso.accepted, sso.duplicates) == (1, 0)  # type: ignore[union-attr]
+    assert [(s.index, s.status) for s in last.statuses] == [  # type: ignore[union-attr]
+        (0, "duplicate"),
+        (1, "rejected"),
+        (2, "accepted"),
+    ]
+    assert (last.received, last.accepted, last.duplicates, last.rejected) == (3, 1, 1, 1)  # type: ignore[union-attr]
+    assert _frame(context)[:2] == (4, 1)

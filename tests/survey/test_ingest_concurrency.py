@@ -50,7 +50,7 @@ def test_frame_counts_are_exact_under_eight_concurrent_clients(
 ) -> None:
     tax = add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     add_plan(context)
-    clients, batches, size = 8, 6, 150
+    clients, batches, size = 8, 5, 150
     plans = []
     for c in range(clients):
         for b in range(batches):
@@ -65,7 +65,14 @@ def test_frame_counts_are_exact_under_eight_concurrent_clients(
             ]
             batch.append(transaction_record(10**6 + c * 100 + b, phone="12"))  # rejected
             plans.append((c, batch))
-    posted_ids = [r["external_id"] for _, batch in plans for r in batch if r["phone"] != "12"]
+            # Small requests, committed together by the server: singles and pairs that
+            # overlap other clients' (and the batches') ids.
+            for k in range(8):
+                n = 7_000 + (c * batches + b) * 5 + k
+                small = transaction_record(n, phone=f"0935{n % 50:07d}")
+                plans.append((c, small if k % 2 else [small, transaction_record(n + 3)]))
+    flat = [r for _, body in plans for r in (body if isinstance(body, list) else [body])]
+    posted_ids = [r["external_id"] for r in flat if r["phone"] != "12"]
     distinct = len(set(posted_ids))
     results: list[dict] = []
     errors: list[BaseException] = []
@@ -118,6 +125,12 @@ def test_frame_counts_are_exact_under_eight_concurrent_clients(
             sa.text("SELECT count(*) FROM service_transaction WHERE outcome = 'sampled'")
         ).scalar()
     assert stored == distinct
+    # The contact rule held across concurrent requests: no phone was invited twice.
+    with context.engine.connect() as connection:
+        twice = connection.execute(
+            sa.text("SELECT phone_hash FROM sampled_unit GROUP BY phone_hash HAVING count(*) > 1")
+        ).all()
+    assert twice == []
     assert frame[0] == distinct
     assert frame[1] == len(posted_ids) - distinct
     assert frame[2] + frame[3] == distinct
