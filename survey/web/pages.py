@@ -71,7 +71,7 @@ def _row(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:
 
 def _questionnaire_groups(
     choices: list[dict[str, Any]], numbers: Numbers
-) -> list[dict[str, str | None]]:
+) -> list[dict[str, Any]]:
     """Choices summarised as questionnaire, mode and channel with how many services use each."""
     counts: dict[tuple[str, str, str, str], int] = {}
     for choice in choices:
@@ -89,6 +89,7 @@ def _questionnaire_groups(
             "mode": mode,
             "channel": channel or None,
             "services": numbers.integer(count),
+            "one": count == 1,
         }
         for (qid, version, mode, channel), count in sorted(counts.items())
     ]
