@@ -16,8 +16,8 @@ clarity, outcome ...) gets
   +/- t * se, cut at 0 and 1.
 
 All statistics are functions of design-weighted means and cross-products, which are
-accumulated for all domains and replicates at once with a sparse domain indicator, so the
-work is a few passes over the data.
+accumulated for all replicates at once by one matrix product per domain, so the work is
+one pass over the data.
 
 Domains where the numbers would mislead get a ``note`` and no numbers:
 
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import stats
 
 from analysis.errors import EstimationError
 
@@ -50,7 +50,6 @@ __all__ = ["DriverError", "key_drivers"]
 Method = Literal["relative_weights", "shapley"]
 _METHODS = ("relative_weights", "shapley")
 _MAX_SHAPLEY_DRIVERS = 12
-_REPLICATE_BLOCK = 32
 
 
 class DriverError(EstimationError):
@@ -130,8 +129,10 @@ def key_drivers(
     rep_design = design
     if not design.is_replicate:
         rep_design = design.replicate("bootstrap", replicates=replicates, seed=seed)
-    full_w = np.where(complete, np.asarray(design.weights, dtype=float), 0.0)
-    rep_w = np.asarray(rep_design.replicate_weights, dtype=float) * complete[:, None]
+    full_w = np.asarray(design.weights, dtype=float)
+    # centre on the national mean: correlations do not change, cancellation does
+    shift = (full_w * complete) @ values / max(float((full_w * complete).sum()), 1e-300)
+    values = np.where(complete[:, None], values - shift, 0.0)
 
     if by is None:
         codes = np.zeros(len(data), dtype=np.intp)
@@ -140,26 +141,19 @@ def key_drivers(
         factor = pd.Categorical(data[by])
         labels = list(factor.categories)
         codes = np.where(factor.codes < 0, -1, factor.codes + 1)  # 0 = national, -1 = none
-    # domain 0 is the nation; a row belongs to it and to its own domain
-    n_dom = len(labels) + 1
-    if by is None:
-        indicator = sparse.csr_matrix(
-            (np.ones(len(data)), (np.zeros(len(data), dtype=np.intp), np.arange(len(data)))),
-            shape=(1, len(data)),
-        )
-    else:
-        in_domain = codes >= 1
-        rows = np.concatenate([np.zeros(len(data), dtype=np.intp), codes[in_domain]])
-        cols = np.concatenate([np.arange(len(data)), np.flatnonzero(in_domain)])
-        indicator = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_dom, len(data)))
-
-    counts = indicator @ complete.astype(float)
-    full = _statistics(indicator, values, full_w[:, None], method)
-    reps = [
-        _statistics(indicator, values, rep_w[:, s : s + _REPLICATE_BLOCK], method)
-        for s in range(0, rep_w.shape[1], _REPLICATE_BLOCK)
-    ]
-    rep_stats = {k: np.concatenate([r[k] for r in reps], axis=1) for k in full}
+    n_dom = len(labels) + 1  # domain 0 is the nation
+    products = _products(values, complete)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_dom + 1))
+    domain_rows = [order[bounds[d] : bounds[d + 1]] for d in range(1, n_dom)]
+    counts = np.array(
+        [complete.sum(), *(complete[rows].sum() for rows in domain_rows)], dtype=float
+    )
+    full = _statistics(_moment_sums(products, full_w[:, None], domain_rows), method)
+    rep_weights = np.asarray(rep_design.replicate_weights, dtype=float)
+    rep_stats = _statistics(_moment_sums(products, rep_weights, domain_rows), method)
+    full["mean"] = full["mean"] + shift
+    rep_stats["mean"] = rep_stats["mean"] + shift
     df = float(rep_design.degrees_of_freedom)
     quantile = stats.t.ppf(0.5 + level / 2, df) if df > 0 else np.nan
 
@@ -220,27 +214,45 @@ def _replicate_se(
     return np.sqrt(np.clip(np.diag(np.atleast_2d(cov)), 0, None))
 
 
-def _statistics(
-    indicator: sparse.csr_matrix,
-    values: NDArray[np.float64],
-    weights: NDArray[np.float64],
-    method: str,
-) -> dict[str, NDArray[np.float64]]:
-    """Weighted moments per domain x weight column, then importance for each.
-
-    Shapes: D domains, K weight columns, q = 1 + p variables.
-    """
-    D = indicator.shape[0]
-    K = weights.shape[1]
+def _products(values: NDArray[np.float64], complete: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per row: 1, each variable, each distinct cross-product (0 on incomplete rows)."""
     q = values.shape[1]
-    s0 = np.asarray(indicator @ weights)  # (D, K)
-    s1 = np.empty((D, K, q))
-    s2 = np.empty((D, K, q, q))
-    for a in range(q):
-        s1[:, :, a] = indicator @ (weights * values[:, a : a + 1])
-        for b in range(a, q):
-            s2[:, :, a, b] = indicator @ (weights * (values[:, a] * values[:, b])[:, None])
-            s2[:, :, b, a] = s2[:, :, a, b]
+    upper = np.triu_indices(q)
+    return np.column_stack(
+        [complete.astype(float), values, values[:, upper[0]] * values[:, upper[1]]]
+    )
+
+
+def _moment_sums(
+    products: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    domain_rows: list[NDArray[np.intp]],
+) -> NDArray[np.float64]:
+    """Weighted sums of ``products`` for the nation and each domain: (1 + D, K, J).
+
+    One matrix product per domain over its own rows, so the work is one pass over the
+    data for all K weight columns at once.
+    """
+    out = np.empty((1 + len(domain_rows), weights.shape[1], products.shape[1]))
+    out[0] = weights.T @ products
+    for d, rows in enumerate(domain_rows, start=1):
+        out[d] = weights[rows].T @ products[rows]
+    return out
+
+
+def _statistics(sums: NDArray[np.float64], method: str) -> dict[str, NDArray[np.float64]]:
+    """Means, correlations and importance from moment sums, for every domain x weight column.
+
+    ``sums`` is (D, K, J) with J = 1 + q + q(q+1)/2 for q = 1 + p variables.
+    """
+    J = sums.shape[-1]
+    q = int((np.sqrt(8 * J + 1) - 3) / 2)
+    upper = np.triu_indices(q)
+    s0 = sums[..., 0]
+    s1 = sums[..., 1 : 1 + q]
+    s2 = np.empty((*sums.shape[:-1], q, q))
+    s2[..., upper[0], upper[1]] = sums[..., 1 + q :]
+    s2[..., upper[1], upper[0]] = sums[..., 1 + q :]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = s1 / s0[..., None]
         cov = s2 / s0[..., None, None] - mean[..., :, None] * mean[..., None, :]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
+from scipy import special, stats
 
 from analysis.errors import EstimationError
 
@@ -312,12 +312,12 @@ def _irls(
     upper = np.triu_indices(p)
     cross = X[:, upper[0]] * X[:, upper[1]]
 
-    def solve(weights: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+    def solve(weights: NDArray[np.float64], weighted_z: NDArray[np.float64]) -> NDArray[np.float64]:
         flat = weights.T @ cross
         gram = np.empty((B, p, p))
         gram[:, upper[0], upper[1]] = flat
         gram[:, upper[1], upper[0]] = flat
-        rhs = (weights * target).T @ X
+        rhs = weighted_z.T @ X
         return np.linalg.solve(gram, rhs[..., None])[..., 0].T
 
     if family == "gaussian":
@@ -335,9 +335,15 @@ def _irls(
         beta = np.repeat(start[:, None], B, axis=1)
         eta = X @ beta
     for iteration in range(_MAX_IRLS):
-        mu, dmu, var = _mean_function(eta, family)
-        z = eta + (y[:, None] - mu) / dmu
-        new = solve(W * (dmu**2 / var), z)
+        # logit: working weight W mu(1-mu); working response times it, without division:
+        # W mu(1-mu) z = W mu(1-mu) eta + W (y - mu)
+        mu = special.expit(eta)
+        working = W * mu * (1 - mu)
+        np.subtract(y[:, None], mu, out=mu)
+        np.multiply(mu, W, out=mu)
+        np.multiply(eta, working, out=eta)
+        np.add(eta, mu, out=eta)
+        new = solve(working, eta)
         change = np.max(np.abs(new - beta) / (np.abs(new) + 1e-8))
         beta = new
         eta = X @ beta
