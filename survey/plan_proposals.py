@@ -25,6 +25,7 @@ overall rate (expected invitations / expected transactions).
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ __all__ = [
     "PlanSimulation",
     "design_inputs",
     "propose_plan",
+    "read_inputs_csv",
     "simulate_plan",
 ]
 
@@ -70,6 +72,25 @@ _service = Service.__table__  # type: ignore[attr-defined]
 _outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
 _PLAN_KEYS = ("contact_rule_days", "quiet_hours", "reminder_after_hours", "expires_after_days")
 _CHOICE_KEYS = ("service", "channel", "questionnaire", "version", "mode")
+_SOURCE_COLUMNS = (
+    "stratum",
+    "response_rate_source",
+    "index_source",
+    "history_eligible",
+    "history_invitations",
+    "history_completes",
+    "history_responses",
+)
+_NUMERIC_COLUMNS = (
+    "volume",
+    "response_rate",
+    "sd",
+    "mean",
+    "deff",
+    "parts_per_invitation",
+    "cost_per_part",
+    "cost_per_invitation",
+)
 
 
 @dataclass(frozen=True)
@@ -319,6 +340,70 @@ def _fill_index(table: pd.DataFrame, assumptions: Assumptions) -> None:
     table["sd"] = np.minimum(table["sd"], limit)
 
 
+def read_inputs_csv(text: str, *, file: str) -> pd.DataFrame:
+    """A per-stratum inputs table from CSV text (the columns of `analysis.plan_design`:
+    `STRATUM_COLUMNS`); numbers are checked here, ranges by the design itself."""
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InvalidInput(f"{file}: not a readable CSV table: {exc}") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    required = ("stratum", "agency", "service", "channel", "volume", "response_rate")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InvalidInput(
+            f"{file}: missing columns",
+            [Problem(f"expected a column {c!r}", field=c) for c in missing],
+        )
+    problems = []
+    for column in _NUMERIC_COLUMNS:
+        if column not in table.columns:
+            continue
+        raw = table[column].str.strip()
+        values = pd.to_numeric(raw.where(raw != ""), errors="coerce")
+        for position in np.flatnonzero((values.isna() & (raw != "")).to_numpy()):
+            problems.append(
+                Problem(
+                    f"expected a number, got {raw.iloc[position]!r}",
+                    field=column,
+                    row=int(position) + 2,  # the header is line 1
+                )
+            )
+        table[column] = values
+    if "province" not in table.columns:
+        table["province"] = ""
+    if problems:
+        raise InvalidInput(f"{file}: some values are not numbers", problems)
+    return table
+
+
+def _given_inputs(inputs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
+    """Inputs from a file: one row per stratum of the plan's dimensions, sources marked."""
+    table = inputs.reset_index(drop=True).copy()
+    missing = [d for d in dims if d not in table.columns]
+    if missing:
+        raise InvalidInput(
+            "the inputs do not name the strata",
+            [Problem(f"expected a column {missing[0]!r} (a strata dimension)", field=missing[0])],
+        )
+    for dimension in DIMENSIONS:
+        if dimension not in table.columns:
+            table[dimension] = ""
+        table[dimension] = table[dimension].fillna("").astype(str)
+    repeated = table.duplicated(subset=list(dims), keep="first")
+    if repeated.any():
+        row = int(np.argmax(repeated.to_numpy()))
+        key = ", ".join(f"{d}={table.at[row, d]}" for d in dims)
+        raise InvalidInput(
+            "the inputs repeat a stratum",
+            [Problem(f"{key} appears twice (strata: {', '.join(dims)})", row=row + 2)],
+        )
+    for column in ("response_rate_source", "index_source"):
+        if column not in table.columns:
+            table[column] = "file"
+    return table
+
+
 # -------------------------------------------------------------------------------- proposal
 
 
@@ -359,9 +444,12 @@ def propose_plan(
     budget: float | None = None,
     q: float = 0.5,
     assumptions: Assumptions = Assumptions(),
+    inputs: pd.DataFrame | None = None,
 ) -> PlanProposal:
     """A proposed plan for `period` meeting `target`, from `history` (default: the same number
-    of days just before `period`). Strata default to those of the plan in force."""
+    of days just before `period`), or from `inputs` (a per-stratum table such as
+    `read_inputs_csv` gives: a forecast, or the inputs of an earlier proposal edited). Strata
+    default to those of the plan in force."""
     past = history or _history_before(period)
     with context.read_sessions() as session:
         base = _base_plan(session, period.start)
@@ -372,9 +460,13 @@ def propose_plan(
             {k: choice[k] for k in _CHOICE_KEYS if choice.get(k) is not None}
             for choice in base.questionnaires or []
         ]
-    inputs = design_inputs(
-        context, history=past, planned_days=period.days, strata=dims, assumptions=assumptions
-    )
+    given = inputs
+    if inputs is None:
+        inputs = design_inputs(
+            context, history=past, planned_days=period.days, strata=dims, assumptions=assumptions
+        )
+    else:
+        inputs = _given_inputs(inputs, dims)
     try:
         proposal = propose(
             inputs,
@@ -400,23 +492,15 @@ def propose_plan(
         **base_settings,
         "questionnaires": choices,
     }
-    header = _header(period, past, base_version, inputs, proposal)
+    header = _header(period, past if given is None else None, base_version, inputs, proposal)
     plan_text = header + _plan_yaml(plan)
     design = {
         "period": period.label,
-        "history": past.label,
+        "history": past.label if given is None else "inputs given with the command",
         "proposal": proposal.to_records(),
-        "sources": inputs[
-            [
-                "stratum",
-                "response_rate_source",
-                "index_source",
-                "history_eligible",
-                "history_invitations",
-                "history_completes",
-                "history_responses",
-            ]
-        ].to_dict(orient="records"),
+        "sources": inputs[[c for c in _SOURCE_COLUMNS if c in inputs.columns]].to_dict(
+            orient="records"
+        ),
     }
     design_text = (
         "# Design inputs of a sampling-plan proposal (read by `survey plans simulate`).\n"
@@ -466,17 +550,25 @@ def _plain(value: Any) -> Any:
 
 
 def _header(
-    period: Period, history: Period, base_version: int, inputs: pd.DataFrame, proposal: Proposal
+    period: Period,
+    history: Period | None,
+    base_version: int,
+    inputs: pd.DataFrame,
+    proposal: Proposal,
 ) -> str:
     last = period.end - timedelta(days=1)
+    origin = (
+        "Inputs from a per-stratum table given with the command"
+        if history is None
+        else f"Inputs from {history.label}: {format_date(history.start)} to "
+        f"{format_date(history.end - timedelta(days=1))}"
+    )
     sources = inputs["response_rate_source"].value_counts().to_dict()
     index_sources = inputs["index_source"].value_counts().to_dict()
     lines = [
         f"Sampling-plan proposal for {period.label}: {format_date(period.start)} to "
         f"{format_date(last)}",
-        f"Inputs from {history.label}: {format_date(history.start)} to "
-        f"{format_date(history.end - timedelta(days=1))}; questionnaires and contact "
-        f"settings from plan version {base_version}",
+        f"{origin}; questionnaires and contact settings from plan version {base_version}",
         "Response rates from: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())),
         "Index mean and SD from: "
         + ", ".join(f"{k} {v}" for k, v in sorted(index_sources.items())),

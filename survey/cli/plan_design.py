@@ -5,8 +5,9 @@
     survey plans propose --period 1405-Q1 --target-moe 3 --by agency [--out FILE]
     survey plans simulate FILE [--periods 200] [--seed 1]
 
-`propose` writes FILE (a plan file for `survey plans apply`, with the summary table as comments)
-and FILE's design sidecar `<stem>.design.yaml`; `simulate` reads both back.
+`propose` writes FILE (a plan file for `survey plans apply`, with the summary table as comments),
+its design sidecar `<stem>.design.yaml` and its inputs `<stem>.inputs.csv` (edit the volumes
+for a forecast and propose again with `--inputs`); `simulate` reads the plan file and sidecar.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def register_plan_design(actions: argparse._SubParsersAction) -> None:
         "--history", help="the past period to read inputs from (default: as long, just before)"
     )
     propose.add_argument(
+        "--inputs",
+        help="a per-stratum inputs CSV to plan from instead of the history (a forecast, or an "
+        "edited <stem>.inputs.csv of an earlier proposal)",
+    )
+    propose.add_argument(
         "--strata", help="comma-separated strata dimensions (default: the plan in force's)"
     )
     propose.add_argument(
@@ -58,7 +64,12 @@ def register_plan_design(actions: argparse._SubParsersAction) -> None:
     fixed.add_argument("--total", type=float, help="spend exactly this many completes")
     fixed.add_argument("--budget", type=float, help="spend exactly this cost per period")
     propose.add_argument("--q", type=float, default=0.5, help="Bankier exponent (with a total)")
-    propose.add_argument("--cost-per-part", type=float, default=1.0, help="SMS price per part")
+    propose.add_argument(
+        "--cost-per-part",
+        type=float,
+        help="SMS price per part (default 1: costs in SMS parts; with --inputs it replaces "
+        "the table's cost_per_part column)",
+    )
     propose.add_argument("--assurance", type=float, default=0.95)
     propose.add_argument("--min-completes", type=float, default=30.0)
     propose.add_argument("--name", help="the plan's name (default: 'proposal PERIOD')")
@@ -81,6 +92,12 @@ def design_path(plan_file: str | Path) -> Path:
     return path.with_name(f"{path.stem}.design.yaml")
 
 
+def inputs_path(plan_file: str | Path) -> Path:
+    """The inputs table beside a plan file: `proposal.yaml` -> `proposal.inputs.csv`."""
+    path = Path(plan_file)
+    return path.with_name(f"{path.stem}.inputs.csv")
+
+
 def _target(args: argparse.Namespace) -> Target:
     try:
         return Target(
@@ -101,6 +118,12 @@ def _propose(args: argparse.Namespace) -> int:
     target = _target(args)
     strata = [s.strip() for s in args.strata.split(",") if s.strip()] if args.strata else None
     out = Path(args.out or f"proposal-{period.label}.yaml")
+    given = None
+    if args.inputs:
+        given = plan_proposals.read_inputs_csv(read_text_file(args.inputs), file=args.inputs)
+        if args.cost_per_part is not None:
+            given["cost_per_part"] = args.cost_per_part
+    cost_per_part = 1.0 if args.cost_per_part is None else args.cost_per_part
     context = open_context(args)
     try:
         result = plan_proposals.propose_plan(
@@ -114,14 +137,16 @@ def _propose(args: argparse.Namespace) -> int:
             total=args.total,
             budget=args.budget,
             q=args.q,
-            assumptions=plan_proposals.Assumptions(cost_per_part=args.cost_per_part),
+            assumptions=plan_proposals.Assumptions(cost_per_part=cost_per_part),
+            inputs=given,
         )
     finally:
         context.close()
     out.write_text(result.plan_text, encoding="utf-8")
     design_path(out).write_text(result.design_text, encoding="utf-8")
+    result.inputs.to_csv(inputs_path(out), index=False, lineterminator="\n")
     print(result.proposal.summary())
-    print(f"\nwrote {out} (plan file) and {design_path(out)} (design inputs)")
+    print(f"\nwrote {out} (plan file), {design_path(out)} (design) and {inputs_path(out)} (inputs)")
     return 0
 
 

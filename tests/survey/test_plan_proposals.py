@@ -6,19 +6,26 @@ import argparse
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
 
 from analysis.plan_design import Target
 from survey import plans
-from survey.cli.plan_design import design_path, register_plan_design
+from survey.cli.plan_design import design_path, inputs_path, register_plan_design
 from survey.config import Settings
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound
 from survey.models import SamplingPlan
 from survey.periods import parse_period
-from survey.plan_proposals import Assumptions, design_inputs, propose_plan, simulate_plan
+from survey.plan_proposals import (
+    Assumptions,
+    design_inputs,
+    propose_plan,
+    read_inputs_csv,
+    simulate_plan,
+)
 from tests.survey.admin_builders import use_test_database
 from tests.survey.answer_builders import AnswerWorld
 
@@ -211,3 +218,28 @@ def test_cli_propose_writes_the_files_and_simulate_reads_them(
     args = parser.parse_args(["plans", "simulate", str(tmp_path / "missing.yaml")])
     with pytest.raises(InvalidInput, match="no such file"):
         args.handler(args)
+    # a forecast: TAX online triples; propose again from the edited inputs table
+    table = pd.read_csv(inputs_path(out), keep_default_na=False)
+    online = table["stratum"] == "agency=TAX|service=TAX-01|channel=online"
+    table.loc[online, "volume"] *= 3
+    forecast = tmp_path / "forecast.csv"
+    table.to_csv(forecast, index=False)
+    again = tmp_path / "q1-forecast.yaml"
+    args = parser.parse_args(
+        ["plans", "propose", "--period", "1405-Q1", "--target-moe", "5",
+         "--inputs", str(forecast), "--out", str(again)]
+    )  # fmt: skip
+    assert args.handler(args) == 0
+    assert "Inputs from a per-stratum table given with the command" in again.read_text()
+    first = {r["channel"]: r["rate"] for r in yaml.safe_load(out.read_text())["rates"]}
+    second = {r["channel"]: r["rate"] for r in yaml.safe_load(again.read_text())["rates"]}
+    assert second["online"] < first["online"]  # more transactions: a lower rate suffices
+
+
+def test_inputs_csv_problems_name_the_row_and_column() -> None:
+    text = "stratum,agency,service,channel,volume,response_rate\na,TAX,TAX-01,online,12x,0.2\n"
+    with pytest.raises(InvalidInput) as error:
+        read_inputs_csv(text, file="forecast.csv")
+    assert "row 2, volume: expected a number, got '12x'" in str(error.value)
+    with pytest.raises(InvalidInput, match="expected a column 'response_rate'"):
+        read_inputs_csv("stratum,agency,service,channel,volume\n", file="f.csv")
