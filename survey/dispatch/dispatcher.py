@@ -37,7 +37,7 @@ from survey.dispatch.gateways.base import (
     OutgoingSms,
     SmsGateway,
 )
-from survey.dispatch.messages import count_parts
+from survey.dispatch.messages import MessageTooLong, count_parts
 from survey.dispatch.schedule import RetryPolicy, next_allowed
 from survey.invitations import answer_url, create_invitations, invitation_text
 from survey.models import (
@@ -208,6 +208,15 @@ class Dispatcher:
         return len(ids)
 
     def enqueue_reminders(self) -> int:
+        """Queue every reminder that is due, a batch per transaction."""
+        total = 0
+        while True:
+            queued, seen = self._enqueue_reminder_batch()
+            total += queued
+            if seen < self.options.invitation_batch:
+                return total
+
+    def _enqueue_reminder_batch(self) -> tuple[int, int]:
         now = self.context.clock()
         settings = self.context.settings
         has_reminder = (
@@ -238,26 +247,35 @@ class Dispatcher:
         from questionnaires.schema import Questionnaire
 
         count = 0
+        questionnaires: dict[int, Questionnaire] = {}
         with transaction(self.context.sessions) as session:
-            for invitation, agency_id, quiet_hours, version in session.execute(query).all():
+            rows = session.execute(query).all()
+            for invitation, agency_id, quiet_hours, version in rows:
                 agency = session.get(Agency, agency_id)
                 name = (
                     None
                     if agency is None
                     else (agency.name_fa if invitation.language == "fa" else agency.name_en)
                 )
-                assert invitation.id is not None
-                text = invitation_text(
-                    "reminder",
-                    mode=invitation.mode,
-                    lang=invitation.language,
-                    questionnaire=Questionnaire.from_dict(version.content),
-                    url=answer_url(
-                        settings.public_base_url, token_for(settings.secret_key, invitation.id)
-                    ),
-                    agency=name,
-                    position=invitation.dialog_position,
-                )
+                assert invitation.id is not None and version.id is not None
+                if version.id not in questionnaires:
+                    questionnaires[version.id] = Questionnaire.from_dict(version.content)
+                try:
+                    text = invitation_text(
+                        "reminder",
+                        mode=invitation.mode,
+                        lang=invitation.language,
+                        questionnaire=questionnaires[version.id],
+                        url=answer_url(
+                            settings.public_base_url, token_for(settings.secret_key, invitation.id)
+                        ),
+                        agency=name,
+                        position=invitation.dialog_position,
+                    )
+                except MessageTooLong as exc:  # never cut a text: no reminder for this one
+                    log.error("invitation %s gets no reminder: %s", invitation.id, exc.message)
+                    invitation.reminder_due_at = None
+                    continue
                 count += outbox.enqueue(
                     session,
                     invitation_id=invitation.id,
@@ -268,7 +286,7 @@ class Dispatcher:
                     parts=count_parts(text).parts,
                     now=now,
                 )
-        return count
+        return count, len(rows)
 
     def send_due(self, report: DispatchReport | None = None) -> DispatchReport:
         report = report or DispatchReport()

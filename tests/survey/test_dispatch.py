@@ -274,41 +274,51 @@ def test_crash_after_gateway_call_is_recovered_without_resending(context, clock)
 def test_two_dispatchers_racing_send_every_message_exactly_once(  # type: ignore[no-untyped-def]
     context, clock, migrated_settings
 ) -> None:
+    """Two dispatchers with their own engines race on one PostgreSQL database through
+    invitation creation, sending, and (two days later) reminders."""
     if migrated_settings.is_sqlite:
         pytest.skip("racing dispatchers need PostgreSQL (SKIP LOCKED); SQLite has one writer")
     world = SmsWorld(context)
     for i in range(120):
         world.unit(f"+98912100{i:04d}")
-    _dispatcher(context, MemoryGateway()).create_invitations()
     gateway = MemoryGateway()  # records every call, duplicates included
     contexts = [AppContext.build(migrated_settings, clock=clock) for _ in range(2)]
-    barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
-    def race(ctx: AppContext, name: str) -> None:
-        try:
-            barrier.wait()
-            Dispatcher(
-                ctx,
-                gateway,
-                options=DispatchOptions(rate_per_second=1e6, batch_size=5),
-                worker_id=name,
-            ).send_due()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+    def race() -> None:
+        barrier = threading.Barrier(2)
 
-    threads = [threading.Thread(target=race, args=(c, f"w{i}")) for i, c in enumerate(contexts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    for ctx in contexts:
-        ctx.close()
+        def run(ctx: AppContext, name: str) -> None:
+            try:
+                barrier.wait()
+                Dispatcher(
+                    ctx,
+                    gateway,
+                    options=DispatchOptions(rate_per_second=1e6, batch_size=5, invitation_batch=10),
+                    worker_id=name,
+                ).run_once()
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(c, f"w{i}")) for i, c in enumerate(contexts)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+    try:
+        race()
+        clock.now += timedelta(hours=48)
+        race()
+    finally:
+        for ctx in contexts:
+            ctx.close()
     assert errors == []
+    assert len(world.rows(Invitation)) == 120
     ids = gateway.local_ids()
-    assert len(ids) == 120 and len(set(ids)) == 120
+    assert len(ids) == 240 and len(set(ids)) == 240  # 120 invitations + 120 reminders, once each
     rows = world.rows(OutboxMessage)
-    assert {r.status for r in rows} == {"sent"}
+    assert {r.status for r in rows} == {"sent"} and len(rows) == 240
     assert {r.claimed_by for r in rows} == {"w0", "w1"}  # both took part
 
 
