@@ -47,6 +47,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "over": "Possible overinvestment",
         "title": "What to improve first",
         "no_data": "No driver analysis: {note}",
+        "too_few_responses": "too few complete responses for a reliable ranking",
+        "collinear_drivers": "the drivers move together too closely to be told apart",
+        "constant_driver": "the overall score or a driver does not vary",
     },
     "fa": {
         "x": "اهمیت (سهم از واریانس تبیین‌شده، درصد)",
@@ -57,6 +60,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "over": "سرمایه‌گذاری بیش از نیاز",
         "title": "چه چیزی را اول بهبود دهیم",
         "no_data": "تحلیل محرک‌ها ممکن نیست: {note}",
+        "too_few_responses": "پاسخ‌های کامل برای رتبه‌بندی قابل اتکا کافی نیست",
+        "collinear_drivers": "محرک‌ها آن‌قدر با هم تغییر می‌کنند که از هم جدا نمی‌شوند",
+        "constant_driver": "امتیاز کلی یا یکی از محرک‌ها تغییری ندارد",
     },
 }
 
@@ -106,6 +112,7 @@ def importance_performance(
     performance = table["performance"].to_numpy(dtype=float)
     if notes.astype(bool).any() or not np.isfinite(importance).all():
         note = next((n for n in notes if n), "missing importance")
+        note = text.get(note.split(":", 1)[0], note)
         ax.text(
             0.5,
             0.5,

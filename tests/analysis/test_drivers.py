@@ -80,7 +80,10 @@ def test_domain_with_a_note_gets_the_note_instead_of_points() -> None:
     fig = importance_performance(driver_table(note).assign(importance=np.nan), lang="en")
     ax = fig.axes[0]
     assert not ax.collections
-    assert any(note in t.get_text() for t in ax.texts)
+    assert any("too few complete responses" in t.get_text() for t in ax.texts)
+    fa = importance_performance(driver_table(note).assign(importance=np.nan), lang="fa")
+    assert any("پاسخ‌های کامل" in t.get_text() for t in fa.axes[0].texts)
+    fa.savefig(io.BytesIO(), format="png")
 
 
 def test_chart_rejects_tables_of_several_domains() -> None:
@@ -236,4 +239,4 @@ def test_chart_from_a_key_driver_table(dstrat: SurveyDesign) -> None:
     points = fig.axes[0].collections[-1].get_offsets()
     np.testing.assert_allclose(points[:, 0], table["importance"].iloc[:4] * 100)
     fig = importance_performance(table[table["stype"] == "H"], lang="en")
-    assert any("too_few_responses" in t.get_text() for t in fig.axes[0].texts)
+    assert any("too few complete responses" in t.get_text() for t in fig.axes[0].texts)
