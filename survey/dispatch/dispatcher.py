@@ -188,12 +188,23 @@ class Dispatcher:
                 return total
 
     def expire_invitations(self) -> int:
+        """Expire every invitation past `expires_at`, a batch per transaction."""
+        total = 0
+        while True:
+            expired = self._expire_batch()
+            total += expired
+            if expired < self.options.invitation_batch:
+                return total
+
+    def _expire_batch(self) -> int:
         now = self.context.clock()
         with transaction(self.context.sessions) as session:
             ids = list(
                 session.scalars(
                     sa.select(Invitation.id)
                     .where(Invitation.expires_at <= now, Invitation.status.in_(EXPIRABLE))
+                    .order_by(Invitation.id)
+                    .limit(self.options.invitation_batch)
                     .with_for_update(skip_locked=True)
                 )
             )

@@ -409,3 +409,19 @@ def test_run_forever_stops_on_the_event(context, clock) -> None:  # type: ignore
     stop.set()
     thread.join(5)
     assert not thread.is_alive() and len(gateway.sent) == 1
+
+
+def test_one_pass_handles_more_than_a_batch(context, clock) -> None:  # type: ignore[no-untyped-def]
+    world = SmsWorld(context, reminder_after_hours=1, expires_after_days=1)
+    for i in range(5):
+        world.unit(f"+98912333{i:04d}")
+    gateway = MemoryGateway()
+    dispatcher = _dispatcher(context, gateway, invitation_batch=2, batch_size=2)
+    report = dispatcher.run_once()
+    assert (report.invited, report.sent) == (5, 5)
+    clock.now += timedelta(hours=1)
+    report = dispatcher.run_once()
+    assert (report.reminders, report.sent) == (5, 5)
+    clock.now += timedelta(days=1)
+    assert dispatcher.run_once().expired == 5
+    assert {i.status for i in world.rows(Invitation)} == {"expired"}
