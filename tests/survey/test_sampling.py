@@ -7,6 +7,7 @@ import hmac
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +177,20 @@ def test_questionnaire_rules_prefer_the_channel_specific_one() -> None:
 def test_bad_plans_are_refused(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _plan(**values)
+
+
+def test_sampling_is_pure() -> None:
+    """No web framework or database in the sampling module: values in, values out."""
+    import ast
+    import sys
+
+    import survey.sampling
+
+    tree = ast.parse(Path(survey.sampling.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
