@@ -71,3 +71,17 @@ def test_the_server_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None
 )
 def test_dispatcher_in_serve_by_environment(context, env: str, wanted: bool) -> None:  # type: ignore[no-untyped-def]
     assert wanted_in_serve(context.settings.with_overrides(env=env)) is wanted
+
+
+def test_options_read_the_optional_settings(context) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from survey.dispatch.dispatcher import DispatchOptions
+
+    assert DispatchOptions.from_settings(context.settings).rate_per_second == 10
+    given = SimpleNamespace(sms_rate_per_second="2.5", sms_max_attempts=3)
+    options = DispatchOptions.from_settings(given, rate_per_second=None)
+    assert options.rate_per_second == 2.5 and options.retry.max_attempts == 3
+    assert DispatchOptions.from_settings(given, rate_per_second=7).rate_per_second == 7
+    with pytest.raises(ValueError, match="rate_per_second must be positive; got 0"):
+        DispatchOptions(rate_per_second=0)
