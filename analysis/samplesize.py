@@ -63,14 +63,12 @@ References:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "AllocationMethod",
     "SampleDesignError",
     "allocate",
     "budget_completes",
@@ -93,8 +91,6 @@ __all__ = [
 ArrayLike = float | Sequence[float] | np.ndarray
 Labels = Sequence[Hashable] | np.ndarray | None
 Totals = float | Mapping[Hashable, float]
-AllocationMethod = Literal["proportional", "equal", "neyman", "optimal", "power"]
-ALLOCATION_METHODS: tuple[str, ...] = ("proportional", "equal", "neyman", "optimal", "power")
 
 
 class SampleDesignError(ValueError):
@@ -168,21 +164,24 @@ def completes_for_proportion(
     population: ArrayLike = np.inf,
     confidence: float = 0.95,
     deff: ArrayLike = 1.0,
+    percent: bool = False,
 ) -> np.ndarray:
-    """Completes for a margin ``d`` on a proportion ``P`` (both as fractions, or both in %).
+    """Completes for a margin ``d`` on a proportion ``P``: both fractions, or both in percent
+    with ``percent=True`` (``P = 50``, ``d = 5``; Q is then ``100 - P``).
 
     Cochran (1977), section 4.4: ``n0 = deff * z^2 P Q / d^2`` and
     ``n = n0 / (1 + (n0 - 1) / N)``. Example by hand (the familiar 384): ``P = 0.5``,
     ``d = 0.05`` at 95% give ``n0 = 3.841459 * 0.25 / 0.0025 = 384.15``; with ``N = 1000``,
     ``n = 384.15 / 1.38315 = 277.73``.
-    Pass proportions in percent (``P = 50``, ``d = 5``) to work on the 0-100 scale: Q is then
-    ``100 - P``.
     """
     d = _array("margin", margin, positive=True)
     p = _array("proportion", proportion)
-    scale = 100.0 if np.any(p > 1.0) or np.any(d >= 1.0) else 1.0
+    scale = 100.0 if percent else 1.0
+    unit = "percentages in [0, 100]" if percent else "fractions in [0, 1] (or percent=True)"
     if np.any(p > scale):
-        raise SampleDesignError(f"proportion: expected values in [0, {scale:g}], got {p.max():g}")
+        raise SampleDesignError(f"proportion: expected {unit}, got {p.max():g}")
+    if np.any(d >= scale):
+        raise SampleDesignError(f"margin: expected {unit} below {scale:g}, got {d.max():g}")
     big_n = _array("population", population, positive=True)
     deffs = _array("deff", deff, positive=True)
     n0 = deffs * z_value(confidence) ** 2 * p * (scale - p) / d**2

@@ -44,7 +44,12 @@ def test_cochran_proportion_formula_gives_the_familiar_384_and_its_fpc() -> None
         384.1458821 / 1.3831458821, rel=1e-9
     )
     # the same on the percent scale
-    assert completes_for_proportion(5, 50, population=1000) == pytest.approx(277.7334532, rel=1e-8)
+    assert completes_for_proportion(5, 50, population=1000, percent=True) == pytest.approx(
+        277.7334532, rel=1e-8
+    )
+    # a percentage passed as a fraction is refused, never guessed
+    with pytest.raises(SampleDesignError, match="percent=True"):
+        completes_for_proportion(5, 50)
 
 
 def test_proportion_formula_is_the_continuous_one_with_cochrans_s_squared() -> None:
