@@ -114,6 +114,7 @@ class BackfitStep(CalibrationStep):
 
     def __init__(self, margins: list[tuple[np.ndarray, int, np.ndarray]]) -> None:
         self._margins = []
+        self._codes: list[tuple[np.ndarray, int, np.ndarray]] = []
         blocks = []
         for codes, n_cells, psw in margins:
             member = sparse.csr_matrix(
@@ -126,15 +127,28 @@ class BackfitStep(CalibrationStep):
             mean_of = sparse.csr_matrix(member.multiply(inverse[:, None])).T.tocsr()
             mean_of = sparse.diags(1.0 / counts) @ mean_of
             self._margins.append((member, psw, mean_of))
+            self._codes.append((codes, n_cells, inverse / counts[codes]))
             blocks.append(sparse.csr_matrix(member.multiply(psw[:, None])))
         self.row_x = sparse.hstack(blocks, format="csr")
         self._cross = [
             [_dense(mean_of_m @ block) for block in blocks] for _, _, mean_of_m in self._margins
         ]
 
+    def _cell_means(self, x: np.ndarray | sparse.csr_matrix) -> list[np.ndarray]:
+        if not sparse.issparse(x):
+            return [_dense(mean_of @ x) for _, _, mean_of in self._margins]
+        # sparse scores (one domain per row): a bincount over (cell, column) keys
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        means = []
+        for codes, n_cells, coef in self._codes:
+            key = codes[rows] * x.shape[1] + x.indices
+            sums = np.bincount(key, weights=coef[rows] * x.data, minlength=n_cells * x.shape[1])
+            means.append(sums.reshape(n_cells, x.shape[1]))
+        return means
+
     def coefficients(self, x: np.ndarray | sparse.csr_matrix) -> np.ndarray:
         x = _as_2d(x)
-        start = [_dense(mean_of @ x) for _, _, mean_of in self._margins]
+        start = self._cell_means(x)
         coef = [np.zeros_like(a) for a in start]
         for _ in range(self.sweeps):
             for m in range(len(coef)):
@@ -286,22 +300,34 @@ def _calibration_correction(
     n_domain: int,
     unit_x: sparse.csr_matrix,
     beta: np.ndarray,
+    fixed: dict,
 ) -> np.ndarray:
     """Variance of residual unit totals ``A - Xu beta`` minus that of ``A`` (per domain)."""
     sc_unit = stage.scale[stage.stratum]
-    # Cross term sum_u sc_u A_ud (Xu_u . beta_d)
-    weighted_a = sparse.csr_matrix(
-        (value * sc_unit[layout.entry_unit], (layout.entry_domain, layout.entry_unit)),
-        shape=(n_domain, stage.n_unit),
-    )
-    cross = np.einsum("dp,pd->d", np.asarray((weighted_a @ unit_x).todense()), beta)
-    gram = (unit_x.T @ sparse.csr_matrix(unit_x.multiply(sc_unit[:, None]))).toarray()
+    # Cross term sum_u sc_u A_ud (Xu_u . beta_d): expand each entry over its unit's
+    # non-zero auxiliaries and bincount over (domain, auxiliary) keys
+    weight = value * sc_unit[layout.entry_unit]
+    lengths = np.diff(unit_x.indptr)[layout.entry_unit]
+    entry = np.repeat(np.arange(weight.shape[0]), lengths)
+    first = unit_x.indptr[layout.entry_unit]
+    offsets = np.arange(entry.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    position = first[entry] + offsets
+    n_aux = unit_x.shape[1]
+    sums = np.bincount(
+        layout.entry_domain[entry] * n_aux + unit_x.indices[position],
+        weights=weight[entry] * unit_x.data[position],
+        minlength=n_domain * n_aux,
+    ).reshape(n_domain, n_aux)
+    cross = np.einsum("dp,pd->d", sums, beta)
+    if "gram" not in fixed:
+        fixed["gram"] = (unit_x.T @ sparse.csr_matrix(unit_x.multiply(sc_unit[:, None]))).toarray()
+        strata = sparse.csr_matrix(
+            (np.ones(stage.n_unit), (stage.stratum, np.arange(stage.n_unit))),
+            shape=(stage.n_strata, stage.n_unit),
+        )
+        fixed["stratum_x"] = (strata @ unit_x).toarray()
+    gram, stratum_x = fixed["gram"], fixed["stratum_x"]
     quad = np.einsum("pd,pq,qd->d", beta, gram, beta)
-    strata = sparse.csr_matrix(
-        (np.ones(stage.n_unit), (stage.stratum, np.arange(stage.n_unit))),
-        shape=(stage.n_strata, stage.n_unit),
-    )
-    stratum_x = np.asarray((strata @ unit_x).todense())
     n_h = stage.units_per_stratum.astype(float)
     h = stage.stratum[layout.entry_unit]
     entry_domain = layout.entry_domain
@@ -338,11 +364,14 @@ def domain_variance(
     n_domain: int,
     steps: tuple[CalibrationStep, ...] = (),
     layouts: list[StageLayout] | None = None,
+    cache: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Variance of each domain's weighted total of ``scores`` and its Satterthwaite df.
 
     ``scores`` must be zero on rows that do not count (outside every domain, missing).
-    ``layouts`` holds each stage's cached :class:`StageLayout` for these domains.
+    ``layouts`` holds each stage's cached :class:`StageLayout` for these domains;
+    ``cache`` (a dict owned by the design) keeps what depends only on the design and its
+    weighting steps (auxiliary unit totals and their cross products).
     The Satterthwaite degrees of freedom ``(sum_h v_h)^2 / sum_h v_h^2 / (n_h - 1)`` use the
     first stage's stratum contributions before any calibration correction.
     """
@@ -354,14 +383,21 @@ def domain_variance(
             (values, (np.arange(values.shape[0]), domain)), shape=(values.shape[0], n_domain)
         )
         beta = np.vstack(_chain_coefficients(steps, x))
-        row_x = sparse.hstack([s.row_x for s in steps], format="csr")
+        cache = {} if cache is None else cache
+        if "row_x" not in cache:
+            cache["row_x"] = sparse.hstack([s.row_x for s in steps], format="csr")
+        row_x = cache["row_x"]
     for index, stage in enumerate(stages):
         layout = stage_layout(stage, domain, n_domain) if layouts is None else layouts[index]
         value = _entry_values(stage, layout, values)
         part, contribution = _stage_domain_variance(stage, layout, value, n_domain)
         if steps:
-            unit_x = row_x if stage.element else (stage.membership() @ row_x).tocsr()
-            part = part + _calibration_correction(stage, layout, value, n_domain, unit_x, beta)
+            fixed = cache.setdefault(("stage", index), {})
+            if "unit_x" not in fixed:
+                fixed["unit_x"] = row_x if stage.element else (stage.membership() @ row_x).tocsr()
+            part = part + _calibration_correction(
+                stage, layout, value, n_domain, fixed["unit_x"], beta, fixed
+            )
         variance += part
         if index == 0:
             usable = layout.n_h > 1

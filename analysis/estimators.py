@@ -149,6 +149,7 @@ def fit_smooth(
             bins,
             design._steps,
             design._layouts(domains),
+            design._cache.setdefault("calibration", {}),
         )
         design_df = own
         satterthwaite = satterthwaite[: domains.n_domain]
