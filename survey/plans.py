@@ -487,6 +487,13 @@ def _structural_problems(exc: ValidationError) -> list[Problem]:
             bound = error["ctx"].get("gt", error["ctx"].get("ge"))
             relation = "greater than" if kind == "greater_than" else "at least"
             message = f"must be {relation} {bound}, got {given!r}"
+        elif kind in ("model_type", "dict_type"):
+            example = {
+                "rates": "{service: TAX-01, rate: 0.5}",
+                "questionnaires": "{service: TAX-01, questionnaire: core-transaction, mode: "
+                "sms_link}",
+            }.get(str(loc[0]) if loc else "", "{key: value}")
+            message = f"must be a mapping such as {example}, got {given!r}"
         elif kind in ("int_type", "float_type", "string_type", "list_type", "date_type"):
             expected = {
                 "int_type": "a whole number",

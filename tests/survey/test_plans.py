@@ -161,6 +161,7 @@ def test_each_problem_names_its_key(registry_ready: AppContext) -> None:
 
 
 RATE_CASES: list[tuple[str, str]] = [
+    ("  - [1, 2]", "rates[0]: must be a mapping such as {service: TAX-01, rate: 0.5}, got [1, 2]"),
     (
         "  - {service: TAX-01, rate: 0.2}\n  - {channel: online, rate: 0.3}\n  - {service: TAX-02, rate: 1.5}",  # noqa: E501
         "rates[2].rate: must be between 0 and 1, got 1.5",
