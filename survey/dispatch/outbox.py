@@ -189,7 +189,8 @@ def _should_cancel(kind: str, invitation_status: str, opted_out: bool) -> bool:
         return kind != "error"  # the polite "survey closed" reply still goes
     if invitation_status == "completed":
         return kind in SCHEDULED_KINDS
-    return False
+    # the citizen started answering after the reminder was queued: no need to remind
+    return kind == "reminder" and invitation_status == "partial"
 
 
 @dataclass(frozen=True, slots=True)

@@ -425,3 +425,19 @@ def test_one_pass_handles_more_than_a_batch(context, clock) -> None:  # type: ig
     clock.now += timedelta(days=1)
     assert dispatcher.run_once().expired == 5
     assert {i.status for i in world.rows(Invitation)} == {"expired"}
+
+
+def test_a_queued_reminder_is_dropped_once_the_citizen_starts_answering(context, clock) -> None:  # type: ignore[no-untyped-def]
+    world = SmsWorld(context, reminder_after_hours=1, quiet_hours=["21:00", "08:00"])
+    world.unit(PHONE, mode="sms_link", qid="core-transaction")
+    gateway = MemoryGateway()
+    dispatcher = _dispatcher(context, gateway)
+    dispatcher.run_once()
+    clock.now = _tehran(clock, 22)  # the reminder is queued for 08:00
+    assert dispatcher.run_once().reminders == 1
+    with context.sessions.begin() as session:
+        session.get(Invitation, 1).status = "partial"  # answered part of the web form at night
+    clock.now = _tehran(clock, 8) + timedelta(days=1)
+    dispatcher.run_once()
+    assert [m.kind for m in gateway.sent] == ["invite"]
+    assert [r.status for r in world.rows(OutboxMessage)] == ["sent", "cancelled"]
