@@ -58,7 +58,8 @@ class Benchmark:
 class FayHerriotResult:
     """A fitted Fay-Herriot model.
 
-    ``table`` has one row per area: ``direct``, ``variance`` (psi), ``eblup``, ``mse``
+    ``table`` has one row per area: ``direct``, ``variance`` (psi), ``sampled`` (has a direct
+    estimate), ``eblup``, ``mse``
     (of the EBLUP), ``gamma`` (weight on the direct estimate), ``synthetic`` (x'beta),
     ``estimate`` (what to publish: the EBLUP, benchmarked if asked, where ``model_based``
     is true, the direct estimate elsewhere), ``model_based`` and, with benchmarking,
@@ -97,21 +98,34 @@ def fay_herriot(
     areas whose direct estimate passes the publication quality rule: those keep it in the
     ``estimate`` column and are not flagged model-based. ``bootstrap=B > 0`` replaces the
     analytic MSE by the parametric bootstrap MSE with ``B`` replicates drawn from
-    ``numpy.random.default_rng(seed)``.
+    ``numpy.random.default_rng(seed)``. Areas whose direct estimate is missing (NaN) are
+    left out of the fit and get the synthetic estimate ``x' beta`` with MSE
+    ``sigma2_u + x' (X' V^-1 X)^-1 x``.
     """
     if method not in _METHODS:
         raise FayHerriotError(f"method: expected one of {_METHODS}, got {method!r}")
-    y = _vector("direct", direct)
-    psi = _vector("variance", variance)
-    m = y.size
-    if psi.size != m:
-        raise FayHerriotError(f"variance: expected {m} values (one per area), got {psi.size}")
-    if np.any(psi <= 0):
-        raise FayHerriotError("variance: expected positive sampling variances, got a value <= 0")
-    design, terms = _design_matrix(X, m, add_intercept)
+    y_all = _vector("direct", direct, allow_missing=True)
+    m = y_all.size
+    psi_all = _vector("variance", variance, allow_missing=True)
+    if psi_all.size != m:
+        raise FayHerriotError(f"variance: expected {m} values (one per area), got {psi_all.size}")
+    sampled = np.isfinite(y_all)
+    if np.isinf(y_all).any():
+        raise FayHerriotError("direct: expected finite numbers or missing, got infinity")
+    psi_s = psi_all[sampled]
+    if not np.all(np.isfinite(psi_s)) or np.any(psi_s <= 0):
+        raise FayHerriotError(
+            "variance: expected a positive sampling variance for every area with a direct "
+            "estimate, got a missing, infinite or non-positive value"
+        )
+    design_all, terms = _design_matrix(X, m, add_intercept)
+    design = design_all[sampled]
+    y = y_all[sampled]
     p = design.shape[1]
-    if m <= p:
-        raise FayHerriotError(f"X: expected fewer columns ({p}) than areas ({m})")
+    if y.size <= p:
+        raise FayHerriotError(
+            f"direct: expected more areas with a direct estimate ({y.size}) than columns of X ({p})"
+        )
     if np.linalg.matrix_rank(design) < p:
         raise FayHerriotError("X: the auxiliary variables are linearly dependent")
     labels = np.arange(1, m + 1) if area is None else np.asarray(area)
@@ -119,25 +133,27 @@ def fay_herriot(
         raise FayHerriotError(f"area: expected {m} labels, got {labels.size}")
 
     sigma2, iterations, converged = _fit_variance(
-        y[None, :], psi, design, method, max_iter, precision
+        y[None, :], psi_s, design, method, max_iter, precision
     )
     if not converged[0]:
         raise FayHerriotError(
             f"{method} Fisher scoring did not converge in max_iter={max_iter} iterations"
         )
     a = float(sigma2[0])
-    beta, cov_beta = _gls(y, psi, design, a)
-    synthetic = design @ beta
-    gamma = a / (a + psi)
-    eblup = synthetic + gamma * (y - synthetic)
-    total_var = a + psi
-    loglike = float(-0.5 * np.sum(np.log(2 * np.pi * total_var) + (y - synthetic) ** 2 / total_var))
+    beta, cov_beta = _gls(y, psi_s, design, a)
+    synthetic = design_all @ beta
+    gamma = np.where(sampled, a / (a + np.where(sampled, psi_all, 1.0)), 0.0)
+    eblup = np.where(sampled, synthetic + gamma * (np.nan_to_num(y_all) - synthetic), synthetic)
+    total_var = a + psi_s
+    resid = y - synthetic[sampled]
+    loglike = float(-0.5 * np.sum(np.log(2 * np.pi * total_var) + resid**2 / total_var))
 
     table = pd.DataFrame(
         {
             "area": labels,
-            "direct": y,
-            "variance": psi,
+            "direct": y_all,
+            "variance": psi_all,
+            "sampled": sampled,
             "eblup": eblup,
             "gamma": gamma,
             "synthetic": synthetic,
@@ -146,19 +162,26 @@ def fay_herriot(
     if mse:
         if bootstrap > 0:
             table["mse"] = _bootstrap_mse(
-                synthetic, psi, design, a, method, bootstrap, seed, max_iter, precision
+                beta, psi_s, design_all, sampled, a, method, bootstrap, seed, max_iter, precision
             )
         else:
-            table["mse"] = _analytic_mse(psi, design, a, method)
+            values = np.empty(m)
+            values[sampled] = _analytic_mse(psi_s, design, a, method)
+            outside = design_all[~sampled]
+            values[~sampled] = a + np.einsum("mp,pq,mq->m", outside, cov_beta, outside)
+            table["mse"] = values
     published = eblup
     if benchmark is not None:
-        published = _ratio_benchmark(eblup, y, benchmark, m)
+        published = _ratio_benchmark(eblup, y_all, benchmark, m)
         table["eblup_benchmarked"] = published
     if direct_ok is None:
         model_based = np.ones(m, dtype=bool)
     else:
-        model_based = ~_flags("direct_ok", direct_ok, m)
-    table["estimate"] = np.where(model_based, published, y)
+        ok = _flags("direct_ok", direct_ok, m)
+        if np.any(ok & ~sampled):
+            raise FayHerriotError("direct_ok: an area without a direct estimate cannot pass")
+        model_based = ~ok
+    table["estimate"] = np.where(model_based, published, y_all)
     table["model_based"] = model_based
 
     se_beta = np.sqrt(np.diag(cov_beta))
@@ -183,12 +206,12 @@ def fay_herriot(
     )
 
 
-def _vector(name: str, values: object) -> np.ndarray:
+def _vector(name: str, values: object, allow_missing: bool = False) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError) as error:
         raise FayHerriotError(f"{name}: expected numbers, got {error}") from None
-    if not np.all(np.isfinite(array)):
+    if not allow_missing and not np.all(np.isfinite(array)):
         raise FayHerriotError(f"{name}: expected finite numbers, got missing or infinite values")
     return array
 
@@ -305,9 +328,10 @@ def _analytic_mse(psi: np.ndarray, X: np.ndarray, a: float, method: str) -> np.n
 
 
 def _bootstrap_mse(
-    synthetic: np.ndarray,
+    beta: np.ndarray,
     psi: np.ndarray,
-    X: np.ndarray,
+    X_all: np.ndarray,
+    sampled: np.ndarray,
     a: float,
     method: str,
     replicates: int,
@@ -315,18 +339,24 @@ def _bootstrap_mse(
     max_iter: int,
     precision: float,
 ) -> np.ndarray:
-    """Parametric bootstrap MSE: simulate the model at the fit, refit, compare with theta*."""
+    """Parametric bootstrap MSE: simulate the model at the fit, refit, compare with theta*.
+
+    Areas without a direct estimate get the refitted synthetic estimate ``x' beta*``.
+    """
     rng = np.random.default_rng(seed)
-    m = psi.size
-    theta = synthetic[None, :] + np.sqrt(a) * rng.standard_normal((replicates, m))
-    y = theta + np.sqrt(psi)[None, :] * rng.standard_normal((replicates, m))
+    m = X_all.shape[0]
+    X = X_all[sampled]
+    theta = (X_all @ beta)[None, :] + np.sqrt(a) * rng.standard_normal((replicates, m))
+    noise = np.sqrt(psi)[None, :] * rng.standard_normal((replicates, psi.size))
+    y = theta[:, sampled] + noise
     a_star, _, converged = _fit_variance(y, psi, X, method, max_iter, precision)
     vi = 1.0 / (a_star[:, None] + psi[None, :])
     q = np.linalg.inv(np.einsum("km,mp,mq->kpq", vi, X, X))
-    beta = np.einsum("kpq,kq->kp", q, np.einsum("km,mp,km->kp", vi, X, y))
-    fitted = beta @ X.T
-    eblup = fitted + a_star[:, None] * vi * (y - fitted)
-    error = (eblup - theta)[converged]
+    beta_star = np.einsum("kpq,kq->kp", q, np.einsum("km,mp,km->kp", vi, X, y))
+    estimate = beta_star @ X_all.T
+    fitted = estimate[:, sampled]
+    estimate[:, sampled] = fitted + a_star[:, None] * vi * (y - fitted)
+    error = (estimate - theta)[converged]
     if error.shape[0] == 0:
         raise FayHerriotError("bootstrap: no replicate converged; raise max_iter")
     return np.mean(error**2, axis=0)
@@ -349,6 +379,12 @@ def _ratio_benchmark(eblup: np.ndarray, y: np.ndarray, benchmark: Benchmark, m: 
             f"got {share_sum[codes == bad][0]:.6g}"
         )
     if benchmark.target is None:
+        unsampled = ~np.isfinite(y)
+        if unsampled.any():
+            raise FayHerriotError(
+                f"benchmark.target: group {codes[index[unsampled][0]]!r} has an area without a "
+                "direct estimate, so its direct total is unknown; give the targets"
+            )
         target = np.bincount(index, weights=share * y, minlength=codes.size)
     else:
         missing = [c for c in codes if c not in benchmark.target]

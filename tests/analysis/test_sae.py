@@ -133,6 +133,34 @@ def test_reml_variance_is_the_restricted_likelihood_maximum(milk: pd.DataFrame) 
     assert fit(milk).sigma2_u == pytest.approx(best.x, rel=1e-3)  # R's 1e-4 stopping rule
 
 
+def test_areas_without_a_direct_estimate_get_the_synthetic_estimate(milk: pd.DataFrame) -> None:
+    """Out-of-sample areas do not enter the fit; they get x'beta with MSE sigma2_u + g2."""
+    gone = [4, 20, 33]
+    direct = milk["direct_est"].mask(milk.index.isin(gone))
+    variance = (milk["std_error"] ** 2).mask(milk.index.isin(gone))
+    result = fay_herriot(direct, variance, major_areas(milk))
+    kept = milk.drop(index=gone)
+    alone = fit(kept)
+    assert result.sigma2_u == pytest.approx(alone.sigma2_u, rel=1e-12)
+    table = result.table
+    inside = table["sampled"].to_numpy()
+    assert inside.sum() == 40
+    np.testing.assert_allclose(table.loc[inside, "eblup"], alone.table["eblup"], rtol=1e-12)
+    np.testing.assert_allclose(table.loc[inside, "mse"], alone.table["mse"], rtol=1e-12)
+    X = np.column_stack([np.ones(len(milk)), major_areas(milk).to_numpy()])
+    vi = 1 / (result.sigma2_u + kept["std_error"].to_numpy() ** 2)
+    q = np.linalg.inv((X[inside].T * vi) @ X[inside])
+    beta = result.beta["estimate"].to_numpy()
+    outside = table.loc[~inside]
+    np.testing.assert_allclose(outside["eblup"], X[gone] @ beta, rtol=1e-12)
+    want = result.sigma2_u + np.einsum("mp,pq,mq->m", X[gone], q, X[gone])
+    np.testing.assert_allclose(outside["mse"], want, rtol=1e-10)
+    assert (outside["gamma"] == 0).all() and outside["model_based"].all()
+    boot = fay_herriot(direct, variance, major_areas(milk), bootstrap=300, seed=2).table
+    ratio = boot.loc[~inside, "mse"] / outside["mse"]
+    assert np.all(np.abs(ratio - 1) < 0.25)
+
+
 def test_gamma_shrinks_noisy_areas_more(milk: pd.DataFrame) -> None:
     table = fit(milk).table
     order = np.argsort(table["variance"].to_numpy())
@@ -181,10 +209,10 @@ def test_bad_input_is_named(milk: pd.DataFrame) -> None:
         fay_herriot(milk["direct_est"], milk["std_error"] ** 2, X, method="EB")  # type: ignore[arg-type]
     with pytest.raises(FayHerriotError, match="variance: expected 43"):
         fay_herriot(milk["direct_est"], milk["std_error"][:5] ** 2, X)
-    with pytest.raises(FayHerriotError, match="variance: expected positive"):
+    with pytest.raises(FayHerriotError, match="variance: expected a positive"):
         fay_herriot(milk["direct_est"], 0 * milk["std_error"], X)
-    with pytest.raises(FayHerriotError, match="direct: expected finite"):
-        fay_herriot(milk["direct_est"].where(milk.index != 3), milk["std_error"] ** 2, X)
+    with pytest.raises(FayHerriotError, match="direct: expected finite numbers or missing"):
+        fay_herriot(milk["direct_est"].where(milk.index != 3, np.inf), milk["std_error"] ** 2, X)
     with pytest.raises(FayHerriotError, match="linearly dependent"):
         fay_herriot(milk["direct_est"], milk["std_error"] ** 2, X.assign(dup=X["MajorArea_2"]))
     with pytest.raises(FayHerriotError, match="sum to 1"):
