@@ -1030,7 +1030,8 @@ class SimulationResult:
 
     ``domains``: one row per (``dimension``, ``domain``) as in the proposal, with the
     plan's ``publishable``, ``target`` and expected ``margin``, and from the simulation
-    ``margin_median`` and ``margin_p90`` (realised margins), ``cv_median``, ``share_met``
+    ``margin_median`` and ``margin_p90`` (realised margins), expected ``cv`` with the realised
+    ``cv_median`` and ``cv_p90``, ``share_met``
     (periods whose realised margin, or CV, met the target), ``coverage`` (periods whose
     interval covered the domain's expected mean), ``respondents_mean``, ``respondents_p05``
     and ``share_collapsed`` (periods in which a stratum of the domain had fewer than two
@@ -1044,9 +1045,13 @@ class SimulationResult:
     periods: int
     seed: int | None
     by_period: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    measure: Literal["margin", "cv"] = "margin"
 
     def summary(self) -> str:
+        """One line per domain: target, expected and realised margins (or CVs), share met."""
         d = self.domains
+        m = self.measure
+        fmt = (lambda x: f"{x:.2%}") if m == "cv" else (lambda x: f"{x:.2f}")
         header = (
             f"{'dimension':<10} {'domain':<24} {'publish':>7} {'target':>7} {'expected':>8} "
             f"{'median':>8} {'p90':>8} {'met':>6} {'cover':>6} {'resp':>8}"
@@ -1058,13 +1063,14 @@ class SimulationResult:
             "-" * len(header),
         ]
         for row in d.itertuples(index=False):
-            target = "" if np.isnan(row.target) else f"{row.target:g}"
+            target = "" if np.isnan(row.target) else _fmt(fmt, row.target)
             met = "" if np.isnan(row.share_met) else f"{row.share_met:.0%}"
             publish = "yes" if row.publishable else "no"
+            expected, median, p90 = (getattr(row, f"{m}{k}") for k in ("", "_median", "_p90"))
             lines.append(
                 f"{row.dimension:<10} {str(row.domain)[:24]:<24} {publish:>7} "
-                f"{target:>7} {row.margin:>8.2f} {row.margin_median:>8.2f} {row.margin_p90:>8.2f} "
-                f"{met:>6} {row.coverage:>6.0%} {row.respondents_mean:>8.1f}"
+                f"{target:>7} {_fmt(fmt, expected):>8} {_fmt(fmt, median):>8} "
+                f"{_fmt(fmt, p90):>8} {met:>6} {row.coverage:>6.0%} {row.respondents_mean:>8.1f}"
             )
         return "\n".join(line.rstrip() for line in lines)
 
@@ -1214,9 +1220,9 @@ def simulate(
             "margin": plan_rows["margin"].to_numpy(dtype=float),
             "margin_median": np.median(margin, axis=0),
             "margin_p90": np.quantile(margin, 0.9, axis=0),
-            "cv_median": np.nanmedian(np.where(np.isfinite(cv), cv, np.nan), axis=0)
-            if np.isfinite(cv).any()
-            else np.full(domains.value.size, np.nan),
+            "cv": plan_rows["cv"].to_numpy(dtype=float),
+            "cv_median": np.median(np.where(np.isfinite(cv), cv, np.inf), axis=0),
+            "cv_p90": np.quantile(np.where(np.isfinite(cv), cv, np.inf), 0.9, axis=0),
             "share_met": np.where(is_target, met.mean(axis=0), np.nan),
             "coverage": covered.mean(axis=0),
             "respondents_mean": resp.mean(axis=0),
@@ -1235,7 +1241,13 @@ def simulate(
             "respondents": resp.ravel(),
         }
     )
-    return SimulationResult(domains=table, periods=periods, seed=seed, by_period=by_period)
+    return SimulationResult(
+        domains=table,
+        periods=periods,
+        seed=seed,
+        by_period=by_period,
+        measure="cv" if target.cv is not None else "margin",
+    )
 
 
 def synthetic_responses(proposal: Proposal, *, seed: int | None = None) -> pd.DataFrame:
