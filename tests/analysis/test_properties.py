@@ -111,3 +111,14 @@ def test_all_equal_answers_have_zero_standard_error(frame, value):
     shares = design.proportion("yes", by="agency")
     assert np.all(shares["se"].to_numpy() <= 1e-12)
     assert shares["estimate"].to_numpy() == pytest.approx(1.0)
+
+
+@SETTINGS
+@given(samples())
+def test_two_by_columns_are_their_combination(frame):
+    design = design_of(frame.assign(pair=frame["agency"] + "/" + frame["cell"]))
+    crossed = design.mean("y", by=["agency", "cell"])
+    combined = design.mean("y", by="pair")
+    labels = crossed["agency"] + "/" + crossed["cell"]
+    assert list(labels) == list(combined["pair"])
+    assert crossed["se"].to_numpy() == pytest.approx(combined["se"].to_numpy(), rel=1e-12)

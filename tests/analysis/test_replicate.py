@@ -57,3 +57,29 @@ def test_taylor_total_covariance_contract(dstrat):
     assert cov.shape == (1, 1)
     assert np.sqrt(cov[0, 0]) == pytest.approx(dstrat.total("enroll")["se"].iloc[0], rel=1e-12)
     assert dstrat.degrees_of_freedom == 197
+
+
+def test_fay_matches_brr_for_a_total():
+    """Fay's perturbation (rho) scales replicate deviations by (1 - rho) and the scale by
+    1 / (1 - rho)^2: for a linear statistic the variance equals BRR's exactly."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from analysis import SurveyDesign
+
+    data = pd.read_csv(
+        Path(__file__).resolve().parents[1] / "data" / "replicate" / "nhanes2brr_subset.csv"
+    )
+    columns = [c for c in data.columns if c.startswith("brr_")]
+    rho = 0.3
+    fay = data.copy()
+    multipliers = data[columns].to_numpy() / data[["finalwgt"]].to_numpy()
+    fay[columns] = data[["finalwgt"]].to_numpy() * (rho + (1 - rho) * multipliers)
+    brr = SurveyDesign(data, weights="finalwgt", repweights=columns, rep_method="brr")
+    fay_design = SurveyDesign(
+        fay, weights="finalwgt", repweights=columns, rep_method="fay", fay_rho=rho
+    )
+    assert fay_design.total("weight")["se"].iloc[0] == pytest.approx(
+        brr.total("weight")["se"].iloc[0], rel=1e-10
+    )
