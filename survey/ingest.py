@@ -28,10 +28,21 @@ a transaction was sampled. If it were, it could learn which transactions get sur
 resending under new ids, steer the sample towards satisfied citizens); the survey would no longer
 be a probability sample of its services.
 
+What the frame counts count: `reported` = new valid transactions, `duplicates` = resends (in the
+cell of the resent record), `eligible` + `ineligible` = `reported`, `sampled` <= `eligible`.
+Rejected records are not counted anywhere but in the response. Transactions without a plan in
+force are stored (outcome `no_plan`) but have no frame cell, since a cell belongs to a plan.
+
+`ingest_requests(context, [(agency_code, records), ...])` stores several requests in one
+transaction, each getting the result it would have got alone (the web layer's group commit).
+
 Writers are serialised: SQLite takes its write lock at BEGIN (IMMEDIATE), and on PostgreSQL a
 transaction-level advisory lock does the same, so the duplicate look-up and the contact rule
 see every earlier batch. In-process a lock queues writer threads, which is cheaper than SQLite's
-busy-wait polling.
+busy-wait polling. Agencies, services, provinces and plans are cached per engine; every batch
+checks a fingerprint of those tables inside its transaction and validates again if they changed,
+so a newly registered service or newly applied plan counts from the next batch on (the
+cache is also reloaded every 30 s, for rows changed in place).
 """
 
 from __future__ import annotations
@@ -439,6 +450,9 @@ class _Race(Exception):
 _NOTE_NO_PLAN = "no sampling plan is in force on {day}; recorded and counted, never surveyed"
 
 
+_Cells = dict[tuple[int, date, int, str, str], list[Any]]  # cell -> [stratum, 5 counters]
+
+
 def _store(
     connection: Connection,
     context: AppContext,
@@ -446,38 +460,22 @@ def _store(
     store: _Store,
     now: datetime,
 ) -> IngestResult:
-    agency_id = batch.agency_id
-    existing = store.existing_ids(agency_id, [item.external_id for item in batch.valid])
+    """Classify the batch's valid records and write them: one statement per table."""
+    existing = store.existing_ids(batch.agency_id, [item.external_id for item in batch.valid])
     fresh: list[_Valid] = []
     duplicates = list(batch.repeated)
     for item in batch.valid:
         (duplicates if item.external_id in existing else fresh).append(item)
 
-    vault = context.vault
-    phone_hash = vault.phone_hash
+    phone_hash = context.vault.phone_hash
     phone_hashes = {item.phone: phone_hash(item.phone) for item in fresh if item.plan}
     longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
     opted_out, last_contact = store.contact_history(
         list(set(phone_hashes.values())), now - timedelta(days=longest) if longest > 0 else None
     )
+    decisions = _decisions(context.sampling_key, batch.agency_code, fresh)
 
-    # Decisions for all fresh records with a plan, grouped by plan (usually one).
-    decisions: dict[int, Decision] = {}
-    by_plan: dict[int, tuple[PlanSpec, list[_Valid]]] = {}
-    for item in fresh:
-        if item.plan is not None:
-            by_plan.setdefault(item.plan.plan_id, (item.plan, []))[1].append(item)
-    key = context.sampling_key
-    agency_code = batch.agency_code
-    for plan, items in by_plan.values():
-        units = [
-            Unit(agency_code, item.external_id, item.service_code, item.channel, item.province)
-            for item in items
-        ]
-        for item, decision in zip(items, decide_many(key, plan, units), strict=True):
-            decisions[item.index] = decision
-
-    counts: dict[tuple[int, date, int, str, str], list[Any]] = {}
+    cells: _Cells = {}
     transaction_rows: list[tuple[Any, ...]] = []
     sampled: list[tuple[_Valid, PlanSpec, Decision, str]] = []
     no_plan: set[int] = set()
@@ -491,10 +489,7 @@ def _store(
         else:
             decision = decisions[item.index]
             stratum = decision.stratum
-            cell_key = (plan.plan_id, item.day, item.service_id, item.channel, item.province)
-            cell = counts.get(cell_key)
-            if cell is None:
-                cell = counts[cell_key] = [stratum, 0, 0, 0, 0, 0]
+            cell = _cell(cells, item, plan, stratum)
             cell[1] += 1
             hashed = phone_hashes[item.phone]
             previous = last_contact.get(hashed)
@@ -507,16 +502,15 @@ def _store(
                 cell[4] += 1
             else:
                 cell[3] += 1
+                outcome = "not_sampled"
                 if decision.sampled:
                     outcome = "sampled"
                     cell[5] += 1
                     last_contact[hashed] = now
                     sampled.append((item, plan, decision, hashed))
-                else:
-                    outcome = "not_sampled"
         transaction_rows.append(
             (
-                agency_id,
+                batch.agency_id,
                 item.external_id,
                 item.service_id,
                 item.channel,
@@ -531,55 +525,20 @@ def _store(
             )
         )
     for item in duplicates:
-        if item.plan is None:
-            continue
-        plan = item.plan
-        cell_key = (plan.plan_id, item.day, item.service_id, item.channel, item.province)
-        cell = counts.get(cell_key)
-        if cell is None:
+        if item.plan is not None:
             unit = Unit(
-                agency_code, item.external_id, item.service_code, item.channel, item.province
+                batch.agency_code, item.external_id, item.service_code, item.channel, item.province
             )
-            cell = counts[cell_key] = [plan.stratum_key(unit), 0, 0, 0, 0, 0]
-        cell[2] += 1
+            _cell(cells, item, item.plan, item.plan.stratum_key(unit))[2] += 1
 
     if transaction_rows:
         inserted = store.insert_transactions(transaction_rows)
         if len(inserted) != len(transaction_rows):
             raise _Race
         if sampled:
-            ids = dict((external_id, row_id) for row_id, external_id in inserted)
-            key_id = vault.key_id
-            unit_rows = []
-            for item, plan, decision, hashed in sampled:
-                questionnaire = plan.questionnaire_for(item.service_code, item.channel)
-                unit_rows.append(
-                    (
-                        ids[item.external_id],
-                        plan.plan_id,
-                        agency_id,
-                        item.service_id,
-                        item.channel,
-                        item.province,
-                        decision.stratum,
-                        store.day(item.day),
-                        decision.inclusion_probability,
-                        vault.encrypt(item.phone),
-                        key_id,
-                        hashed,
-                        item.language,
-                        questionnaire.questionnaire if questionnaire else None,
-                        questionnaire.mode if questionnaire else None,
-                        "pending",
-                        now_param,
-                    )
-                )
-            units = store.insert_sampled_units(unit_rows)
-            hash_of = {row[0]: row[11] for row in unit_rows}
-            store.insert_contacts(
-                [(hash_of[transaction_id], now_param, unit_id) for unit_id, transaction_id in units]
-            )
-    if counts:
+            ids = {external_id: row_id for row_id, external_id in inserted}
+            _write_sampled(store, context, batch.agency_id, ids, sampled, now_param)
+    if cells:
         store.add_frame_counts(
             [
                 (
@@ -589,13 +548,85 @@ def _store(
                     channel,
                     province,
                     cell[0],
-                    agency_id,
+                    batch.agency_id,
                     *cell[1:],
                 )
-                for (plan_id, day, service_id, channel, province), cell in counts.items()
+                for (plan_id, day, service_id, channel, province), cell in cells.items()
             ]
         )
+    return _result(batch, fresh, duplicates, no_plan)
 
+
+def _decisions(key: bytes, agency_code: str, fresh: list[_Valid]) -> dict[int, Decision]:
+    """Sampling decisions for every record with a plan, by record index (plan by plan)."""
+    decisions: dict[int, Decision] = {}
+    by_plan: dict[int, tuple[PlanSpec, list[_Valid]]] = {}
+    for item in fresh:
+        if item.plan is not None:
+            by_plan.setdefault(item.plan.plan_id, (item.plan, []))[1].append(item)
+    for plan, items in by_plan.values():
+        units = [
+            Unit(agency_code, item.external_id, item.service_code, item.channel, item.province)
+            for item in items
+        ]
+        for item, decision in zip(items, decide_many(key, plan, units), strict=True):
+            decisions[item.index] = decision
+    return decisions
+
+
+def _cell(cells: _Cells, item: _Valid, plan: PlanSpec, stratum: str) -> list[Any]:
+    key = (plan.plan_id, item.day, item.service_id, item.channel, item.province)
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = [stratum, 0, 0, 0, 0, 0]
+    return cell
+
+
+def _write_sampled(
+    store: _Store,
+    context: AppContext,
+    agency_id: int,
+    transaction_ids: dict[str, int],
+    sampled: list[tuple[_Valid, PlanSpec, Decision, str]],
+    now_param: Any,
+) -> None:
+    """The sampled units (phone encrypted, with its keyed hash) and their contact rows."""
+    vault = context.vault
+    key_id = vault.key_id
+    unit_rows = []
+    for item, plan, decision, hashed in sampled:
+        questionnaire = plan.questionnaire_for(item.service_code, item.channel)
+        unit_rows.append(
+            (
+                transaction_ids[item.external_id],
+                plan.plan_id,
+                agency_id,
+                item.service_id,
+                item.channel,
+                item.province,
+                decision.stratum,
+                store.day(item.day),
+                decision.inclusion_probability,
+                vault.encrypt(item.phone),
+                key_id,
+                hashed,
+                item.language,
+                questionnaire.questionnaire if questionnaire else None,
+                questionnaire.mode if questionnaire else None,
+                "pending",
+                now_param,
+            )
+        )
+    units = store.insert_sampled_units(unit_rows)
+    hash_of = {row[0]: row[11] for row in unit_rows}
+    store.insert_contacts(
+        [(hash_of[transaction_id], now_param, unit_id) for unit_id, transaction_id in units]
+    )
+
+
+def _result(
+    batch: _Batch, fresh: list[_Valid], duplicates: list[_Valid], no_plan: set[int]
+) -> IngestResult:
     status_of: dict[int, RecordStatus] = dict(batch.rejected)
     for item in fresh:
         note = _NOTE_NO_PLAN.format(day=item.day.isoformat()) if item.index in no_plan else None
