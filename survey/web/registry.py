@@ -66,7 +66,7 @@ def _field_of(exc: msgspec.ValidationError) -> str | None:
     marker = "at `$."
     if marker in text:
         return text.split(marker, 1)[1].rstrip("`")
-    if "Object missing required field `" in text:
+    if "required field `" in text or "unknown field `" in text:
         return text.split("`")[1]
     return None
 

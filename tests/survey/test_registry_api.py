@@ -77,6 +77,11 @@ def test_duplicate_code_is_409_and_bad_input_422_with_every_problem(
     response = client.post("/api/v1/agencies", json={"code": 5}, headers=headers)
     assert response.status_code == 422
     assert response.json()["problems"][0]["field"] == "code"
+    response = client.post("/api/v1/agencies", json={**AGENCY, "colour": "blue"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["problems"] == [
+        {"field": "colour", "message": "Object contains unknown field `colour`"}
+    ]
     response = client.post(
         "/api/v1/agencies",
         content=b"{not json",
