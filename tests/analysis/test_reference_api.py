@@ -159,3 +159,12 @@ def test_poststratify_accepts_r_style_population_table(dclus1, api_reference):
     table = pd.DataFrame({"stype": ["E", "H", "M"], "Freq": [4421, 755, 1018]})
     row = dclus1.poststratify("stype", table).mean("api00").iloc[0]
     check(row, api_reference.loc["clus1_poststrat_mean_api00"], ("estimate", "se"))
+
+
+def test_total_covariance_on_two_stage_design(dclus2, api_reference):
+    """The dense engine behind svyglm-style callers gives svytotal's SE on dclus2."""
+    enroll = dclus2.data["enroll"].fillna(0).to_numpy(float)
+    covariance = dclus2.total_covariance(enroll[:, None])
+    assert covariance[0, 0] ** 0.5 == pytest.approx(
+        float(api_reference.loc["clus2_total_enroll", "se"]), rel=EXACT
+    )
