@@ -9,6 +9,7 @@ from datetime import date
 from survey import plans
 from survey.cli.common import open_context
 from survey.cli.output import cli_principal, format_table, read_text_file
+from survey.cli.plan_design import register_plan_design
 from survey.db import transaction
 from survey.errors import PlanError
 
@@ -16,6 +17,7 @@ from survey.errors import PlanError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("plans", help="validate, activate and list sampling plans")
     actions = parser.add_subparsers(dest="plans_command", required=True, metavar="ACTION")
+    register_plan_design(actions)
     validate = actions.add_parser("validate", help="check a plan file without activating it")
     validate.add_argument("file")
     validate.add_argument("--starts", type=_date, help="override the file's start date")
