@@ -18,6 +18,7 @@ submit cannot complete twice or change a completed response.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -143,9 +144,8 @@ class WebAnswering:
                 if completed:
                     changes["completed_at"] = now
             if changes or status != row.status:
-                conn.execute(
-                    sa.update(_inv).where(_inv.c.id == row.id).values(status=status, **changes)
-                )
+                changes["status"] = status
+                conn.execute(_invitation_update(tuple(sorted(changes))), {"iid": row.id, **changes})
         state = FormState(
             row.id,
             row.language,
@@ -259,21 +259,44 @@ def _is_open(row: sa.Row[Any], now: datetime) -> bool:
 def _store_response(
     conn: Connection, row: sa.Row[Any], answers: dict[str, Any], status: str, now: datetime
 ) -> None:
-    values: dict[str, Any] = {"answers": answers, "status": status, "updated_at": now}
-    if status == "completed":
-        values["completed_at"] = now
+    values: dict[str, Any] = {
+        "answers": answers,
+        "status": status,
+        "updated_at": now,
+        "completed_at": now if status == "completed" else None,
+    }
     if row.response_id is None:
         conn.execute(
-            sa.insert(_resp).values(
-                invitation_id=row.id,
-                questionnaire_version_id=row.questionnaire_version_id,
-                channel="web",
-                started_at=now,
+            _INSERT_RESPONSE,
+            {
+                "invitation_id": row.id,
+                "questionnaire_version_id": row.questionnaire_version_id,
+                "channel": "web",
+                "started_at": now,
                 **values,
-            )
+            },
         )
     else:
-        conn.execute(sa.update(_resp).where(_resp.c.id == row.response_id).values(**values))
+        conn.execute(_UPDATE_RESPONSE, {"rid": row.response_id, **values})
+
+
+_INSERT_RESPONSE = sa.insert(_resp)
+_UPDATE_RESPONSE = (
+    sa.update(_resp)
+    .where(_resp.c.id == sa.bindparam("rid"))
+    .values({name: sa.bindparam(name, type_=_resp.c[name].type) for name in
+             ("answers", "status", "updated_at", "completed_at")})
+)  # fmt: skip
+
+
+@functools.cache
+def _invitation_update(columns: tuple[str, ...]) -> sa.Update:
+    """UPDATE invitation SET <columns> WHERE id = :iid, built once per set of columns."""
+    return (
+        sa.update(_inv)
+        .where(_inv.c.id == sa.bindparam("iid"))
+        .values({name: sa.bindparam(name, type_=_inv.c[name].type) for name in columns})
+    )
 
 
 def _record_opt_out(conn: Connection, phone_hash: str, now: datetime) -> None:
