@@ -28,49 +28,55 @@ from survey.frames import GROUPINGS, frame_counts
 from survey.ingest import FIELDS, IngestResult, ingest_requests, ingest_transactions
 from survey.web.auth import agency_key, principal_of, staff
 
-INLINE_RECORDS = 8
+GROUPED_RECORDS = 8  # requests this small are committed together (see GroupCommit)
 
 
 class GroupCommit:
-    """Commits concurrent small requests together, on the event loop, in one transaction.
+    """Commits concurrent small requests together: one write transaction for many requests.
 
-    A few records on local SQLite take well under a millisecond to store; what costs is the
-    write transaction around them (BEGIN IMMEDIATE, commit) and, in a worker thread, the hop
-    and the GIL wait while holding the write lock. So small requests queue here and the next
-    turn of the event loop stores everything queued with `ingest_requests`: each request gets
-    exactly the result it would have got alone, in arrival order.
+    On SQLite (one writer at a time) a single transaction costs more than the few records in it:
+    BEGIN IMMEDIATE, the commit, a worker-thread hop and the wait for the write lock. So small
+    requests queue here; one writer task stores everything queued with `ingest_requests` in a
+    worker thread, and while it does, the next requests gather for the following transaction.
+    Each request gets exactly the result it would have got alone, in arrival order.
     """
 
     def __init__(self, context: AppContext) -> None:
         self._context = context
         self._pending: list[tuple[str, list[Any], asyncio.Future[IngestResult]]] = []
-        self._scheduled = False
+        self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, agency_code: str, records: list[Any]) -> IngestResult:
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult] = loop.create_future()
         self._pending.append((agency_code, records, future))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._writer is None:
+            self._writer = loop.create_task(self._write())
         return await future
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        self._scheduled = False
+    async def _write(self) -> None:
         try:
-            outcomes = ingest_requests(self._context, [(code, recs) for code, recs, _ in pending])
-        except Exception as exc:  # the whole transaction failed: every request learns why
-            for _, _, future in pending:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, _, future), outcome in zip(pending, outcomes, strict=True):
-            if future.done():  # the client went away
-                continue
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+            while self._pending:
+                pending, self._pending = self._pending, []
+                requests = [(code, records) for code, records, _ in pending]
+                try:
+                    outcomes = await anyio.to_thread.run_sync(
+                        ingest_requests, self._context, requests
+                    )
+                except Exception as exc:  # the transaction failed: every request learns why
+                    for _, _, future in pending:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), outcome in zip(pending, outcomes, strict=True):
+                    if future.done():  # the client went away
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._writer = None
 
 
 def _group_commit(request: Request) -> GroupCommit:
@@ -194,11 +200,9 @@ class TransactionController(Controller):
         principal: Principal = principal_of(request)
         body = await request.body()
         records, single = decode_transactions(body, context.settings.max_batch_size)
-        if len(records) <= INLINE_RECORDS and context.settings.is_sqlite:
+        if len(records) <= GROUPED_RECORDS:
             result = await _group_commit(request).submit(principal.agency_code, records)  # type: ignore[arg-type]
         else:
-            # Larger batches (and any networked database) run in a worker thread so the event
-            # loop stays responsive while they are written.
             result = await anyio.to_thread.run_sync(
                 ingest_transactions, context, principal.agency_code, records
             )
