@@ -197,20 +197,47 @@ def _fit_domain(
     model: _Model, subset: NDArray[np.intp], eligible: int, terms: list[str]
 ) -> pd.DataFrame:
     """Fit on ``model.rows[subset]``; other rows keep zero scores in the variance."""
-    p = len(terms)
     rows = model.rows[subset]
     X = model.X[subset]
     y = model.y[subset]
     w = model.weights[rows]
-    table = pd.DataFrame({"term": terms})
     note = _identifiability(X, w)
+    if not note:
+        try:
+            beta, cov = _estimate(model, rows, X, y, w)
+        except (np.linalg.LinAlgError, RegressionError) as error:
+            note = _failure_note(error)
     if note:
-        for column in ("estimate", "se", "ci_low", "ci_high", "df", "p_value"):
-            table[column] = np.nan
-        table["n"] = rows.size
-        table["dropped"] = eligible - rows.size
-        table["note"] = note
-        return table
+        beta, cov = np.full(len(terms), np.nan), np.full((len(terms), len(terms)), np.nan)
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    quantile = stats.t.ppf(0.5 + model.level / 2, model.df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = beta / se
+    return pd.DataFrame(
+        {
+            "term": terms,
+            "estimate": beta,
+            "se": se,
+            "ci_low": beta - quantile * se,
+            "ci_high": beta + quantile * se,
+            "df": np.nan if note else model.df,
+            "p_value": 2 * stats.t.sf(np.abs(t), model.df),
+            "n": rows.size,
+            "dropped": eligible - rows.size,
+            "note": note,
+        }
+    )
+
+
+def _estimate(
+    model: _Model,
+    rows: NDArray[np.intp],
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Coefficients and their design-based covariance (replicate or linearisation)."""
+    p = X.shape[1]
     beta = _irls(X, y, w[:, None], model.family)[:, 0]
     if model.replicate_weights is not None:
         everyone = rows.size == model.replicate_weights.shape[0]
@@ -224,28 +251,22 @@ def _fit_domain(
                 betas[start : start + block.shape[1]] = _irls(
                     X, y, block, model.family, start=beta
                 ).T
-        cov = np.asarray(model.design.replicate_variance(beta, betas), dtype=float)
-    else:
-        mu, dmu, var = _mean_function(X @ beta, model.family)
-        bread = np.linalg.inv((X * (w * dmu**2 / var)[:, None]).T @ X)
-        scores = np.zeros((model.weights.shape[0], p))
-        scores[rows] = X * ((y - mu) * dmu / var)[:, None]
-        meat = np.asarray(model.design.total_covariance(scores), dtype=float)
-        cov = bread @ meat @ bread
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    quantile = stats.t.ppf(0.5 + model.level / 2, model.df)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = beta / se
-    table["estimate"] = beta
-    table["se"] = se
-    table["ci_low"] = beta - quantile * se
-    table["ci_high"] = beta + quantile * se
-    table["df"] = model.df
-    table["p_value"] = 2 * stats.t.sf(np.abs(t), model.df)
-    table["n"] = rows.size
-    table["dropped"] = eligible - rows.size
-    table["note"] = ""
-    return table
+        return beta, np.asarray(model.design.replicate_variance(beta, betas), dtype=float)
+    mu, dmu, var = _mean_function(X @ beta, model.family)
+    bread = np.linalg.inv((X * (w * dmu**2 / var)[:, None]).T @ X)
+    scores = np.zeros((model.weights.shape[0], p))
+    scores[rows] = X * ((y - mu) * dmu / var)[:, None]
+    meat = np.asarray(model.design.total_covariance(scores), dtype=float)
+    return beta, bread @ meat @ bread
+
+
+def _failure_note(error: Exception) -> str:
+    if isinstance(error, np.linalg.LinAlgError):
+        return (
+            "a replicate's fit is singular (a term vanishes when its PSUs are left out); "
+            "use a Taylor design for this model"
+        )
+    return str(error)
 
 
 def _identifiability(X: NDArray[np.float64], w: NDArray[np.float64]) -> str:

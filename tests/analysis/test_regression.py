@@ -195,3 +195,15 @@ def test_bad_requests_are_named(dstrat: SurveyDesign) -> None:
     with pytest.raises(RegressionError, match="linearly dependent"):
         regress(dstrat, "api00 ~ ell + I(2 * ell)")
     assert issubclass(RegressionError, AnalysisError)
+
+
+def test_replicate_fits_that_lose_a_whole_domain_get_a_note(dclus1: SurveyDesign) -> None:
+    """Each district is one PSU: its jackknife replicate leaves the domain empty."""
+    got = regress(dclus1.replicate("jk1"), "api00 ~ ell", by="dnum")
+    notes = got.groupby("dnum")["note"].first()
+    assert notes.str.startswith("a replicate's fit is singular").sum() == 12
+    assert notes.str.startswith("too few rows").sum() == 3
+    assert got["estimate"].isna().all()
+    tiny = SurveyDesign(dclus1.data.head(2), weights="pw")
+    with pytest.raises(RegressionError, match="need more than 1 design degrees of freedom"):
+        regress(tiny, "api00 ~ ell")
