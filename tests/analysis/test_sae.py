@@ -5,17 +5,21 @@ Journal 7(1), 2015, section on the Fay-Herriot model:
 
     data(milk); FH <- mseFH(yi ~ as.factor(MajorArea), SD^2)     # REML by default
 
-Published figures used here (the R Journal paper shows its EBLUPs and CVs as figures, not as
-a table, so the numbers are taken from two public printings of the same R call):
+The paper's own printed numbers could not be retrieved for this test, so the reference
+figures come from two public printings of the same model fitted to the same data:
 
-* R output of that REML fit printed in the README of the CRAN package ``saens`` 0.1.x
-  (https://cran.r-project.org/web/packages/saens/readme/README.html, ``eblupfh(yi ~
-  as.factor(MajorArea), data = milk, vardir = "var")``): beta (Intercept) 0.968189, MajorArea2
-  0.132780, MajorArea3 0.226946, MajorArea4 -0.241301; std. errors 0.069362, 0.103001,
-  0.092330, 0.081617; logLik 12.67748, AIC -15.35496.
-* EBLUPs and MSEs of ``eblupFH``/``mseFH`` (REML, ML and FH fits) stored as reference values
-  in the test suite of the Python package samplics (samplics-org/samplics,
-  tests/sae/test_eblup_area_model.py), which reproduces R ``sae`` on the same data.
+* R output printed in the README of the CRAN package ``saens`` 0.1.x
+  (https://cran.r-project.org/web/packages/saens/readme/README.html): its REML Fisher
+  scoring ``eblupfh(yi ~ as.factor(MajorArea), data = milk, vardir = "var")`` gives beta
+  (Intercept) 0.968189, MajorArea2 0.132780, MajorArea3 0.226946, MajorArea4 -0.241301;
+  std. errors 0.069362, 0.103001, 0.092330, 0.081617; logLik 12.67748, AIC -15.35496.
+* EBLUPs and MSEs for REML, ML and FH fits stored as reference values in the test suite of
+  the Python package samplics (samplics-org/samplics, tests/sae/test_eblup_area_model.py,
+  where they stand for R ``sae``'s ``eblupFH``/``mseFH`` on this data).
+
+The two sources agree with each other, and the REML variance is checked independently
+below by maximising the restricted likelihood with scipy. ``sae``'s algorithm itself
+(eblupFH.R, mseFH.R) is followed step by step in analysis/sae.py.
 
 Those figures carry 6-7 significant digits, so they are compared to 1e-6 absolute. An
 independent check maximises the REML likelihood directly with scipy.
