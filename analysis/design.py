@@ -376,60 +376,94 @@ class SurveyDesign:
 
     # ---- estimators --------------------------------------------------------------------
     def mean(
-        self, variable: str | Sequence[str], by: str | Sequence[str] | None = None, **options: Any
+        self,
+        variable: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+        *,
+        dropna: bool = False,
+        level: float = 0.95,
+        method: str | None = None,
     ) -> pd.DataFrame:
         """Weighted mean per domain (R ``svymean``/``svyby``).
 
         See :func:`analysis.estimators.mean`."""
         from analysis.estimators import mean
 
-        return mean(self, variable, by=by, **options)
+        return mean(self, variable, by=by, dropna=dropna, level=level, method=method)
 
     def total(
-        self, variable: str | Sequence[str], by: str | Sequence[str] | None = None, **options: Any
+        self,
+        variable: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+        *,
+        dropna: bool = False,
+        level: float = 0.95,
+        method: str | None = None,
     ) -> pd.DataFrame:
         """Weighted total per domain (R ``svytotal``); see :func:`analysis.estimators.total`."""
         from analysis.estimators import total
 
-        return total(self, variable, by=by, **options)
+        return total(self, variable, by=by, dropna=dropna, level=level, method=method)
 
     def ratio(
         self,
         numerator: str,
         denominator: str,
         by: str | Sequence[str] | None = None,
-        **options: Any,
+        *,
+        dropna: bool = False,
+        level: float = 0.95,
+        method: str | None = None,
     ) -> pd.DataFrame:
         """Ratio of weighted totals (R ``svyratio``); see :func:`analysis.estimators.ratio`."""
         from analysis.estimators import ratio
 
-        return ratio(self, numerator, denominator, by=by, **options)
+        return ratio(self, numerator, denominator, by=by, dropna=dropna, level=level, method=method)
 
     def proportion(
-        self, variable: str, by: str | Sequence[str] | None = None, **options: Any
+        self,
+        variable: str,
+        by: str | Sequence[str] | None = None,
+        *,
+        method: str | None = None,
+        dropna: bool = False,
+        level: float = 0.95,
     ) -> pd.DataFrame:
         """Proportion of a 0/1 variable with a CI (R ``svyciprop``); see
         :func:`analysis.estimators.proportion`."""
         from analysis.estimators import proportion
 
-        return proportion(self, variable, by=by, **options)
+        return proportion(self, variable, by=by, method=method, dropna=dropna, level=level)
 
     def quantile(
-        self, variable: str, q: float, by: str | Sequence[str] | None = None, **options: Any
+        self,
+        variable: str,
+        q: float,
+        by: str | Sequence[str] | None = None,
+        *,
+        dropna: bool = False,
+        level: float = 0.95,
+        method: str | None = None,
     ) -> pd.DataFrame:
         """Quantile with a Woodruff interval (R ``svyquantile``); see
         :func:`analysis.quantile.quantile`."""
         from analysis.quantile import quantile
 
-        return quantile(self, variable, q, by=by, **options)
+        return quantile(self, variable, q, by=by, dropna=dropna, level=level, method=method)
 
     def index(
-        self, scores: str | Sequence[str], by: str | Sequence[str] | None = None, **options: Any
+        self,
+        scores: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+        *,
+        points: Sequence[float] | None = None,
+        level: float = 0.95,
+        method: str | None = None,
     ) -> pd.DataFrame:
         """The satisfaction index per domain; see :func:`analysis.index.satisfaction_index`."""
         from analysis.index import satisfaction_index
 
-        return satisfaction_index(self, scores, by=by, **options)
+        return satisfaction_index(self, scores, by=by, points=points, level=level, method=method)
 
     def regress(
         self, formula: str, family: str = "gaussian", by: str | Sequence[str] | None = None

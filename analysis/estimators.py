@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from analysis.errors import VariableError
 Function = Callable[[np.ndarray], np.ndarray]
 
 RESULT_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "df", "n", "deff", "cv"]
+
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ class Fit:
     score: np.ndarray
 
 
-def read_variable(design, column: str, dropna: bool, role: str) -> tuple[np.ndarray, np.ndarray]:
+def read_variable(
+    design: SurveyDesign, column: str, dropna: bool, role: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Values and validity mask of an analysis variable; missing values fail unless dropna."""
     values = design._numeric(column, role)
     missing = np.isnan(values)
@@ -72,7 +78,7 @@ def read_variable(design, column: str, dropna: bool, role: str) -> tuple[np.ndar
     return np.where(valid, values, 0.0), valid
 
 
-def _own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
+def _own_df(design: SurveyDesign, domains: Domains, valid: np.ndarray) -> np.ndarray:
     """Each domain's own first-stage PSUs minus its own strata (cached when nothing is
     missing, the common case)."""
     if valid.all():
@@ -86,7 +92,7 @@ def _own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
     return _count_own_df(design, domains, valid)
 
 
-def _count_own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
+def _count_own_df(design: SurveyDesign, domains: Domains, valid: np.ndarray) -> np.ndarray:
     stage = design._stages[0]
     bins = domains.bins
     present = valid & (design._weights != 0)
@@ -108,7 +114,7 @@ def _count_own_df(design, domains: Domains, valid: np.ndarray) -> np.ndarray:
 
 
 def fit_smooth(
-    design,
+    design: SurveyDesign,
     domains: Domains,
     values: np.ndarray,
     valid: np.ndarray,
@@ -192,7 +198,9 @@ def _table(domains: Domains, fit: Fit, low, high, df) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _interval(fit: Fit, method: str | None, level: float):
+def _interval(
+    fit: Fit, method: str | None, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if method is None:
         df = fit.publication_df
     elif method == "wald":
@@ -225,7 +233,7 @@ def _ratio_gradient(totals: np.ndarray) -> np.ndarray:
 
 
 def mean(
-    design,
+    design: SurveyDesign,
     variable: str | Sequence[str],
     by: str | Sequence[str] | None = None,
     *,
@@ -252,7 +260,7 @@ def mean(
 
 
 def total(
-    design,
+    design: SurveyDesign,
     variable: str | Sequence[str],
     by: str | Sequence[str] | None = None,
     *,
@@ -281,7 +289,7 @@ def total(
 
 
 def ratio(
-    design,
+    design: SurveyDesign,
     numerator: str,
     denominator: str,
     by: str | Sequence[str] | None = None,
@@ -302,7 +310,7 @@ def ratio(
     return _table(domains, fit, *_interval(fit, method, level))
 
 
-def read_binary(design, variable: str, dropna: bool) -> tuple[np.ndarray, np.ndarray]:
+def read_binary(design: SurveyDesign, variable: str, dropna: bool) -> tuple[np.ndarray, np.ndarray]:
     """A 0/1 (or boolean) variable; anything else is an error naming the bad values."""
     y, valid = read_variable(design, variable, dropna, "proportion")
     bad = valid & (y != 0) & (y != 1)
@@ -316,7 +324,7 @@ def read_binary(design, variable: str, dropna: bool) -> tuple[np.ndarray, np.nda
 
 
 def proportion(
-    design,
+    design: SurveyDesign,
     variable: str,
     by: str | Sequence[str] | None = None,
     *,
@@ -356,7 +364,15 @@ def proportion(
     return _table(domains, fit, low, high, df)
 
 
-def _likelihood(design, domains: Domains, y, valid, fit: Fit, df, level):
+def _likelihood(
+    design: SurveyDesign,
+    domains: Domains,
+    y: np.ndarray,
+    valid: np.ndarray,
+    fit: Fit,
+    df: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Profile-likelihood limits, one domain at a time (a scalar root search each)."""
     order = np.argsort(domains.code, kind="stable")
     bounds = np.searchsorted(domains.code[order], np.arange(domains.bins + 1))

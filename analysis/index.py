@@ -4,6 +4,7 @@ and the weighted share of answers at each scale point."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,11 @@ import pandas as pd
 from analysis.errors import VariableError
 from analysis.estimators import mean
 
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
-def _score_matrix(design, scores: list[str]) -> np.ndarray:
+
+def _score_matrix(design: SurveyDesign, scores: list[str]) -> np.ndarray:
     columns = [design._numeric(column, "index") for column in scores]
     matrix = np.column_stack(columns)
     finite = matrix[~np.isnan(matrix)]
@@ -25,7 +29,7 @@ def _score_matrix(design, scores: list[str]) -> np.ndarray:
 
 
 def satisfaction_index(
-    design,
+    design: SurveyDesign,
     scores: str | Sequence[str],
     by: str | Sequence[str] | None = None,
     *,

@@ -54,13 +54,16 @@ def check_level(level: float) -> None:
         raise MethodError(f"level: expected a number strictly between 0 and 1, got {level!r}")
 
 
-def wald(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
+Interval = tuple[np.ndarray, np.ndarray]
+
+
+def wald(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> Interval:
     """``estimate +- t_df * se``."""
     half = critical_value(level, df) * se
     return estimate - half, estimate + half
 
 
-def _beta_limits(p: np.ndarray, n_eff: np.ndarray, level: float):
+def _beta_limits(p: np.ndarray, n_eff: np.ndarray, level: float) -> Interval:
     alpha = 1.0 - level
     with np.errstate(invalid="ignore", divide="ignore"):
         low = stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
@@ -78,7 +81,7 @@ def korn_graubard(
     level: float,
     *,
     cap: bool,
-):
+) -> Interval:
     """Korn-Graubard interval. ``cap=False`` is R's ``svyciprop(method="beta")``;
     ``cap=True`` the NCHS version (effective n at most n, and n when the variance is 0)."""
     alpha = 1.0 - level
@@ -93,7 +96,7 @@ def korn_graubard(
     return _beta_limits(p, n_eff, level)
 
 
-def logit(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
+def logit(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> Interval:
     """Interval for ``logit(p)`` with SE ``se / (p (1 - p))``, back-transformed."""
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = special.logit(p)
@@ -103,7 +106,9 @@ def logit(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
     return np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
 
 
-def wilson(p: np.ndarray, variance: np.ndarray, n: np.ndarray, df: np.ndarray, level: float):
+def wilson(
+    p: np.ndarray, variance: np.ndarray, n: np.ndarray, df: np.ndarray, level: float
+) -> Interval:
     """Wilson score interval on the effective sample size ``p (1 - p) / var``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         n_eff = p * (1 - p) / variance

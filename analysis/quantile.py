@@ -10,6 +10,7 @@ and reports ``se = (ci_high - ci_low) / (2 t_df)`` as R does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,16 @@ from analysis.estimators import _ratio_function, _ratio_gradient, fit_smooth, re
 
 QUANTILE_METHODS = (None, "woodruff")
 
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
+
 
 class _InverseCDF:
     """Weighted inverse empirical CDF of every domain at once (sorted once)."""
 
-    def __init__(self, x: np.ndarray, w: np.ndarray, code: np.ndarray, rows: np.ndarray, bins: int):
+    def __init__(
+        self, x: np.ndarray, w: np.ndarray, code: np.ndarray, rows: np.ndarray, bins: int
+    ) -> None:
         order = rows[np.lexsort((x[rows], code[rows]))]
         self.sorted_x = x[order]
         sorted_code = code[order]
@@ -49,7 +55,7 @@ class _InverseCDF:
 
 
 def quantile(
-    design,
+    design: SurveyDesign,
     variable: str,
     q: float,
     by: str | Sequence[str] | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,9 +11,14 @@ from analysis._taylor import GregStep
 from analysis.errors import UnknownColumnError, WeightingError
 from analysis.weighting.cells import cell_codes, targets_for
 
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
+
 
 def model_matrix(
-    design, totals: Mapping[str, float | Mapping[Any, float]], population: float | None
+    design: SurveyDesign,
+    totals: Mapping[str, float | Mapping[Any, float]],
+    population: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Auxiliary matrix ``X`` and its population totals from the ``totals`` spec."""
     data = design.data
@@ -91,13 +96,13 @@ def calibrate_weights(
 
 
 def calibrate(
-    design,
+    design: SurveyDesign,
     totals: Mapping[str, float | Mapping[Any, float]],
     *,
     population: float | None = None,
     bounds: tuple[float, float] | None = None,
     max_iter: int = 50,
-):
+) -> SurveyDesign:
     """Calibrate to population ``totals`` by linear (GREG) calibration.
 
     ``totals`` maps a numeric column to its population total, or a categorical column to
@@ -113,7 +118,7 @@ def calibrate(
         raise WeightingError(f"calibrate: bounds must satisfy low < 1 < high, got {bounds}")
     x, targets = model_matrix(design, totals, population)
 
-    def replay(other):
+    def replay(other: SurveyDesign) -> SurveyDesign:
         return calibrate(other, totals, population=population, bounds=bounds, max_iter=max_iter)
 
     new = calibrate_weights(design._weights[:, None], x, targets, bounds, max_iter)[:, 0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,8 +11,11 @@ from analysis._taylor import GregStep
 from analysis.errors import UnknownColumnError, WeightingError
 from analysis.weighting.cells import cell_codes, cell_totals, columns_of, indicator
 
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
-def _responded(design, column: str) -> np.ndarray:
+
+def _responded(design: SurveyDesign, column: str) -> np.ndarray:
     if column not in design.data.columns:
         raise UnknownColumnError(f"adjust_nonresponse: column {column!r} is not in the data")
     values = design.data[column]
@@ -45,7 +49,9 @@ def adjust_weights(
     return weights * responded[:, None] * factor[codes]
 
 
-def adjust_nonresponse(design, responded: str, classes: str | Sequence[str]):
+def adjust_nonresponse(
+    design: SurveyDesign, responded: str, classes: str | Sequence[str]
+) -> SurveyDesign:
     """Spread nonrespondents' weight over respondents of the same weighting class.
 
     ``responded`` is a 0/1 (or boolean) column; nonrespondents keep their rows with weight
@@ -56,7 +62,7 @@ def adjust_nonresponse(design, responded: str, classes: str | Sequence[str]):
     r = _responded(design, responded)
     codes, labels = cell_codes(design.data, columns_of(classes), "adjust_nonresponse")
 
-    def replay(other):
+    def replay(other: SurveyDesign) -> SurveyDesign:
         return adjust_nonresponse(other, responded, classes)
 
     new = adjust_weights(design._weights[:, None], r, codes, len(labels))[:, 0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,9 @@ import pandas as pd
 from analysis._taylor import GregStep
 from analysis.errors import WeightingError
 from analysis.weighting.cells import cell_codes, cell_totals, columns_of, indicator, targets_for
+
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
 
 def scale_to_cells(weights: np.ndarray, codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -25,10 +28,10 @@ def scale_to_cells(weights: np.ndarray, codes: np.ndarray, targets: np.ndarray) 
 
 
 def poststratify(
-    design,
+    design: SurveyDesign,
     column: str | Sequence[str],
     population: Mapping[Any, float] | pd.Series | pd.DataFrame,
-):
+) -> SurveyDesign:
     """Post-stratify: weights in each cell of ``column`` sum to its population count.
 
     ``population`` maps cell values (tuples when ``column`` is a list) to counts; a pandas
@@ -40,7 +43,7 @@ def poststratify(
     codes, labels = cell_codes(design.data, columns, "poststratify")
     targets = targets_for(labels, population, columns, "poststratify")
 
-    def replay(other):
+    def replay(other: SurveyDesign) -> SurveyDesign:
         return poststratify(other, column, population)
 
     new = scale_to_cells(design._weights[:, None], codes, targets)[:, 0]

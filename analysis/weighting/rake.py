@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analysis._taylor import BackfitStep
 from analysis.errors import WeightingError
 from analysis.weighting.cells import cell_codes, cell_totals, targets_for
+
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
 
 def rake_weights(
@@ -55,12 +58,12 @@ def rake_weights(
 
 
 def rake(
-    design,
+    design: SurveyDesign,
     margins: Mapping[str, Mapping[Any, float]],
     *,
     max_iter: int = 100,
     tol: float = 1e-10,
-):
+) -> SurveyDesign:
     """Rake to ``margins`` (column -> {category: population count}).
 
     Iterates post-stratification on each margin until no margin total changes by ``tol``
@@ -83,7 +86,7 @@ def rake(
             f"rake: the margins give different population sizes {sizes}; they must agree"
         )
 
-    def replay(other):
+    def replay(other: SurveyDesign) -> SurveyDesign:
         return rake(other, margins, max_iter=max_iter, tol=tol)
 
     adjusted, after_margin = rake_weights(design._weights[:, None], prepared, max_iter, tol)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from analysis.errors import WeightingError
+
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
 
 
 def trim_weights(
@@ -37,7 +42,13 @@ def trim_weights(
     return weights
 
 
-def trim(design, *, upper: float | None = None, lower: float | None = None, max_iter: int = 50):
+def trim(
+    design: SurveyDesign,
+    *,
+    upper: float | None = None,
+    lower: float | None = None,
+    max_iter: int = 50,
+) -> SurveyDesign:
     """Trim weights to ``[lower, upper]`` and redistribute, keeping the weight total.
 
     As R's ``trimWeights``, the Taylor variance treats the trimmed weights as the design
@@ -51,7 +62,7 @@ def trim(design, *, upper: float | None = None, lower: float | None = None, max_
     if upper is not None and upper <= 0:
         raise WeightingError(f"trim: upper must be positive, got {upper}")
 
-    def replay(other):
+    def replay(other: SurveyDesign) -> SurveyDesign:
         return trim(other, upper=upper, lower=lower, max_iter=max_iter)
 
     new = trim_weights(design._weights[:, None], upper, lower, max_iter)[:, 0]
