@@ -671,7 +671,8 @@ STAMP_SQL = (
 
 
 def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """SQLAlchemy's SQLite text form of a UTC time, 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _naive_utc(value: datetime) -> datetime:

@@ -215,3 +215,20 @@ def test_requests_committed_together_get_the_results_they_would_get_alone(
     ]
     assert (last.received, last.accepted, last.duplicates, last.rejected) == (3, 1, 1, 1)  # type: ignore[union-attr]
     assert _frame(context)[:2] == (4, 1)
+
+
+def test_rows_written_by_ingestion_read_back_through_the_models(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+    from survey.models import Contact, SampledUnit, ServiceTransaction
+
+    ingest_transactions(context, "TAX", [transaction_record(1, province="fars", office="Shiraz")])
+    with context.sessions() as session:
+        stored = session.scalars(sa.select(ServiceTransaction)).one()
+        unit = session.scalars(sa.select(SampledUnit)).one()
+        contact = session.scalars(sa.select(Contact)).one()
+    assert stored.completed_at == datetime(2026, 3, 10, 7, 45, tzinfo=UTC)
+    assert stored.received_at == context.clock()
+    assert (stored.province_code, stored.office, stored.outcome) == ("fars", "Shiraz", "sampled")
+    assert unit.day == date(2026, 3, 10)
+    assert unit.created_at == context.clock()
+    assert unit.transaction_id == stored.id
+    assert (contact.sampled_unit_id, contact.contacted_at) == (unit.id, context.clock())
