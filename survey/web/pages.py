@@ -1,4 +1,5 @@
-"""Server-rendered pages: the overview at `/` (Persian by default, English with ?lang=en).
+"""Server-rendered pages: the ingestion overview at `/ingestion` (Persian by default, English
+with ?lang=en). `/` is the publication overview (survey.web.publication).
 
 The page shows aggregate counts only. It is public in development and demo settings; in
 production it needs a staff token like the API (sign-in pages come later). Numbers and dates are
@@ -148,7 +149,7 @@ class PageController(Controller):
     tags: ClassVar[list[str]] = ["pages"]
     include_in_schema = False
 
-    @get("/", sync_to_thread=True)
+    @get("/ingestion", sync_to_thread=True)
     def overview(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
         """What was reported and sampled, per agency, channel and day, and the plan in force."""
         context: AppContext = request.app.state.context

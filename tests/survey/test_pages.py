@@ -1,5 +1,5 @@
-"""The overview page at `/`: Persian and right-to-left by default, English on request,
-aggregate counts only."""
+"""The ingestion overview page at `/ingestion`: Persian and right-to-left by default,
+English on request, aggregate counts only."""
 
 from __future__ import annotations
 
@@ -42,12 +42,12 @@ def reported(context: AppContext) -> AppContext:
 def test_persian_by_default_right_to_left_with_solar_hijri_dates(
     client: TestClient, reported: AppContext
 ) -> None:
-    response = client.get("/")
+    response = client.get("/ingestion")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
     assert '<html lang="fa" dir="rtl">' in html
-    assert 'href="/?lang=en"' in html and ">English</a>" in html
+    assert 'href="/ingestion?lang=en"' in html and ">English</a>" in html
     assert (
         '۱۹ اسفند ۱۴۰۴ (<bdi dir="ltr">2026-03-10</bdi>)' in html
     )  # today, Solar Hijri + Gregorian
@@ -59,9 +59,9 @@ def test_persian_by_default_right_to_left_with_solar_hijri_dates(
 
 
 def test_english_on_request(client: TestClient, reported: AppContext) -> None:
-    html = client.get("/?lang=en").text
+    html = client.get("/ingestion?lang=en").text
     assert '<html lang="en" dir="ltr">' in html
-    assert 'href="/?lang=fa"' in html
+    assert 'href="/ingestion?lang=fa"' in html
     assert '19 Esfand 1404 (<bdi dir="ltr">2026-03-10</bdi>)' in html
     assert "Iranian National Tax Administration" in html
     assert "Sampling plan in force" in html and "example" in html
@@ -69,11 +69,11 @@ def test_english_on_request(client: TestClient, reported: AppContext) -> None:
     # The per-day table covers 14 days ending today, the reports on 2026-03-09.
     assert html.count('<th scope="row">') >= 14
     assert '18 Esfand 1404 (<bdi dir="ltr">2026-03-09</bdi>)' in html
-    assert client.get("/?lang=xx").text.startswith('<!doctype html>\n<html lang="fa"')
+    assert client.get("/ingestion?lang=xx").text.startswith('<!doctype html>\n<html lang="fa"')
 
 
 def test_an_empty_service_says_so(client: TestClient) -> None:
-    html = client.get("/?lang=en").text
+    html = client.get("/ingestion?lang=en").text
     assert "No sampling plan is in force yet" in html
     assert "No transactions have been reported yet." in html
 
@@ -88,8 +88,8 @@ def test_in_production_the_page_needs_a_staff_token(migrated_settings: Settings,
     context = AppContext.build(production, clock=clock)
     try:
         with TestClient(create_app(production, context=context)) as client:
-            assert client.get("/").status_code == 401
+            assert client.get("/ingestion").status_code == 401
             headers = staff_token(context, "viewer")
-            assert client.get("/", headers=headers).status_code == 200
+            assert client.get("/ingestion", headers=headers).status_code == 200
     finally:
         context.close()
