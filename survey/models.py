@@ -349,3 +349,30 @@ class InboundMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(max_length=120, unique=True)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Release(SQLModel, table=True):
+    """A publication of the indices for one period: a draft until published, then never changed.
+
+    `content` is the canonical JSON snapshot (tables, names, methodology, versions) and
+    `content_hash` its SHA-256, so anyone can check a published release was not altered.
+    A correction is a new row for the same period (`number` + 1) that `supersedes_id` the old.
+    """
+
+    __tablename__ = "release"
+    __table_args__ = (sa.UniqueConstraint("period", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=10, index=True)
+    period_start: date
+    period_end: date  # exclusive
+    number: int
+    status: str = Field(default="draft", max_length=20)  # draft | published
+    supersedes_id: int | None = Field(default=None, foreign_key="release.id")
+    change_note: str = Field(default="", sa_type=sa.Text)
+    content: str = Field(sa_type=sa.Text)
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(max_length=120)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    published_by: str | None = Field(default=None, max_length=120)
