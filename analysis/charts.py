@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -215,6 +216,10 @@ def _font(lang: str) -> font_manager.FontProperties:
             name = path.rsplit("/", 1)[-1].lower()
             if name.startswith(("vazirmatn", "notosansarabic", "notonaskharabic")):
                 font_manager.fontManager.addfont(path)
+        family = _persian_families()
+    if not family:  # the copy shipped with the package (OFL), so a bare machine draws Persian
+        for path in sorted((Path(__file__).parent / "fonts").glob("*.ttf")):
+            font_manager.fontManager.addfont(str(path))
         family = _persian_families()
     if not family:
         raise ChartError(
