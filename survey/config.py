@@ -35,6 +35,8 @@ class Settings:
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     timezone: str = "Asia/Tehran"
+    # Run the SMS dispatcher inside `survey serve`; None: yes, except when env is "test".
+    dispatch_in_serve: bool | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +95,7 @@ class Settings:
             max_request_bytes=_positive_int(
                 env_vars, "SURVEY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES
             ),
+            dispatch_in_serve=_optional_flag(env_vars, "SURVEY_DISPATCH_IN_SERVE"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -140,3 +143,14 @@ def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive; got {value}")
     return value
+
+
+def _optional_flag(env_vars: Mapping[str, str], name: str) -> bool | None:
+    raw = env_vars.get(name, "").strip().lower()
+    if raw == "":
+        return None
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off; got {raw!r}")
