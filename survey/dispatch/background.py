@@ -2,9 +2,10 @@
 
 `dispatcher_lifespan(app)` is an async context manager for the app's `lifespan` list: it starts
 one dispatcher thread on the app's context when the settings ask for it and stops it (then
-waits for the pass in progress) before the context is closed. Whether it runs:
-`settings.dispatch_in_serve` when config.py has that field (`SURVEY_DISPATCH_IN_SERVE`), else
-on everywhere except the `test` environment. With several worker processes each runs its own
+waits for the pass in progress) before the context is closed. `survey.app.create_app` lists it,
+so `survey serve` (and `survey demo`) run it. Whether it runs: `settings.dispatch_in_serve`
+(`SURVEY_DISPATCH_IN_SERVE=1|0`) when set, else on everywhere except the `test` environment
+(tests drive the dispatcher themselves). With several worker processes each runs its own
 dispatcher; the outbox protocol keeps every message single (see survey.dispatch.outbox).
 """
 
@@ -28,6 +29,7 @@ log = logging.getLogger("survey.dispatch")
 
 
 def wanted_in_serve(settings: Any) -> bool:
+    """An explicit `dispatch_in_serve` wins; otherwise every environment but `test`."""
     explicit = getattr(settings, "dispatch_in_serve", None)
     return bool(explicit) if explicit is not None else settings.env != "test"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.testing import TestClient
 
+from survey.app import create_app
 from survey.cli import main
+from survey.config import Settings
 from survey.dispatch.background import dispatcher_lifespan, wanted_in_serve
+from survey.errors import ConfigurationError
 
 from .sms_builders import SmsWorld
 
@@ -48,22 +52,51 @@ def test_dispatch_refuses_a_bad_rate(monkeypatch, migrated_settings, capsys) -> 
     assert "--rate must be positive" in capsys.readouterr().err
 
 
-def test_the_server_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert not wanted_in_serve(context.settings)  # tests run without one unless asked
+def _dispatcher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sms-dispatcher" and t.is_alive()]
+
+
+def test_the_served_app_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`survey serve` serves `create_app(settings)`: its lifespan starts the dispatcher, which
+    sends the pending invitation, and stops it again on shutdown."""
     settings = context.settings.with_overrides(env="development")
     serving = dataclasses.replace(context, settings=settings)
     world = SmsWorld(serving)
     world.unit(PHONE)
-    app = Litestar(
-        route_handlers=[], lifespan=[dispatcher_lifespan], state=State({"context": serving})
-    )
     out = Path(settings.sms_gateway.removeprefix("file:"))
-    with TestClient(app):
+    with TestClient(create_app(settings, context=serving)) as client:
+        assert len(_dispatcher_threads()) == 1
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not out.exists():
             time.sleep(0.05)
+        assert client.get("/healthz").status_code == 200
+    assert _dispatcher_threads() == []  # stopped before the app (and its database) closed
     lines = out.read_text("utf-8").splitlines()
     assert [json.loads(x)["kind"] for x in lines] == ["invite"]
+
+
+def test_the_test_environment_runs_no_dispatcher(context) -> None:  # type: ignore[no-untyped-def]
+    assert not wanted_in_serve(context.settings)
+    world = SmsWorld(context)
+    world.unit(PHONE)
+    out = Path(context.settings.sms_gateway.removeprefix("file:"))
+    with TestClient(create_app(context.settings, context=context)) as client:
+        assert _dispatcher_threads() == []
+        time.sleep(0.3)
+        assert client.get("/healthz").status_code == 200
+    assert not out.exists()  # nothing was sent
+
+
+def test_a_bare_lifespan_stops_its_dispatcher_too(context) -> None:  # type: ignore[no-untyped-def]
+    settings = context.settings.with_overrides(env="demo")
+    app = Litestar(
+        route_handlers=[],
+        lifespan=[dispatcher_lifespan],
+        state=State({"context": dataclasses.replace(context, settings=settings)}),
+    )
+    with TestClient(app):
+        assert len(_dispatcher_threads()) == 1
+    assert _dispatcher_threads() == []
 
 
 @pytest.mark.parametrize(
@@ -71,6 +104,31 @@ def test_the_server_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None
 )
 def test_dispatcher_in_serve_by_environment(context, env: str, wanted: bool) -> None:  # type: ignore[no-untyped-def]
     assert wanted_in_serve(context.settings.with_overrides(env=env)) is wanted
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "wanted"),
+    [("development", "0", False), ("production", "off", False), ("test", "1", True),
+     ("development", "", True)],
+)  # fmt: skip
+def test_survey_dispatch_in_serve_overrides_the_environment(
+    tmp_path: Path, env: str, flag: str, wanted: bool
+) -> None:
+    environ = {
+        "SURVEY_ENV": env,
+        "SURVEY_DISPATCH_IN_SERVE": flag,
+        "SURVEY_VAR_DIR": str(tmp_path),
+        "SURVEY_DATABASE_URL": "sqlite:///x.db",
+        "SURVEY_SECRET_KEY": "ab" * 32,
+        "SURVEY_SMS_WEBHOOK_SECRET": "w" * 32,
+    }
+    assert wanted_in_serve(Settings.from_env(environ)) is wanted
+
+
+def test_survey_dispatch_in_serve_refuses_nonsense(tmp_path: Path) -> None:
+    environ = {"SURVEY_DISPATCH_IN_SERVE": "maybe", "SURVEY_VAR_DIR": str(tmp_path)}
+    with pytest.raises(ConfigurationError, match="SURVEY_DISPATCH_IN_SERVE must be"):
+        Settings.from_env(environ)
 
 
 def test_options_read_the_optional_settings(context) -> None:  # type: ignore[no-untyped-def]
