@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analysis
 from survey.context import AppContext
 from survey.export import export_responses, write_export
 from tests.survey.answer_builders import AnswerWorld
-
-analysis = pytest.importorskip("analysis")
 
 EDU = {"agency": "EDU", "service": "EDU-01", "channel": "online"}
 TAX = {"agency": "TAX", "service": "TAX-01", "channel": "in_person"}
