@@ -19,6 +19,7 @@ DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_SMS_GATEWAY = "console"
 DEFAULT_MAX_BATCH_SIZE = 10_000
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+DEFAULT_PHONE_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class Settings:
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     timezone: str = "Asia/Tehran"
+    previous_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    phone_retention_days: int = DEFAULT_PHONE_RETENTION_DAYS
+    metrics_token: str = field(default="", repr=False)
     # Run the SMS dispatcher inside `survey serve`; None: yes, except when env is "test".
     dispatch_in_serve: bool | None = None
 
@@ -80,6 +84,11 @@ class Settings:
                 "SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production"
             )
         webhook_secret = raw_webhook.encode() if raw_webhook else secret_key
+        previous = tuple(
+            _decode_secret("SURVEY_PREVIOUS_SECRET_KEYS", part.strip())
+            for part in env_vars.get("SURVEY_PREVIOUS_SECRET_KEYS", "").split(",")
+            if part.strip()
+        )
 
         return cls(
             database_url=database_url,
@@ -96,11 +105,21 @@ class Settings:
                 env_vars, "SURVEY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES
             ),
             dispatch_in_serve=_optional_flag(env_vars, "SURVEY_DISPATCH_IN_SERVE"),
+            previous_secret_keys=tuple(key for key in previous if key != secret_key),
+            phone_retention_days=_positive_int(
+                env_vars, "SURVEY_PHONE_RETENTION_DAYS", DEFAULT_PHONE_RETENTION_DAYS
+            ),
+            metrics_token=env_vars.get("SURVEY_METRICS_TOKEN", "").strip(),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields changed (for the CLI's flags and for tests)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def secret_keys(self) -> tuple[bytes, ...]:
+        """The current secret first, then earlier ones still accepted after a rotation."""
+        return (self.secret_key, *self.previous_secret_keys)
 
     @property
     def is_sqlite(self) -> bool:
