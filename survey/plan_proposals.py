@@ -51,7 +51,7 @@ from survey.errors import InvalidInput, NotFound, Problem
 from survey.export import export_responses
 from survey.frames import frame_counts
 from survey.models import Agency, Invitation, OutboxMessage, SampledUnit, SamplingPlan, Service
-from survey.periods import Period, format_date
+from survey.periods import Period, PeriodError, format_date, parse_period
 from survey.plans import DIMENSIONS, parse_plan
 from survey.sampling import PlanSpec, RateRule, Unit
 
@@ -59,10 +59,15 @@ __all__ = [
     "Assumptions",
     "PlanProposal",
     "PlanSimulation",
+    "ProposalRequest",
     "design_inputs",
+    "parse_request",
+    "period_record",
+    "proposal_records",
     "propose_plan",
     "read_inputs_csv",
     "simulate_plan",
+    "simulation_records",
 ]
 
 _inv = Invitation.__table__  # type: ignore[attr-defined]
@@ -115,6 +120,7 @@ class PlanProposal:
     design_text: str
     proposal: Proposal
     inputs: pd.DataFrame
+    history: Period | None = None  # the history read (None: inputs were given)
 
 
 @dataclass(frozen=True)
@@ -506,7 +512,7 @@ def propose_plan(
         "# Design inputs of a sampling-plan proposal (read by `survey plans simulate`).\n"
         + yaml.safe_dump(_plain(design), sort_keys=False, allow_unicode=True, width=100)
     )
-    return PlanProposal(plan_text, design_text, proposal, inputs)
+    return PlanProposal(plan_text, design_text, proposal, inputs, past if given is None else None)
 
 
 def _plan_yaml(plan: Mapping[str, Any]) -> str:
@@ -664,3 +670,240 @@ def _plan_rates(plan: Mapping[str, Any], strata: pd.DataFrame, file: str) -> np.
             for row in strata.to_dict(orient="records")
         ]
     )
+
+
+# ------------------------------------------------------------- requests and plain records
+
+_REQUEST_FIELDS = (
+    "period",
+    "target_moe",
+    "target_cv",
+    "by",
+    "measure",
+    "history",
+    "strata",
+    "within",
+    "total",
+    "budget",
+    "q",
+    "cost_per_part",
+    "assurance",
+    "min_completes",
+    "name",
+)
+WITHIN_RULES = ("optimal", "neyman", "proportional", "equal")
+BY_CHOICES = (*DIMENSIONS, "all")
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
+
+
+@dataclass(frozen=True)
+class ProposalRequest:
+    """What the staff API and page ask `propose_plan` for (the CLI's options, by name)."""
+
+    period: Period
+    target: Target
+    history: Period | None = None
+    strata: tuple[str, ...] | None = None
+    name: str | None = None
+    within: str = "optimal"
+    total: float | None = None
+    budget: float | None = None
+    q: float = 0.5
+    cost_per_part: float = 1.0
+
+    def run(self, context: AppContext) -> PlanProposal:
+        return propose_plan(
+            context,
+            period=self.period,
+            target=self.target,
+            history=self.history,
+            strata=self.strata,
+            name=self.name,
+            within=self.within,
+            total=self.total,
+            budget=self.budget,
+            q=self.q,
+            assumptions=Assumptions(cost_per_part=self.cost_per_part),
+        )
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _number(
+    values: Mapping[str, Any], key: str, problems: list[Problem], *, positive: bool = False
+) -> float | None:
+    raw = values.get(key)
+    if _blank(raw):
+        return None
+    if isinstance(raw, bool):
+        problems.append(Problem(f"expected a number, got {raw!r}", key))
+        return None
+    try:
+        number = float(str(raw).strip().translate(_DIGITS))
+    except ValueError:
+        problems.append(Problem(f"expected a number, got {raw!r}", key))
+        return None
+    if not math.isfinite(number) or (positive and number <= 0):
+        problems.append(Problem(f"expected a number > 0, got {raw!r}", key))
+        return None
+    return number
+
+
+def _names(raw: Any) -> list[str]:
+    if _blank(raw):
+        return []
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        return [str(items)]
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def parse_request(values: Mapping[str, Any]) -> ProposalRequest:
+    """Read a proposal request (a JSON object or a form's fields); every problem at once.
+
+    Fields: `period` (required), exactly one of `target_moe` and `target_cv`, `by` (a list or
+    comma-separated dimensions; default agency), `measure`, `history`, `strata`, `within`,
+    `total` or `budget` with `q`, `cost_per_part`, `assurance`, `min_completes`, `name`.
+    """
+    problems = [
+        Problem(f"unknown field; expected some of {', '.join(_REQUEST_FIELDS)}", str(key))
+        for key in values
+        if key not in _REQUEST_FIELDS
+    ]
+    period = history = None
+    if _blank(values.get("period")):
+        problems.append(Problem("required, e.g. 1405-Q1", "period"))
+    else:
+        try:
+            period = parse_period(str(values["period"]))
+        except PeriodError as exc:
+            problems.extend(exc.problems)
+    if not _blank(values.get("history")):
+        try:
+            history = parse_period(str(values["history"]), field="history")
+        except PeriodError as exc:
+            problems.extend(exc.problems)
+    moe = _number(values, "target_moe", problems, positive=True)
+    cv = _number(values, "target_cv", problems, positive=True)
+    if (moe is None) == (cv is None) and not any(
+        p.field in ("target_moe", "target_cv") for p in problems
+    ):
+        problems.append(
+            Problem("give exactly one of target_moe (points) and target_cv", "target_moe")
+        )
+    by = _names(values.get("by")) or ["agency"]
+    for name in by:
+        if name not in BY_CHOICES:
+            problems.append(
+                Problem(f"expected some of {', '.join(BY_CHOICES)}; got {name!r}", "by")
+            )
+    strata = _names(values.get("strata")) or None
+    for name in strata or ():
+        if name not in DIMENSIONS:
+            problems.append(
+                Problem(f"expected some of {', '.join(DIMENSIONS)}; got {name!r}", "strata")
+            )
+    measure = str(values.get("measure") or "mean").strip()
+    if measure not in ("mean", "proportion"):
+        problems.append(Problem(f"expected mean or proportion; got {measure!r}", "measure"))
+    within = str(values.get("within") or "optimal").strip()
+    if within not in WITHIN_RULES:
+        problems.append(
+            Problem(f"expected one of {', '.join(WITHIN_RULES)}; got {within!r}", "within")
+        )
+    total = _number(values, "total", problems, positive=True)
+    budget = _number(values, "budget", problems, positive=True)
+    if total is not None and budget is not None:
+        problems.append(Problem("give at most one of total and budget", "budget"))
+    q = _number(values, "q", problems)
+    cost = _number(values, "cost_per_part", problems, positive=True)
+    assurance = _number(values, "assurance", problems)
+    minimum = _number(values, "min_completes", problems)
+    name = None if _blank(values.get("name")) else str(values["name"]).strip()
+    target = None
+    if not problems:
+        try:
+            target = Target(
+                by=tuple(by),
+                margin=moe,
+                cv=cv,
+                measure=measure,  # type: ignore[arg-type]
+                min_completes=30.0 if minimum is None else minimum,
+                assurance=0.95 if assurance is None else assurance,
+            )
+        except SampleDesignError as exc:
+            problems.append(Problem(str(exc), "target"))
+    if problems:
+        count = len(problems)
+        raise InvalidInput(
+            f"the proposal request has {count} problem{'s' if count > 1 else ''}", problems
+        )
+    assert period is not None and target is not None
+    return ProposalRequest(
+        period=period,
+        target=target,
+        history=history,
+        strata=tuple(strata) if strata else None,
+        name=name,
+        within=within,
+        total=total,
+        budget=budget,
+        q=0.5 if q is None else q,
+        cost_per_part=1.0 if cost is None else cost,
+    )
+
+
+def period_record(period: Period) -> dict[str, Any]:
+    """A period with its days in both calendars (`last_day` inclusive)."""
+    last = period.end - timedelta(days=1)
+    return {
+        "label": period.label,
+        "calendar": period.calendar,
+        "first_day": period.start.isoformat(),
+        "last_day": last.isoformat(),
+        "days": period.days,
+        "text": f"{format_date(period.start)} to {format_date(last)}",
+    }
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON values: NaN and infinity become None, numpy scalars Python ones."""
+    rows = []
+    for record in table.to_dict(orient="records"):
+        row = {}
+        for key, value in record.items():
+            value = _plain(value)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            row[str(key)] = value
+        rows.append(row)
+    return rows
+
+
+def proposal_records(proposal: Proposal) -> dict[str, Any]:
+    """The summary table as data: target, method, one row per domain, totals, strata."""
+    return {
+        "target": proposal.target.to_dict(),
+        "method": dict(proposal.method),
+        "domains": _records(proposal.domains),
+        "totals": proposal.totals,
+        "strata": _records(proposal.strata),
+        "summary_text": proposal.summary(),
+    }
+
+
+def simulation_records(simulation: PlanSimulation) -> dict[str, Any]:
+    """A simulated plan as data: the plan as edited, then what the simulated periods gave."""
+    result = simulation.result
+    return {
+        "proposal": proposal_records(simulation.proposal),
+        "simulation": {
+            "periods": result.periods,
+            "seed": result.seed,
+            "measure": result.measure,
+            "domains": _records(result.domains),
+            "summary_text": result.summary(),
+        },
+    }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
 from litestar.testing import TestClient
 
 from survey.context import AppContext
 from tests.survey.admin_builders import EXAMPLE_PLAN, add_tax_agency, staff_token
+from tests.survey.answer_builders import AnswerWorld
+from tests.survey.test_plan_proposals import _history as history
 
 YAML = {"Content-Type": "application/yaml"}
 
@@ -68,3 +72,90 @@ def test_plans_need_the_right_role(client: TestClient, context: AppContext) -> N
     )
     operator = staff_token(context, "agency", username="op", agency="TAX")
     assert client.get("/api/v1/plans", headers=operator).status_code == 403
+
+
+# ----------------------------------------------------------- the sample-design workflow
+
+
+def _bearer(world: AnswerWorld, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.staff_key(role)}"}
+
+
+def test_propose_simulate_and_apply_through_the_api(
+    client: TestClient, context: AppContext
+) -> None:
+    world = history(context)
+    headers = _bearer(world, "statistician")
+    asked = {"period": "1405-Q1", "target_moe": 5, "by": ["agency"], "cost_per_part": 1.5}
+    response = client.post("/api/v1/plans/proposals", json=asked, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["period"]["text"] == "1405-01-01 (2026-03-21) to 1405-03-31 (2026-06-21)"
+    assert body["history"]["first_day"] == "2025-12-18"  # the 93 days before
+    assert body["target"]["margin"] == 5.0 and body["target"]["by"] == ["agency"]
+    domains = {(d["dimension"], d["domain"]): d for d in body["domains"]}
+    tax = domains[("agency", "TAX")]
+    assert tax["publishable"] is True and tax["note"] == "publishable"
+    assert tax["assured_margin"] <= 5.0 + 1e-6 and tax["target"] == 5.0
+    assert domains[("all", "all")]["target"] is None  # JSON null, not NaN
+    totals = body["totals"]
+    assert totals["invitations"] == pytest.approx(sum(s["invitations"] for s in body["strata"]))
+    assert totals["cost"] == pytest.approx(totals["sms_parts"] * 1.5)
+    assert body["plan_yaml"].startswith("# Sampling-plan proposal for 1405-Q1")
+    assert "stratum,agency,service" in body["inputs_csv"].splitlines()[0]
+    # who asked for what, and when, is in the audit log
+    audit_rows = client.get(
+        "/api/v1/audit?action=plan.propose", headers=_bearer(world, "admin")
+    ).json()["entries"]
+    assert audit_rows[0]["actor"].startswith("staff:statistician-")
+    assert audit_rows[0]["after"]["target"]["margin"] == 5.0
+    assert audit_rows[0]["at"].startswith("2026-03-10")
+
+    # staff halve every TAX rate, simulate the edited plan, then apply it
+    plan = yaml.safe_load(body["plan_yaml"])
+    for rule in plan["rates"]:
+        if rule["agency"] == "TAX":
+            rule["rate"] = rule["rate"] / 2
+    edited = yaml.safe_dump(plan, sort_keys=False)
+    simulated = client.post(
+        "/api/v1/plans/simulations",
+        json={"plan_yaml": edited, "design_yaml": body["design_yaml"], "periods": 100, "seed": 4},
+        headers=headers,
+    )
+    assert simulated.status_code == 200, simulated.text
+    result = simulated.json()
+    assert result["simulation"]["periods"] == 100 and result["simulation"]["seed"] == 4
+    sim_tax = next(d for d in result["simulation"]["domains"] if d["domain"] == "TAX")
+    edited_tax = next(d for d in result["proposal"]["domains"] if d["domain"] == "TAX")
+    assert edited_tax["margin"] == pytest.approx(tax["margin"] * 2**0.5, rel=0.02)
+    assert 0 <= sim_tax["share_met"] <= 1 and sim_tax["margin_median"] > tax["margin"]
+    applied = client.post("/api/v1/plans", content=edited.encode(), headers={**headers, **YAML})
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["version"] == 2 and applied.json()["starts"] == "2026-03-21"
+
+
+def test_proposal_problems_are_422_naming_the_field(
+    client: TestClient, context: AppContext
+) -> None:
+    world = history(context)
+    headers = _bearer(world, "admin")
+    bad = {"period": "1405-Q5", "target_moe": -1, "by": ["planet"], "colour": "red"}
+    response = client.post("/api/v1/plans/proposals", json=bad, headers=headers)
+    assert response.status_code == 422
+    fields = {p["field"] for p in response.json()["problems"]}
+    assert fields == {"period", "target_moe", "by", "colour"}
+    both = {"period": "1405-Q1", "target_moe": 3, "target_cv": 0.02}
+    response = client.post("/api/v1/plans/proposals", json=both, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == "target_moe"
+    quiet = {"period": "1405-Q1", "target_moe": 3, "history": "1403"}
+    response = client.post("/api/v1/plans/proposals", json=quiet, headers=headers)
+    assert response.status_code == 422
+    assert "no eligible transactions" in response.json()["problems"][0]["message"]
+    assert client.post("/api/v1/plans/proposals", content=b"[1", headers=headers).status_code == 422
+    missing = client.post(
+        "/api/v1/plans/simulations", json={"plan_yaml": "name: x\n"}, headers=headers
+    )
+    assert missing.status_code == 422 and missing.json()["problems"][0]["field"] == "design_yaml"
+    viewer = _bearer(world, "viewer")
+    assert client.post("/api/v1/plans/proposals", json=both, headers=viewer).status_code == 403
