@@ -1,0 +1,817 @@
+"""The numbers of a publication release, computed from one period's export.
+
+``compute_release(responses, frame_counts, previous=None, drivers=None, level=0.95,
+rules=QualityRules())`` returns :class:`ReleaseTables`: the satisfaction index and the share
+satisfied per national, agency, agency x channel, service, province and agency x province
+domain; item scores and driver importance; Fay-Herriot small-area estimates of agency x
+province cells; methodology notes. The interface is fixed in the release contract
+(helpers/RELEASE_CONTRACT.md) and explained for readers in docs/publication-methods.md.
+
+The weighting (why each step):
+
+1. design: stratified, every response its own PSU, weights ``weight``, strata ``stratum``,
+   fpc ``N_h`` (the export's design, docs/export.md);
+2. nonresponse: within each design stratum respondents stand for the stratum's frame count
+   (the export's ``weight`` already is ``N_h / n_responding_h``; verified here, redone if
+   not);
+3. calibration: raking to the frame counts of agency x channel and agency x province (per
+   period), so that every published domain adds up to the transactions it had; strata
+   with no respondents are absorbed by their agency's cells. Cells with fewer than
+   ``MIN_CALIBRATION_CELL`` respondents are pooled within their agency (tiny cells would
+   give a few respondents enormous weights).
+
+Every domain is estimated on the full design (``by=``), never on a subset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.design import SurveyDesign
+from analysis.drivers import key_drivers
+from analysis.errors import AnalysisError
+from analysis.quality import QualityRules, apply_rules
+from analysis.ranks import rank_intervals
+from analysis.sae import FayHerriotError, fay_herriot
+
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "ITEM_COLUMNS",
+    "LEVELS",
+    "SMALL_AREA_COLUMNS",
+    "QualityRules",
+    "ReleaseError",
+    "ReleaseTables",
+    "calibrated_design",
+    "compute_release",
+]
+
+LEVELS: dict[str, list[str]] = {
+    "national": [],
+    "agency": ["agency"],
+    "agency_channel": ["agency", "channel"],
+    "service": ["agency", "service"],
+    "province": ["province"],
+    "agency_province": ["agency", "province"],
+}
+KEYS = ["agency", "channel", "service", "province"]
+MEASURES = ("index", "satisfied")
+ESTIMATE_COLUMNS = [
+    "level",
+    *KEYS,
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "df",
+    "cv",
+    "n",
+    "n_sampled",
+    "response_rate",
+    "grade",
+    "suppressed",
+    "previous_estimate",
+    "change",
+    "change_ci_low",
+    "change_ci_high",
+    "change_significant",
+    "rank",
+    "rank_low",
+    "rank_high",
+]
+ITEM_COLUMNS = [
+    "level",
+    "agency",
+    "item",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "grade",
+    "suppressed",
+    "importance",
+    "importance_low",
+    "importance_high",
+    "importance_note",
+]
+SMALL_AREA_COLUMNS = [
+    "agency",
+    "province",
+    "direct",
+    "direct_se",
+    "n",
+    "model",
+    "model_rmse",
+    "used",
+]
+_INT_COLUMNS = {"n", "n_sampled", "rank", "rank_low", "rank_high"}
+_BOOL_COLUMNS = {"suppressed", "change_significant"}
+_TEXT_COLUMNS = {"level", *KEYS, "measure", "grade", "item", "importance_note", "used"}
+
+REQUIRED = ("agency", "service", "channel", "province", "period", "stratum", "weight", "N_h")
+MIN_CALIBRATION_CELL = 5
+RANK_DRAWS = 10_000
+RANK_SEED = 20_250_101
+DRIVER_REPLICATES = 200
+DRIVER_SEED = 0
+_OTHER = "~other"
+
+
+class ReleaseError(AnalysisError, ValueError):
+    """The export cannot be turned into a release (names the field, expected and got)."""
+
+
+@dataclass(frozen=True)
+class ReleaseTables:
+    """The published tables of one release and the methodology facts behind them."""
+
+    estimates: pd.DataFrame
+    items: pd.DataFrame
+    small_areas: pd.DataFrame
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (NaN -> None); :meth:`from_json` restores it."""
+        return {
+            "estimates": _records(self.estimates, ESTIMATE_COLUMNS),
+            "items": _records(self.items, ITEM_COLUMNS),
+            "small_areas": _records(self.small_areas, SMALL_AREA_COLUMNS),
+            "notes": dict(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReleaseTables:
+        for name in ("estimates", "items", "small_areas", "notes"):
+            if name not in data:
+                raise ReleaseError(f"release tables: expected key {name!r}, missing")
+        return cls(
+            estimates=_frame(data["estimates"], ESTIMATE_COLUMNS),
+            items=_frame(data["items"], ITEM_COLUMNS),
+            small_areas=_frame(data["small_areas"], SMALL_AREA_COLUMNS),
+            notes={str(k): str(v) for k, v in data["notes"].items()},
+        )
+
+
+def _records(table: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    out = []
+    frame = table.reindex(columns=columns)
+    for row in frame.astype(object).itertuples(index=False, name=None):
+        out.append({c: _json_value(v) for c, v in zip(columns, row, strict=True)})
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
+def _frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records, columns=columns) if records else None
+    if frame is None:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return _typed(frame, columns)
+
+
+def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Fixed dtypes per column so tables compare equal after a JSON round trip."""
+    out = frame.reindex(columns=columns).copy()
+    for c in columns:
+        if c in _INT_COLUMNS:
+            out[c] = pd.array(pd.to_numeric(out[c], errors="coerce"), dtype="Int64")
+        elif c in _BOOL_COLUMNS:
+            out[c] = out[c].fillna(False).astype(bool)
+        elif c in _TEXT_COLUMNS:
+            out[c] = out[c].fillna("").astype(str)
+        else:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    return out.reset_index(drop=True)
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+def _prepare(responses: pd.DataFrame, role: str) -> pd.DataFrame:
+    if not isinstance(responses, pd.DataFrame):
+        raise ReleaseError(f"{role}: expected a pandas DataFrame, got {type(responses).__name__}")
+    missing = [c for c in (*REQUIRED, "index", "satisfied") if c not in responses.columns]
+    if missing:
+        raise ReleaseError(f"{role}: expected the export's columns, missing {missing}")
+    df = responses.reset_index(drop=True).copy()
+    for c in ("agency", "service", "channel", "province", "period", "stratum"):
+        df[c] = _codes(df[c])
+    for c in ("weight", "N_h", "index", "satisfied"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    bad = df["weight"].isna() | (df["weight"] < 0) | df["N_h"].isna()
+    if bad.any():
+        raise ReleaseError(
+            f"{role}: {int(bad.sum())} rows have a missing or negative weight or N_h"
+        )
+    sat = df["satisfied"].dropna()
+    if not sat.isin([0, 1]).all():
+        raise ReleaseError(
+            f"{role}: column 'satisfied' must be 0/1 or empty, got {sorted(set(sat) - {0, 1})[:3]}"
+        )
+    return df
+
+
+def _codes(series: pd.Series) -> pd.Series:
+    """Codes as text; missing (and the literal 'None'/'nan' a writer may leave) as ''."""
+    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    return text.mask(text.isin(["None", "nan", "NaN", "<NA>"]), "")
+
+
+def _frame_counts(frame_counts: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(frame_counts, pd.DataFrame):
+        raise ReleaseError(
+            f"frame_counts: expected a pandas DataFrame, got {type(frame_counts).__name__}"
+        )
+    missing = [c for c in ("margin", "period", "N", "n_sampled") if c not in frame_counts.columns]
+    if missing:
+        raise ReleaseError(
+            f"frame_counts: expected the companion file's columns, missing {missing}"
+        )
+    fc = frame_counts.reset_index(drop=True).copy()
+    for c in ("margin", "period", "stratum", "plan_stratum", "agency", "province", "channel"):
+        fc[c] = _codes(fc[c]) if c in fc.columns else ""
+    for c in ("N", "n_sampled", "n_responding"):
+        fc[c] = pd.to_numeric(fc[c], errors="coerce").fillna(0) if c in fc.columns else 0
+    return fc
+
+
+def _plan_key(plan_stratum: pd.Series, key: str) -> pd.Series:
+    """``service`` from ``agency=TAX|service=TAX-01|channel=in_person`` ('' when absent)."""
+    found = plan_stratum.str.extract(rf"(?:^|\|){key}=([^|]*)", expand=False)
+    return found.fillna("")
+
+
+# ---- weighting -------------------------------------------------------------------------------
+def _check_nonresponse(df: pd.DataFrame, notes: dict[str, str]) -> pd.DataFrame:
+    """The weights must add to N_h in every stratum (weighting-class adjustment)."""
+    sums = df.groupby("stratum")["weight"].transform("sum")
+    n_h = df.groupby("stratum")["N_h"].transform("first")
+    off = ~np.isclose(sums, n_h, rtol=1e-6)
+    if off.any():
+        df = df.copy()
+        df["weight"] = np.where(sums > 0, df["weight"] * n_h / sums.where(sums > 0, 1.0), 0.0)
+        notes["nonresponse"] = (
+            f"The export's weights did not add up to the stratum frame counts in "
+            f"{int(df.loc[off, 'stratum'].nunique())} strata; they were rescaled within each "
+            "stratum to N_h (weighting-class nonresponse adjustment)."
+        )
+    else:
+        notes["nonresponse"] = (
+            "Nonresponse adjustment within design strata: every respondent stands for "
+            "N_h / n_responding_h transactions (the export's weight; verified to add up to N_h "
+            "in every stratum)."
+        )
+    return df
+
+
+def _margin_cells(
+    df: pd.DataFrame, fc: pd.DataFrame, name: str
+) -> tuple[pd.Series, dict[str, float], int] | None:
+    """Calibration cell of each row for margin ``agency_<name>`` and the cells' totals.
+
+    Cells are (period, agency, level). Cells with fewer than ``MIN_CALIBRATION_CELL``
+    respondents and cells with none are pooled per (period, agency); a pool with no
+    respondents spreads its count over the agency's other cells in proportion to theirs.
+    Returns None when the frame counts have no such margin.
+    """
+    rows = fc[fc["margin"] == f"agency_{name}"]
+    if rows.empty:
+        return None
+    counts = rows.groupby(["period", "agency", name])["N"].sum()
+    keys = pd.MultiIndex.from_frame(df[["period", "agency", name]])
+    known = keys.isin(counts.index)
+    if not known.all():
+        first = df.loc[~known, ["period", "agency", name]].iloc[0].tolist()
+        raise ReleaseError(
+            f"frame_counts: no agency_{name} count for {int((~known).sum())} responses, "
+            f"e.g. period/agency/{name} {first}; export the two files together"
+        )
+    respondents = df.groupby(["period", "agency", name]).size()
+    table = counts.rename("N").reset_index()
+    table["r"] = respondents.reindex(counts.index, fill_value=0).to_numpy()
+    # only the (period, agency) groups that have responses are calibrated
+    groups = pd.MultiIndex.from_frame(df[["period", "agency"]]).unique()
+    table = table[pd.MultiIndex.from_frame(table[["period", "agency"]]).isin(groups)]
+    small = table["r"] < MIN_CALIBRATION_CELL
+    table["cell"] = np.where(small, _OTHER, table[name])
+    pooled = table.groupby(["period", "agency", "cell"], as_index=False)[["N", "r"]].sum()
+    # a pool without respondents: spread its count over the group's cells proportionally
+    empty = pooled["r"] == 0
+    if empty.any():
+        lost = pooled[empty].groupby(["period", "agency"])["N"].sum().rename("lost")
+        pooled = pooled[~empty].join(lost, on=["period", "agency"])
+        group_n = pooled.groupby(["period", "agency"])["N"].transform("sum")
+        pooled["N"] = pooled["N"] * (1 + pooled["lost"].fillna(0.0) / group_n)
+    small_index = pd.MultiIndex.from_frame(table.loc[small, ["period", "agency", name]])
+    level_of_row = df[name].where(~keys.isin(small_index), _OTHER)
+    cell = df["period"] + "|" + df["agency"] + "|" + level_of_row
+    targets = dict(
+        zip(
+            pooled["period"] + "|" + pooled["agency"] + "|" + pooled["cell"],
+            pooled["N"].astype(float),
+            strict=True,
+        )
+    )
+    return cell, targets, int(small.sum())
+
+
+def calibrated_design(
+    responses: pd.DataFrame, frame_counts: pd.DataFrame
+) -> tuple[SurveyDesign, dict[str, str]]:
+    """The release's design: export design, nonresponse check, raking to the frame counts.
+
+    Public so that anyone can reproduce a release's numbers with the analysis package
+    (``calibrated_design(r, f)[0].mean("index", by="agency", dropna=True)``).
+    """
+    notes: dict[str, str] = {}
+    df = _check_nonresponse(_prepare(responses, "responses"), notes)
+    fc = _frame_counts(frame_counts)
+    margins: dict[str, dict[str, float]] = {}
+    pooled: list[str] = []
+    for name in ("channel", "province"):
+        made = _margin_cells(df, fc, name)
+        if made is None:
+            continue
+        cell, targets, n_small = made
+        column = f"_cal_{name}"
+        df[column] = cell.to_numpy()
+        margins[column] = targets
+        if n_small:
+            pooled.append(f"{n_small} agency x {name} cells")
+    if len(margins) == 2:
+        # the two margins must agree per (period, agency): scale province to channel totals
+        def group_totals(t: dict[str, float]) -> pd.Series:
+            s = pd.Series(t)
+            return s.groupby(s.index.str.rsplit("|", n=1).str[0]).sum()
+
+        ch, pr = (group_totals(margins[c]) for c in ("_cal_channel", "_cal_province"))
+        factor = (ch / pr).to_dict()
+        margins["_cal_province"] = {
+            k: v * factor[k.rsplit("|", 1)[0]] for k, v in margins["_cal_province"].items()
+        }
+        if not np.allclose(ch.sort_index(), pr.sort_index(), rtol=1e-9):
+            notes["calibration_consistency"] = (
+                "The agency x province counts did not add up to the agency x channel counts "
+                "for some agencies; province counts were scaled to the channel totals."
+            )
+    # responses without a reported province belong to no province domain
+    df["_dom_province"] = df["province"].where(df["province"] != "")
+    design = SurveyDesign(df, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust")
+    if margins:
+        design = design.rake(margins)
+        notes["calibration"] = (
+            "Weights raked (iterative proportional fitting) to the frame counts of "
+            + " and ".join(f"agency x {c[5:]}" for c in margins)
+            + " in each period, so every agency's weights add up to its transactions by "
+            "channel and by province. Strata without respondents are absorbed by their "
+            "agency's cells."
+            + (
+                f" Cells with fewer than {MIN_CALIBRATION_CELL} respondents were pooled within "
+                f"their agency: {', '.join(pooled)}."
+                if pooled
+                else ""
+            )
+        )
+    else:
+        notes["calibration"] = "No agency margins in the frame counts: no calibration."
+    return design, notes
+
+
+# ---- estimates -------------------------------------------------------------------------------
+def _domain_estimates(design: SurveyDesign, level: float) -> pd.DataFrame:
+    """Index and share satisfied for every level's domains (full design, by=)."""
+    data = design.data
+    has_province = data["province"] != ""
+    tables = []
+    for name, by in LEVELS.items():
+        for measure in MEASURES:
+            if data[measure].notna().sum() == 0:
+                continue
+            if "province" in by and not has_province.any():
+                continue
+            table = _estimate(design, measure, by, level)
+            if table.empty:
+                continue
+            table.insert(0, "level", name)
+            table.insert(1, "measure", measure)
+            tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=["level", "measure", *KEYS])
+    out = pd.concat(tables, ignore_index=True)
+    for key in KEYS:
+        out[key] = out[key].fillna("").astype(str) if key in out.columns else ""
+    return out
+
+
+def _estimate(design: SurveyDesign, measure: str, by: list[str], level: float) -> pd.DataFrame:
+    by_arg: str | list[str] | None = by or None
+    if "province" in by:
+        # responses without a reported province belong to no province domain
+        by_arg = [f"_dom_{c}" if c == "province" else c for c in by]
+    if measure == "index":
+        table = design.mean("index", by=by_arg, dropna=True, level=level)
+    else:
+        table = design.proportion("satisfied", by=by_arg, dropna=True, level=level)
+        for c in ("estimate", "se", "ci_low", "ci_high"):
+            table[c] = table[c] * 100
+    table = table.rename(columns={"_dom_province": "province"})
+    return table[[*by, "estimate", "se", "ci_low", "ci_high", "df", "cv", "n"]]
+
+
+def _sampled(df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
+    """Responses and sampled units per domain (from the frame counts) for response rates."""
+    strata = fc[fc["margin"] == "stratum"].copy()
+    if "plan_stratum" in strata.columns:
+        strata["agency"] = _plan_key(strata["plan_stratum"], "agency")
+        strata["service"] = _plan_key(strata["plan_stratum"], "service")
+    rows = []
+    rows.append({"level": "national", "n_sampled": strata["n_sampled"].sum()})
+    for name, margin in (("agency_channel", "channel"), ("agency_province", "province")):
+        part = fc[fc["margin"] == name]
+        if part.empty:
+            continue
+        g = part.groupby(["agency", margin], as_index=False)["n_sampled"].sum()
+        g["level"] = name
+        rows.extend(g.to_dict("records"))
+        if name == "agency_channel":
+            a = part.groupby("agency", as_index=False)["n_sampled"].sum()
+            a["level"] = "agency"
+            rows.extend(a.to_dict("records"))
+        else:
+            p = part.groupby("province", as_index=False)["n_sampled"].sum()
+            p["level"] = "province"
+            rows.extend(p.to_dict("records"))
+    with_service = strata[strata.get("service", pd.Series("", index=strata.index)) != ""]
+    if not with_service.empty:
+        s = with_service.groupby(["agency", "service"], as_index=False)["n_sampled"].sum()
+        s["level"] = "service"
+        rows.extend(s.to_dict("records"))
+    sampled = pd.DataFrame(rows)
+    for key in KEYS:
+        sampled[key] = sampled[key].fillna("").astype(str) if key in sampled.columns else ""
+    responding = []
+    for name, by in LEVELS.items():
+        if by:
+            g = df.groupby(by).size().rename("responses").reset_index()
+        else:
+            g = pd.DataFrame({"responses": [len(df)]})
+        g["level"] = name
+        responding.append(g)
+    resp = pd.concat(responding, ignore_index=True)
+    for key in KEYS:
+        resp[key] = resp[key].fillna("").astype(str) if key in resp.columns else ""
+    return sampled.merge(resp, on=["level", *KEYS], how="outer")
+
+
+# ---- change from the previous period ---------------------------------------------------------
+def _change(current: pd.DataFrame, previous: pd.DataFrame | None, level: float) -> pd.DataFrame:
+    """Independent samples: se = sqrt(se1^2 + se2^2), Welch-Satterthwaite df, t interval."""
+    out = current.copy()
+    for c in ("previous_estimate", "change", "change_ci_low", "change_ci_high"):
+        out[c] = np.nan
+    out["change_significant"] = False
+    if previous is None or previous.empty:
+        return out
+    keys = ["level", *KEYS, "measure"]
+    prev = previous[[*keys, "estimate", "se", "df", "suppressed"]].rename(
+        columns={"estimate": "p_est", "se": "p_se", "df": "p_df", "suppressed": "p_sup"}
+    )
+    merged = out[keys].merge(prev, on=keys, how="left")
+    usable = (~out["suppressed"].to_numpy()) & (merged["p_sup"].to_numpy() == False)  # noqa: E712
+    est1, se1, df1 = (out[c].to_numpy(dtype=float) for c in ("estimate", "se", "df"))
+    est0, se0, df0 = (merged[c].to_numpy(dtype=float) for c in ("p_est", "p_se", "p_df"))
+    v1, v0 = se1**2, se0**2
+    change = est1 - est0
+    se = np.sqrt(v1 + v0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        welch = (v1 + v0) ** 2 / (
+            np.where(np.isfinite(df1), v1**2 / df1, 0.0)
+            + np.where(np.isfinite(df0), v0**2 / df0, 0.0)
+        )
+    dof = np.where(np.isfinite(welch) & (welch > 0), np.maximum(welch, 1.0), np.inf)
+    q = np.where(
+        np.isinf(dof),
+        stats.norm.ppf(0.5 + level / 2),
+        stats.t.ppf(0.5 + level / 2, np.where(np.isinf(dof), 1.0, dof)),
+    )
+    low, high = change - q * se, change + q * se
+    usable &= np.isfinite(change) & np.isfinite(se)
+    out["previous_estimate"] = np.where(merged["p_sup"].to_numpy() == False, est0, np.nan)  # noqa: E712
+    out["change"] = np.where(usable, change, np.nan)
+    out["change_ci_low"] = np.where(usable, low, np.nan)
+    out["change_ci_high"] = np.where(usable, high, np.nan)
+    out["change_significant"] = usable & ((low > 0) | (high < 0))
+    return out
+
+
+def _ranks(table: pd.DataFrame, level: float) -> pd.DataFrame:
+    out = table.copy()
+    for c in ("rank", "rank_low", "rank_high"):
+        out[c] = pd.array([pd.NA] * len(out), dtype="Int64")
+    for measure in MEASURES:
+        pick = (out["level"] == "agency") & (out["measure"] == measure) & ~out["suppressed"]
+        if not pick.any():
+            continue
+        part = out[pick]
+        ranked = rank_intervals(
+            part["estimate"],
+            part["se"],
+            part["df"],
+            level=level,
+            draws=RANK_DRAWS,
+            seed=RANK_SEED,
+        )
+        for c in ("rank", "rank_low", "rank_high"):
+            out.loc[pick, c] = ranked[c].to_numpy()
+    return out
+
+
+# ---- items and drivers -----------------------------------------------------------------------
+def _items(
+    design: SurveyDesign, drivers: Sequence[str], level: float, rules: QualityRules
+) -> tuple[pd.DataFrame, str]:
+    data = design.data
+    columns = [f"score_{d}" for d in drivers]
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ReleaseError(f"drivers: the responses have no columns {missing}")
+    tables = []
+    for name, by in (("national", None), ("agency", "agency")):
+        for item, column in zip(drivers, columns, strict=True):
+            if pd.to_numeric(data[column], errors="coerce").notna().sum() == 0:
+                continue
+            t = design.mean(column, by=by, dropna=True, level=level)
+            t["level"] = name
+            t["item"] = item
+            if by is None:
+                t["agency"] = ""
+            tables.append(t)
+    if not tables:
+        return _typed(pd.DataFrame(columns=ITEM_COLUMNS), ITEM_COLUMNS), "no item scores"
+    items = apply_rules(pd.concat(tables, ignore_index=True), rules)
+    items["agency"] = items["agency"].fillna("").astype(str)
+    importance, note = _importance(design, drivers, columns, level)
+    items = items.merge(importance, on=["level", "agency", "item"], how="left")
+    items["importance_note"] = items["importance_note"].fillna(note or "")
+    return _typed(items, ITEM_COLUMNS), note
+
+
+def _importance(
+    design: SurveyDesign, drivers: Sequence[str], columns: list[str], level: float
+) -> tuple[pd.DataFrame, str]:
+    empty = pd.DataFrame(
+        columns=[
+            "level",
+            "agency",
+            "item",
+            "importance",
+            "importance_low",
+            "importance_high",
+            "importance_note",
+        ]
+    )
+    if len(columns) < 2:
+        return empty, "importance needs at least two driver items"
+    # Replicates rescale the calibrated weights without redoing the raking (a bootstrap
+    # replicate can empty a small calibration cell); this ignores the small variance gain
+    # of calibration, so the importance intervals are if anything a little wide.
+    data = design.data.assign(_release_weight=design.weights)
+    fixed = SurveyDesign(
+        data, weights="_release_weight", strata="stratum", fpc="N_h", lonely_psu="adjust"
+    )
+    try:
+        table = key_drivers(
+            fixed,
+            "index",
+            columns,
+            by="agency",
+            replicates=DRIVER_REPLICATES,
+            seed=DRIVER_SEED,
+            level=level,
+        )
+    except AnalysisError as exc:
+        return empty, f"importance not estimated: {exc}"
+    note_text = {
+        "too_few_responses": "too few complete responses to rank the drivers",
+        "collinear_drivers": "the drivers move together too closely to be told apart",
+        "constant_driver": "the index or a driver does not vary",
+    }
+    out = pd.DataFrame(
+        {
+            "level": np.where(table["scope"] == "national", "national", "agency"),
+            "agency": table["agency"].astype(object).where(table["scope"] != "national", ""),
+            "item": table["driver"].str.removeprefix("score_"),
+            "importance": table["importance"],
+            "importance_low": table["ci_low"],
+            "importance_high": table["ci_high"],
+            "importance_note": [
+                note_text.get(str(n).split(":", 1)[0], str(n)) if n else "" for n in table["note"]
+            ],
+        }
+    )
+    out["agency"] = out["agency"].fillna("").astype(str)
+    return out, ""
+
+
+# ---- small areas -----------------------------------------------------------------------------
+def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str]) -> pd.DataFrame:
+    """Fay-Herriot EBLUPs of the agency x province index, used where the direct one fails."""
+    empty = _typed(pd.DataFrame(columns=SMALL_AREA_COLUMNS), SMALL_AREA_COLUMNS)
+    cells = fc[fc["margin"] == "agency_province"]
+    direct_rows = estimates[
+        (estimates["level"] == "agency_province") & (estimates["measure"] == "index")
+    ]
+    agency_rows = estimates[(estimates["level"] == "agency") & (estimates["measure"] == "index")]
+    if cells.empty or direct_rows.empty:
+        notes["small_areas"] = "No agency x province cells: no small-area estimates."
+        return empty
+    frame = cells.groupby(["agency", "province"], as_index=False)["N"].sum()
+    frame = frame[(frame["province"] != "") & frame["agency"].isin(agency_rows["agency"])]
+    raw = _raw_agency_province(estimates)
+    frame = frame.merge(raw, on=["agency", "province"], how="left")
+    frame["n"] = frame["n"].fillna(0)
+    # the agency's own direct index (also when suppressed for publication) as auxiliary
+    agency_index = frame["agency"].map(_raw_agency(estimates))
+    frame = frame[agency_index.notna().to_numpy() & (frame["N"] > 0).to_numpy()].reset_index(
+        drop=True
+    )
+    agency_index = agency_index.dropna().reset_index(drop=True)
+    if frame.empty:
+        notes["small_areas"] = "No agency x province cells with an agency estimate."
+        return empty
+    # sampling variances smoothed as k / n (a generalised variance function): direct
+    # variances from a handful of responses are themselves too noisy to weigh by
+    has = (frame["n"] >= 2) & frame["raw_se"].gt(0) & frame["raw_estimate"].notna()
+    k = (
+        float(np.median(frame.loc[has, "raw_se"] ** 2 * frame.loc[has, "n"]))
+        if has.any()
+        else np.nan
+    )
+    direct = frame["raw_estimate"].where(has)
+    psi = k / frame["n"].where(has)
+    X = pd.DataFrame(
+        {"agency_index": agency_index.to_numpy(), "log_N": np.log(frame["N"].to_numpy())}
+    )
+    ok = frame["passes"].fillna(False).astype(bool).to_numpy()
+    try:
+        fit = fay_herriot(direct, psi, X, method="REML", direct_ok=ok)
+    except FayHerriotError as exc:
+        notes["small_areas"] = f"Fay-Herriot model not fitted ({exc}); only direct estimates."
+        return empty
+    table = fit.table
+    out = pd.DataFrame(
+        {
+            "agency": frame["agency"],
+            "province": frame["province"],
+            "direct": frame["raw_estimate"].where(ok),
+            "direct_se": frame["raw_se"].where(ok),
+            "n": frame["n"].astype(int),
+            "model": table["eblup"].to_numpy(),
+            "model_rmse": np.sqrt(table["mse"].to_numpy()),
+            "used": np.where(ok, "direct", "model"),
+        }
+    )
+    notes["small_areas"] = (
+        "Agency x province cells: Fay-Herriot area-level model (REML; Prasad-Rao MSE) with "
+        "the agency's direct index and the log of the cell's frame count as auxiliaries, "
+        "sampling variances smoothed as k/n (k = median of se^2 n over cells with two or "
+        f"more responses); sigma2_u = {fit.sigma2_u:.3g}. The model-based estimate is used "
+        "only where the direct estimate fails the quality rule, and is labelled so."
+    )
+    return _typed(out, SMALL_AREA_COLUMNS)
+
+
+def _raw_agency_province(estimates: pd.DataFrame) -> pd.DataFrame:
+    rows = estimates[(estimates["level"] == "agency_province") & (estimates["measure"] == "index")]
+    return pd.DataFrame(
+        {
+            "agency": rows["agency"],
+            "province": rows["province"],
+            "raw_estimate": rows["raw_estimate"],
+            "raw_se": rows["raw_se"],
+            "n": rows["n"],
+            "passes": ~rows["suppressed"],
+        }
+    )
+
+
+def _raw_agency(estimates: pd.DataFrame) -> dict[str, float]:
+    rows = estimates[(estimates["level"] == "agency") & (estimates["measure"] == "index")]
+    return dict(zip(rows["agency"], rows["raw_estimate"], strict=True))
+
+
+# ---- the release -----------------------------------------------------------------------------
+def _estimates(
+    design: SurveyDesign, fc: pd.DataFrame, level: float, rules: QualityRules
+) -> pd.DataFrame:
+    data = design.data
+    table = _domain_estimates(design, level)
+    if table.empty:
+        return table
+    table["raw_estimate"] = table["estimate"]
+    table["raw_se"] = table["se"]
+    table = apply_rules(table, rules)
+    counts = _sampled(data, fc)
+    table = table.merge(counts, on=["level", *KEYS], how="left")
+    table["n_sampled"] = table["n_sampled"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = table["responses"] / table["n_sampled"]
+    table["response_rate"] = rate.where(table["n_sampled"] > 0)
+    return table
+
+
+def compute_release(
+    responses: pd.DataFrame,
+    frame_counts: pd.DataFrame,
+    previous: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    drivers: Sequence[str] | None = None,
+    level: float = 0.95,
+    rules: QualityRules | None = None,
+) -> ReleaseTables:
+    """All published numbers of one period (see the module docstring and the contract)."""
+    rules = rules or QualityRules()
+    if not 0 < level < 1:
+        raise ReleaseError(f"level: expected a number between 0 and 1, got {level!r}")
+    if len(responses) == 0:
+        raise ReleaseError("responses: expected at least one response, got an empty table")
+    design, notes = calibrated_design(responses, frame_counts)
+    fc = _frame_counts(frame_counts)
+    table = _estimates(design, fc, level, rules)
+    prev_table = None
+    if previous is not None:
+        if not (isinstance(previous, tuple) and len(previous) == 2):
+            raise ReleaseError("previous: expected a (responses, frame_counts) pair")
+        prev_design, _ = calibrated_design(previous[0], previous[1])
+        prev_table = _estimates(prev_design, _frame_counts(previous[1]), level, rules)
+    table = _change(table, prev_table, level)
+    table = _ranks(table, level)
+    small = _small_areas(table, fc, notes)
+    items = _typed(pd.DataFrame(columns=ITEM_COLUMNS), ITEM_COLUMNS)
+    if drivers:
+        items, note = _items(design, list(drivers), level, rules)
+        if note:
+            notes["drivers"] = note
+    notes.update(_method_notes(design, level, rules, previous is not None))
+    estimates = _typed(table, ESTIMATE_COLUMNS)
+    return ReleaseTables(estimates=estimates, items=items, small_areas=small, notes=notes)
+
+
+def _method_notes(
+    design: SurveyDesign, level: float, rules: QualityRules, has_previous: bool
+) -> dict[str, str]:
+    data = design.data
+    notes = {
+        "design": (
+            "Stratified design, every response its own unit, strata = design strata of the "
+            "sampling plan, finite population correction from the frame counts (N_h); "
+            f"{len(data)} responses in {data['stratum'].nunique()} strata; "
+            f"{design.degrees_of_freedom} design degrees of freedom. A stratum with a "
+            "single response is centred on the grand mean (R survey's lonely.psu='adjust')."
+        ),
+        "level": f"{level:.0%}",
+        "interval_index": (
+            "Index: estimate +- t * se, Taylor linearisation with calibration residuals, "
+            "Satterthwaite degrees of freedom capped by the domain's own responses minus strata."
+        ),
+        "interval_satisfied": (
+            "Share satisfied: Korn-Graubard (Clopper-Pearson on the effective sample size, "
+            "design effect floored at 1), as the NCHS standard."
+        ),
+        "quality": rules.describe(),
+        "rules": str(rules.to_dict()),
+        "ranks": (
+            f"Agency ranks among the agencies not suppressed; rank interval: central {level:.0%} "
+            f"of ranks over {RANK_DRAWS} draws from each estimate's sampling distribution "
+            f"(Student t with its degrees of freedom), seed {RANK_SEED}."
+        ),
+        "response_rate": "Responses divided by sampled units in the domain (frame counts).",
+    }
+    notes["change"] = (
+        "Change from the previous period: difference of the two estimates, independent "
+        "samples (se = sqrt(se1^2 + se2^2)), Welch-Satterthwaite t interval; significant only "
+        "when the interval excludes 0; not given when either estimate is suppressed."
+        if has_previous
+        else "No previous period given: no changes."
+    )
+    if data["questionnaire"].nunique() > 1 if "questionnaire" in data.columns else False:
+        notes["questionnaires"] = (
+            "The responses come from several questionnaires; their indices are pooled."
+        )
+    return notes

@@ -1,0 +1,375 @@
+"""compute_release: the numbers of a publication release from an export and its frame counts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.design import SurveyDesign
+from analysis.quality import QualityRules
+from analysis.release import (
+    ESTIMATE_COLUMNS,
+    ITEM_COLUMNS,
+    SMALL_AREA_COLUMNS,
+    ReleaseError,
+    ReleaseTables,
+    calibrated_design,
+    compute_release,
+)
+
+PROVINCES = ["THR", "ISF", "FRS", "KHR", "TBZ", "GLN"]
+ITEMS = ["q_time", "q_information", "q_ease"]
+
+
+def make_export(
+    seed: int = 1,
+    period: str = "1405-01",
+    agencies: dict[str, tuple[float, int]] | None = None,
+    shift: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A synthetic export in the service's layout (docs/export.md) and its frame counts.
+
+    ``agencies`` maps code -> (mean index, responses per stratum); every agency has two
+    services x two channels; provinces are drawn with unequal shares.
+    """
+    rng = np.random.default_rng(seed)
+    agencies = agencies or {
+        "TAX": (78.0, 90),
+        "EDU": (60.0, 60),
+        "HLT": (55.0, 25),
+        "POS": (40.0, 3),
+    }
+    share = np.array([0.4, 0.2, 0.15, 0.12, 0.08, 0.05])
+    responses, strata, by_province = [], [], []
+    for agency, (level, n_resp) in agencies.items():
+        for s in (1, 2):
+            for channel in ("in_person", "online"):
+                plan_stratum = f"agency={agency}|service={agency}-0{s}|channel={channel}"
+                stratum = f"{period}/v1/{plan_stratum}"
+                N_h = int(rng.integers(2_000, 6_000))
+                N_hp = rng.multinomial(N_h, share)
+                sampled = n_resp * 3
+                strata.append((stratum, plan_stratum, N_h, sampled, n_resp))
+                by_province.append((agency, channel, N_hp, sampled))
+                if n_resp == 0:
+                    continue
+                province = rng.choice(PROVINCES, size=n_resp, p=N_hp / N_h)
+                base = level + shift + (4.0 if channel == "online" else 0.0)
+                items = np.clip(rng.normal(base, 18, size=(n_resp, 3)), 0, 100)
+                items = np.round(items / 25) * 25
+                overall = np.clip(
+                    np.round((items.mean(axis=1) + rng.normal(0, 10, n_resp)) / 25), 0, 4
+                )
+                index = items.mean(axis=1)
+                frame = pd.DataFrame(
+                    {
+                        "response_id": [f"{agency}{s}{channel}{i}" for i in range(n_resp)],
+                        "status": "completed",
+                        "questionnaire": "core-transaction",
+                        "questionnaire_version": 1,
+                        "agency": agency,
+                        "service": f"{agency}-0{s}",
+                        "channel": channel,
+                        "province": province,
+                        "period": period,
+                        "plan_version": 1,
+                        "plan_stratum": plan_stratum,
+                        "stratum": stratum,
+                        "N_h": N_h,
+                        "n_sampled_h": sampled,
+                        "n_responding_h": n_resp,
+                        "inclusion_probability": sampled / N_h,
+                        "base_weight": N_h / sampled,
+                        "weight": N_h / n_resp,
+                        "mode": "web",
+                        "q_overall": overall + 1,
+                        **{f"score_{q}": items[:, j] for j, q in enumerate(ITEMS)},
+                        "index": index,
+                        "satisfied": (overall >= 3).astype(int),
+                    }
+                )
+                responses.append(frame)
+    responses_df = pd.concat(responses, ignore_index=True)
+    rows = [
+        {"margin": "stratum", "period": period, "stratum": st, "plan_version": 1,
+         "plan_stratum": ps, "N": N, "n_sampled": ns, "n_responding": nr}
+        for st, ps, N, ns, nr in strata
+    ]  # fmt: skip
+    prov = {}
+    chan = {}
+    for agency, channel, N_hp, sampled in by_province:
+        for p, N in zip(PROVINCES, N_hp, strict=True):
+            cell = prov.setdefault((agency, p), [0, 0])
+            cell[0] += int(N)
+            cell[1] += round(sampled * N / N_hp.sum())
+        cell = chan.setdefault((agency, channel), [0, 0])
+        cell[0] += int(N_hp.sum())
+        cell[1] += sampled
+    rows += [
+        {"margin": "agency_province", "period": period, "agency": a, "province": p, "N": N,
+         "n_sampled": ns}
+        for (a, p), (N, ns) in prov.items()
+    ]  # fmt: skip
+    rows += [
+        {"margin": "agency_channel", "period": period, "agency": a, "channel": c, "N": N,
+         "n_sampled": ns}
+        for (a, c), (N, ns) in chan.items()
+    ]  # fmt: skip
+    return responses_df, pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def export() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return make_export()
+
+
+@pytest.fixture(scope="module")
+def release(export: tuple[pd.DataFrame, pd.DataFrame]) -> ReleaseTables:
+    previous = make_export(seed=2, period="1404-12", shift=-8.0)
+    return compute_release(*export, previous=previous, drivers=ITEMS)
+
+
+def row(table: pd.DataFrame, **keys: str) -> pd.Series:
+    pick = np.ones(len(table), dtype=bool)
+    for k, v in keys.items():
+        pick &= (table[k] == v).to_numpy()
+    assert pick.sum() == 1, keys
+    return table[pick].iloc[0]
+
+
+def test_tables_have_the_contract_columns(release: ReleaseTables) -> None:
+    assert list(release.estimates.columns) == ESTIMATE_COLUMNS
+    assert list(release.items.columns) == ITEM_COLUMNS
+    assert list(release.small_areas.columns) == SMALL_AREA_COLUMNS
+    levels = set(release.estimates["level"])
+    assert levels == {
+        "national",
+        "agency",
+        "agency_channel",
+        "service",
+        "province",
+        "agency_province",
+    }
+    assert set(release.estimates["measure"]) == {"index", "satisfied"}
+
+
+def test_agency_index_equals_the_analysis_package_after_the_same_calibration(
+    export: tuple[pd.DataFrame, pd.DataFrame], release: ReleaseTables
+) -> None:
+    design, _ = calibrated_design(*export)
+    direct = design.mean("index", by="agency", dropna=True).set_index("agency")
+    share = design.proportion("satisfied", by="agency", dropna=True).set_index("agency")
+    for agency in ("TAX", "EDU", "HLT"):
+        got = row(release.estimates, level="agency", agency=agency, measure="index")
+        assert got["estimate"] == pytest.approx(direct.loc[agency, "estimate"], rel=1e-12)
+        assert got["se"] == pytest.approx(direct.loc[agency, "se"], rel=1e-12)
+        assert got["ci_low"] == pytest.approx(direct.loc[agency, "ci_low"], rel=1e-12)
+        sat = row(release.estimates, level="agency", agency=agency, measure="satisfied")
+        assert sat["estimate"] == pytest.approx(100 * share.loc[agency, "estimate"], rel=1e-12)
+        assert sat["ci_high"] == pytest.approx(100 * share.loc[agency, "ci_high"], rel=1e-12)
+    national = row(release.estimates, level="national", measure="index")
+    assert national["estimate"] == pytest.approx(float(design.mean("index")["estimate"].iloc[0]))
+
+
+def test_calibrated_weights_add_up_to_the_frame_counts(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    responses, frame = export
+    design, notes = calibrated_design(responses, frame)
+    data = design.data.assign(w=design.weights)
+    margin = frame[frame["margin"] == "agency_channel"].set_index(["agency", "channel"])["N"]
+    got = data.groupby(["agency", "channel"])["w"].sum()
+    for key in got.index:
+        assert got[key] == pytest.approx(margin[key], rel=1e-8)
+    prov = frame[frame["margin"] == "agency_province"]
+    tax = prov[prov["agency"] == "TAX"].set_index("province")["N"]
+    got_tax = data[data["agency"] == "TAX"].groupby("province")["w"].sum()
+    for p in got_tax.index:
+        assert got_tax[p] == pytest.approx(tax[p], rel=1e-6)
+    assert "raked" in notes["calibration"]
+
+
+def test_export_weights_are_verified_and_repaired_when_they_do_not_add_up(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    responses, frame = export
+    wrong = responses.assign(weight=responses["base_weight"])
+    design, notes = calibrated_design(wrong, frame)
+    assert "rescaled" in notes["nonresponse"]
+    ok_design, ok_notes = calibrated_design(responses, frame)
+    assert "verified" in ok_notes["nonresponse"]
+    np.testing.assert_allclose(design.weights, ok_design.weights, rtol=1e-8)
+
+
+def test_small_agency_is_suppressed_and_shows_no_numbers(release: ReleaseTables) -> None:
+    pos = row(release.estimates, level="agency", agency="POS", measure="index")
+    assert pos["suppressed"] and pos["grade"] == "suppressed"
+    assert pos["n"] == 12
+    for c in ("estimate", "se", "ci_low", "ci_high", "df", "cv", "change"):
+        assert pd.isna(pos[c]), c
+    assert pd.isna(pos["rank"])
+    tax = row(release.estimates, level="agency", agency="TAX", measure="index")
+    assert tax["grade"] == "A" and not tax["suppressed"]
+
+
+def test_response_rate_is_responses_over_sampled(release: ReleaseTables) -> None:
+    tax = row(release.estimates, level="agency", agency="TAX", measure="index")
+    assert tax["n_sampled"] == 4 * 270
+    assert tax["response_rate"] == pytest.approx(360 / 1080)
+    nat = row(release.estimates, level="national", measure="index")
+    assert nat["n_sampled"] == 3 * 4 * (90 + 60 + 25 + 3)
+
+
+def test_change_is_significant_only_when_its_interval_excludes_zero(
+    release: ReleaseTables,
+) -> None:
+    est = release.estimates
+    has = est["change"].notna()
+    assert has.sum() > 10
+    part = est[has]
+    excludes = (part["change_ci_low"] > 0) | (part["change_ci_high"] < 0)
+    assert (part["change_significant"] == excludes).all()
+    assert not est.loc[~has, "change_significant"].any()
+    tax = row(est, level="agency", agency="TAX", measure="index")
+    assert tax["change"] == pytest.approx(tax["estimate"] - tax["previous_estimate"])
+    assert tax["change_significant"]  # 8 points better on 360 responses
+
+
+def test_change_interval_uses_both_standard_errors(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    previous = make_export(seed=3, period="1404-12", shift=0.0)
+    now = compute_release(*export, previous=previous)
+    before = compute_release(*previous)
+    a = row(now.estimates, level="national", measure="index")
+    b = row(before.estimates, level="national", measure="index")
+    se = np.hypot(a["se"], b["se"])
+    half = (a["change_ci_high"] - a["change_ci_low"]) / 2
+    assert a["change"] == pytest.approx(a["estimate"] - b["estimate"])
+    v1, v0 = a["se"] ** 2, b["se"] ** 2
+    welch = (v1 + v0) ** 2 / (v1**2 / a["df"] + v0**2 / b["df"])
+    assert half / se == pytest.approx(stats.t.ppf(0.975, welch), rel=1e-9)
+
+
+def test_ranks_are_sane(release: ReleaseTables) -> None:
+    agencies = release.estimates[
+        (release.estimates["level"] == "agency") & (release.estimates["measure"] == "index")
+    ].set_index("agency")
+    assert agencies.loc["TAX", "rank"] == 1
+    assert (agencies.loc["TAX", "rank_low"], agencies.loc["TAX", "rank_high"]) == (1, 1)
+    shown = agencies[~agencies["suppressed"]]
+    assert sorted(shown["rank"].tolist()) == list(range(1, len(shown) + 1))
+    assert (shown["rank_low"] <= shown["rank"]).all() and (
+        shown["rank"] <= shown["rank_high"]
+    ).all()
+    others = release.estimates[release.estimates["level"] != "agency"]
+    assert others["rank"].isna().all()
+
+
+def test_items_and_driver_importance(release: ReleaseTables) -> None:
+    items = release.items
+    national = items[items["level"] == "national"]
+    assert set(national["item"]) == set(ITEMS)
+    assert national["importance"].sum() == pytest.approx(1.0)
+    assert (national["importance_note"] == "").all()
+    pos = items[(items["level"] == "agency") & (items["agency"] == "POS")]
+    assert pos["importance"].isna().all()
+    assert (pos["importance_note"] != "").all()
+    assert pos["suppressed"].all()
+
+
+def test_small_areas_use_the_model_only_where_the_direct_estimate_fails(
+    release: ReleaseTables,
+) -> None:
+    sa = release.small_areas
+    assert not sa.empty
+    est = release.estimates
+    direct = est[(est["level"] == "agency_province") & (est["measure"] == "index")]
+    merged = sa.merge(direct, on=["agency", "province"], how="left")
+    used_direct = merged["used"] == "direct"
+    assert (merged.loc[used_direct, "suppressed"] == False).all()  # noqa: E712
+    np.testing.assert_allclose(
+        merged.loc[used_direct, "direct"], merged.loc[used_direct, "estimate"]
+    )
+    model = sa[sa["used"] == "model"]
+    assert len(model) > 0
+    assert model["model"].notna().all() and (model["model_rmse"] > 0).all()
+    assert model["direct"].isna().all()
+    assert "Fay-Herriot" in release.notes["small_areas"]
+
+
+def test_json_round_trip(release: ReleaseTables) -> None:
+    data = json.loads(json.dumps(release.to_json(), allow_nan=False))
+    back = ReleaseTables.from_json(data)
+    pd.testing.assert_frame_equal(back.estimates, release.estimates)
+    pd.testing.assert_frame_equal(back.items, release.items)
+    pd.testing.assert_frame_equal(back.small_areas, release.small_areas)
+    assert back.notes == release.notes
+
+
+def test_missing_answers_zero_response_strata_and_missing_province(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    responses, frame = export
+    rng = np.random.default_rng(5)
+    broken = responses.copy()
+    broken.loc[rng.random(len(broken)) < 0.1, "index"] = np.nan
+    broken.loc[rng.random(len(broken)) < 0.1, "satisfied"] = np.nan
+    broken.loc[rng.random(len(broken)) < 0.05, "score_q_time"] = np.nan
+    broken.loc[broken.index[:7], "province"] = ""
+    # one stratum lost all its respondents: it stays in the frame counts only
+    gone = broken["stratum"].iloc[0]
+    broken = broken[broken["stratum"] != gone]
+    out = compute_release(broken, frame, drivers=ITEMS)
+    nat = row(out.estimates, level="national", measure="index")
+    assert nat["n"] == broken["index"].notna().sum()
+    assert "" not in set(out.estimates.loc[out.estimates["level"] == "province", "province"])
+
+
+def test_a_tiny_release_does_not_crash() -> None:
+    responses, frame = make_export(agencies={"ONE": (70.0, 2), "TWO": (50.0, 1)})
+    out = compute_release(responses, frame, drivers=ITEMS)
+    assert out.estimates["suppressed"].all()
+    assert out.estimates[["estimate", "se", "ci_low", "ci_high"]].isna().all().all()
+    assert (out.estimates["n"] > 0).all()
+    assert json.dumps(out.to_json(), allow_nan=False)
+
+
+def test_strict_rules_suppress_more(export: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    strict = compute_release(*export, rules=QualityRules(min_n=200, a_min_n=400))
+    edu = row(strict.estimates, level="agency", agency="EDU", measure="index")
+    assert edu["n"] == 240 and not edu["suppressed"]
+    hlt = row(strict.estimates, level="agency", agency="HLT", measure="index")
+    assert hlt["suppressed"]
+    assert "200" in strict.notes["quality"]
+
+
+def test_bad_input_is_named() -> None:
+    responses, frame = make_export()
+    with pytest.raises(ReleaseError, match="weight"):
+        compute_release(responses.drop(columns=["weight"]), frame)
+    with pytest.raises(ReleaseError, match="margin"):
+        compute_release(responses, frame.drop(columns=["margin"]))
+    with pytest.raises(ReleaseError, match="empty"):
+        compute_release(responses.iloc[:0], frame)
+    with pytest.raises(ReleaseError, match="satisfied"):
+        compute_release(responses.assign(satisfied=3), frame)
+
+
+def test_design_of_the_release_is_the_export_design(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Without margins in the frame counts the release is the plain export design."""
+    responses, frame = export
+    strata_only = frame[frame["margin"] == "stratum"]
+    out = compute_release(responses, strata_only)
+    plain = SurveyDesign(
+        responses, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust"
+    )
+    want = plain.mean("index", by="agency", dropna=True).set_index("agency")
+    got = row(out.estimates, level="agency", agency="EDU", measure="index")
+    assert got["estimate"] == pytest.approx(want.loc["EDU", "estimate"], rel=1e-12)
