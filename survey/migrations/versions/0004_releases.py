@@ -18,6 +18,28 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# A published release is never changed or deleted: the database itself refuses, whatever code
+# (or person with a SQL prompt) tries. Drafts may be published (status draft -> published).
+MESSAGE = "a published release is never changed; publish a correction instead"
+SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER release_published_no_update BEFORE UPDATE ON "release"
+    WHEN OLD.status = 'published' BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+    f"""CREATE TRIGGER release_published_no_delete BEFORE DELETE ON "release"
+    WHEN OLD.status = 'published' BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+)
+POSTGRES_TRIGGER = (
+    f"""CREATE FUNCTION release_published_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.status = 'published' THEN
+            RAISE EXCEPTION 'release %: {MESSAGE}', OLD.id;
+        END IF;
+        IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+        RETURN NEW;
+    END $$""",
+    """CREATE TRIGGER release_published_immutable BEFORE UPDATE OR DELETE ON "release"
+    FOR EACH ROW EXECUTE FUNCTION release_published_immutable()""",
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -42,9 +64,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_release_period"), "release", ["period"], unique=False)
     op.create_index(op.f("ix_release_published_at"), "release", ["published_at"], unique=False)
+    dialect = op.get_bind().dialect.name
+    for statement in POSTGRES_TRIGGER if dialect == "postgresql" else SQLITE_TRIGGERS:
+        op.execute(statement)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute('DROP TRIGGER IF EXISTS release_published_immutable ON "release"')
+        op.execute("DROP FUNCTION IF EXISTS release_published_immutable()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS release_published_no_update")
+        op.execute("DROP TRIGGER IF EXISTS release_published_no_delete")
     op.drop_index(op.f("ix_release_published_at"), table_name="release")
     op.drop_index(op.f("ix_release_period"), table_name="release")
     op.drop_table("release")
