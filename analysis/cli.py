@@ -1,7 +1,13 @@
-"""Command line for staff: design-based estimates from the service's export.
+"""Command line for staff: estimates and models from the service's export (a CSV).
 
     python -m analysis estimate FILE.csv --weights w --strata stratum --fpc N_h \\
         --mean index --proportion satisfied --by agency --format csv|json
+    python -m analysis regress FILE.csv --weights w --strata stratum \\
+        --formula "q_overall ~ q_time + q_courtesy" [--family binomial] [--by agency]
+    python -m analysis drivers FILE.csv --weights w --strata stratum \\
+        --outcome q_overall --driver q_time --driver q_courtesy [--by agency]
+    python -m analysis sae FILE.csv --weights w --strata stratum \\
+        --mean index --area agency --area province --parent agency
 
 Every mistake (unknown flag, unknown column, bad values) ends with one line on stderr,
 ``analysis: error: ...``, and exit status 2.
@@ -17,7 +23,10 @@ from typing import NoReturn
 import pandas as pd
 
 from analysis.design import SurveyDesign
+from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
+from analysis.regression import regress
+from analysis.small_areas import small_area_estimates
 
 MEAN_METHODS = {"publication": None, "wald": "wald", "normal": "normal"}
 PROPORTION_METHODS = {
@@ -40,22 +49,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="analysis", description="Design-based survey estimates (R survey).")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    estimate = commands.add_parser(
-        "estimate", help="means, proportions and totals per domain from a CSV export"
-    )
-    estimate.add_argument("file", help="CSV file: one row per response")
-    estimate.add_argument("--weights", help="weights column (omit to derive from --fpc)")
-    estimate.add_argument("--strata", help="strata column")
-    estimate.add_argument("--psu", action="append", help="PSU column; repeat per stage")
-    estimate.add_argument("--fpc", action="append", help="fpc column; repeat per stage")
-    estimate.add_argument(
+def _design_options() -> argparse.ArgumentParser:
+    """Flags every command shares: the file and its sampling design."""
+    shared = _Parser(add_help=False)
+    shared.add_argument("file", help="CSV file: one row per response")
+    shared.add_argument("--weights", help="weights column (omit to derive from --fpc)")
+    shared.add_argument("--strata", help="strata column")
+    shared.add_argument("--psu", action="append", help="PSU column; repeat per stage")
+    shared.add_argument("--fpc", action="append", help="fpc column; repeat per stage")
+    shared.add_argument(
         "--lonely-psu",
         default="fail",
         choices=["fail", "adjust", "average", "certainty"],
         help="what a stratum with one PSU does (default: fail)",
+    )
+    shared.add_argument("--level", type=float, default=0.95, help="confidence level")
+    shared.add_argument("--format", default="csv", choices=["csv", "json"])
+    return shared
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="analysis", description="Design-based survey estimates (R survey).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    shared = [_design_options()]
+    estimate = commands.add_parser(
+        "estimate", parents=shared, help="means, proportions and totals per domain"
     )
     estimate.add_argument("--mean", action="append", default=[], help="column to average")
     estimate.add_argument("--proportion", action="append", default=[], help="0/1 column")
@@ -65,9 +83,56 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument(
         "--proportion-method", default="publication", choices=list(PROPORTION_METHODS)
     )
-    estimate.add_argument("--level", type=float, default=0.95, help="confidence level")
     estimate.add_argument("--dropna", action="store_true", help="skip missing values")
-    estimate.add_argument("--format", default="csv", choices=["csv", "json"])
+
+    model = commands.add_parser(
+        "regress", parents=shared, help="design-based regression (R svyglm)"
+    )
+    model.add_argument("--formula", required=True, help='e.g. "q_overall ~ q_time + q_outcome"')
+    model.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
+    model.add_argument("--by", action="append", help="fit per domain; repeat for several")
+
+    drivers = commands.add_parser(
+        "drivers", parents=shared, help="key-driver importance and performance"
+    )
+    drivers.add_argument("--outcome", required=True, help="overall satisfaction column")
+    drivers.add_argument(
+        "--driver", action="append", required=True, help="driver column; repeat (2 or more)"
+    )
+    drivers.add_argument("--by", help="domain column (the nation is always included)")
+    drivers.add_argument(
+        "--method", default="relative_weights", choices=["relative_weights", "shapley"]
+    )
+    drivers.add_argument("--replicates", type=int, default=200, help="bootstrap replicates")
+    drivers.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    drivers.add_argument("--min-n", type=int, default=100, help="fewest responses per domain")
+    drivers.add_argument("--max-vif", type=float, default=10.0, help="collinearity limit")
+
+    sae = commands.add_parser(
+        "sae", parents=shared, help="Fay-Herriot small-area estimates for cells"
+    )
+    sae.add_argument("--mean", required=True, help="column whose cell means are estimated")
+    sae.add_argument(
+        "--area", action="append", required=True, help="cell column; repeat for several"
+    )
+    sae.add_argument(
+        "--parent", action="append", help="larger domain whose direct mean is a covariate"
+    )
+    sae.add_argument("--auxiliary", help="CSV of area-level covariates keyed by the area columns")
+    sae.add_argument("--covariate", action="append", default=[], help="auxiliary column")
+    sae.add_argument("--size", help="auxiliary column with the cell's frame count")
+    sae.add_argument(
+        "--no-log-size", action="store_true", help="leave the log cell size out of the model"
+    )
+    sae.add_argument("--method", default="REML", choices=["REML", "ML", "FH"])
+    sae.add_argument("--variance", default="smoothed", choices=["smoothed", "direct"])
+    sae.add_argument("--min-n", type=int, default=30, help="quality rule: fewest responses")
+    sae.add_argument("--max-cv", type=float, default=0.333, help="quality rule: largest CV")
+    sae.add_argument("--bootstrap", type=int, default=0, help="parametric bootstrap MSE")
+    sae.add_argument("--seed", type=int, help="bootstrap seed")
+    sae.add_argument(
+        "--coefficients", action="store_true", help="print the model's coefficients instead"
+    )
     return parser
 
 
@@ -80,14 +145,12 @@ def _read(path: str) -> pd.DataFrame:
         raise UsageError(f"file {path!r} is not a readable CSV: {exc}".splitlines()[0]) from exc
 
 
-def estimate(args: argparse.Namespace) -> pd.DataFrame:
-    """Run the ``estimate`` command; returns the combined result table."""
-    if not (args.mean or args.proportion or args.total):
-        raise UsageError("nothing to estimate: give --mean, --proportion and/or --total")
+def _design(args: argparse.Namespace) -> SurveyDesign:
+    """The design described by the shared flags, on the CSV file."""
     data = _read(args.file)
     psu = args.psu if args.psu is None or len(args.psu) > 1 else args.psu[0]
     fpc = args.fpc if args.fpc is None or len(args.fpc) > 1 else args.fpc[0]
-    design = SurveyDesign(
+    return SurveyDesign(
         data,
         weights=args.weights,
         strata=args.strata,
@@ -95,6 +158,13 @@ def estimate(args: argparse.Namespace) -> pd.DataFrame:
         fpc=fpc,
         lonely_psu=args.lonely_psu,
     )
+
+
+def estimate(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the ``estimate`` command; returns the combined result table."""
+    if not (args.mean or args.proportion or args.total):
+        raise UsageError("nothing to estimate: give --mean, --proportion and/or --total")
+    design = _design(args)
     by = args.by
     parts = []
     options = {"level": args.level, "dropna": args.dropna}
@@ -114,11 +184,70 @@ def estimate(args: argparse.Namespace) -> pd.DataFrame:
     return result[front + [c for c in result.columns if c not in front]]
 
 
+def regression(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the ``regress`` command: one row per coefficient (per domain with ``--by``)."""
+    design = _design(args)
+    return regress(design, args.formula, family=args.family, by=args.by, level=args.level)
+
+
+def drivers(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the ``drivers`` command: importance and performance per driver and domain."""
+    if args.replicates < 2:
+        raise UsageError(f"--replicates: expected at least 2, got {args.replicates}")
+    design = _design(args)
+    return key_drivers(
+        design,
+        args.outcome,
+        args.driver,
+        by=args.by,
+        method=args.method,
+        replicates=args.replicates,
+        seed=args.seed,
+        level=args.level,
+        min_n=args.min_n,
+        max_vif=args.max_vif,
+    )
+
+
+def small_areas(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the ``sae`` command: Fay-Herriot estimates per cell (or the coefficients)."""
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap: expected 0 or more replicates, got {args.bootstrap}")
+    if (args.covariate or args.size) and not args.auxiliary:
+        raise UsageError("--covariate and --size need --auxiliary FILE.csv")
+    auxiliary = _read(args.auxiliary) if args.auxiliary else None
+    design = _design(args)
+    result = small_area_estimates(
+        design,
+        args.mean,
+        args.area,
+        parent=args.parent,
+        log_size=not args.no_log_size,
+        size=args.size,
+        auxiliary=auxiliary,
+        covariates=args.covariate,
+        method=args.method,
+        variance=args.variance,
+        min_n=args.min_n,
+        max_cv=args.max_cv,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
+    if args.coefficients:
+        return result.fit.beta.assign(sigma2_u=result.fit.sigma2_u, method=result.fit.method)
+    return result.table
+
+
+COMMANDS = {"estimate": estimate, "regress": regression, "drivers": drivers, "sae": small_areas}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0, or 2 on any error)."""
     try:
         args = build_parser().parse_args(argv)
-        table = estimate(args)
+        if not 0 < args.level < 1:
+            raise UsageError(f"--level: expected a number between 0 and 1, got {args.level}")
+        table = COMMANDS[args.command](args)
     except (UsageError, AnalysisError) as exc:
         message = str(exc).replace("\n", " ")
         print(f"analysis: error: {message}", file=sys.stderr)
