@@ -9,6 +9,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.answering import AnsweringController
     from survey.web.export import ExportController
     from survey.web.pages import PageController
+    from survey.web.plan_pages import PlanPageController
     from survey.web.plans import PlanController
     from survey.web.rates import RatesController
     from survey.web.registry import RegistryController, UserController
@@ -22,6 +23,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         TransactionController,
         PageController,
         PlanController,
+        PlanPageController,
         RegistryController,
         UserController,
         SmsWebhookController,
