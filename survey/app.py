@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     """Build the service. Pass `context` to share a database and clock with a test."""
     from survey.dispatch.background import dispatcher_lifespan
     from survey.web.routes import route_handlers
+    from survey.web.security import security_middleware
 
     app_context = context or AppContext.build(settings)
     owns_context = context is None
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
         request_max_body_size=settings.max_request_bytes,
+        middleware=[security_middleware(settings)],
         # Lifespan managers exit before on_shutdown hooks: the dispatcher stops before the
         # database closes. It runs unless SURVEY_ENV=test (or SURVEY_DISPATCH_IN_SERVE=0).
         lifespan=[dispatcher_lifespan],

@@ -8,11 +8,13 @@ from litestar.types import ControllerRouterHandler
 def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.answering import AnsweringController
     from survey.web.export import ExportController
+    from survey.web.login import LoginController
     from survey.web.pages import PageController
     from survey.web.plan_pages import PlanPageController
     from survey.web.plans import PlanController
     from survey.web.rates import RatesController
     from survey.web.registry import RegistryController, UserController
+    from survey.web.releases import ReleaseController
     from survey.web.sms import SmsWebhookController
     from survey.web.transactions import TransactionController
 
@@ -27,4 +29,6 @@ def route_handlers() -> list[ControllerRouterHandler]:
         RegistryController,
         UserController,
         SmsWebhookController,
+        ReleaseController,
+        LoginController,
     ]
