@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,8 @@ from survey.errors import Forbidden, NotAuthenticated
 from survey.models import Agency, ApiKey, AppUser
 
 STAFF_ROLES = ("admin", "statistician", "agency", "viewer")
+SESSION_LABEL = "web session"  # the `ApiKey.label` of a browser session (survey.sessions)
+SESSION_LIFETIME = timedelta(hours=8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class KeyResolver:
         self._factory = factory
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._sessions: dict[str, tuple[float, tuple[Principal, datetime] | None]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, authorization: str | None) -> Principal:
@@ -85,16 +89,39 @@ class KeyResolver:
             raise NotAuthenticated("unknown or revoked API key")
         return principal
 
+    def resolve_session(self, token: str, *, now: datetime) -> Principal:
+        """The staff member of a browser session cookie; NotAuthenticated when it has expired,
+        was signed out, or its user was deactivated."""
+        digest = key_hash(token.strip())
+        mono = time.monotonic()
+        with self._lock:
+            cached = self._sessions.get(digest)
+        if cached is not None and cached[0] > mono:
+            found = cached[1]
+        else:
+            found = self._lookup_session(digest)
+            with self._lock:
+                if len(self._sessions) > 10_000:
+                    self._sessions.clear()
+                self._sessions[digest] = (mono + self._ttl, found)
+        if found is None or found[1] + SESSION_LIFETIME <= now:
+            raise NotAuthenticated(
+                "your session has ended; sign in again at /login "
+                "(or send 'Authorization: Bearer <token>')"
+            )
+        return found[0]
+
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._sessions.clear()
 
     def _lookup(self, digest: str) -> Principal | None:
         with self._factory() as session:
             key = session.scalar(
                 sa.select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
             )
-            if key is None:
+            if key is None or key.label == SESSION_LABEL:  # sessions only come as cookies
                 return None
             if key.agency_id is not None:
                 agency = session.get(Agency, key.agency_id)
@@ -108,20 +135,38 @@ class KeyResolver:
                     key_id=key.id,
                 )
             if key.user_id is not None:
-                user = session.get(AppUser, key.user_id)
-                if user is None or not user.active:
-                    return None
-                agency_code = None
-                if user.agency_id is not None:
-                    agency = session.get(Agency, user.agency_id)
-                    agency_code = agency.code if agency else None
-                return Principal(
-                    kind="staff",
-                    name=user.username,
-                    role=user.role,
-                    agency_id=user.agency_id,
-                    agency_code=agency_code,
-                    user_id=user.id,
-                    key_id=key.id,
-                )
+                return _staff_principal(session, key)
             return None
+
+    def _lookup_session(self, digest: str) -> tuple[Principal, datetime] | None:
+        with self._factory() as session:
+            key = session.scalar(
+                sa.select(ApiKey).where(
+                    ApiKey.key_hash == digest,
+                    ApiKey.label == SESSION_LABEL,
+                    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+                )
+            )
+            if key is None or key.user_id is None:
+                return None
+            principal = _staff_principal(session, key)
+            return (principal, key.created_at) if principal is not None else None
+
+
+def _staff_principal(session: Session, key: ApiKey) -> Principal | None:
+    user = session.get(AppUser, key.user_id)
+    if user is None or not user.active:
+        return None
+    agency_code = None
+    if user.agency_id is not None:
+        agency = session.get(Agency, user.agency_id)
+        agency_code = agency.code if agency else None
+    return Principal(
+        kind="staff",
+        name=user.username,
+        role=user.role,
+        agency_id=user.agency_id,
+        agency_code=agency_code,
+        user_id=user.id,
+        key_id=key.id,
+    )

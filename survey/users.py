@@ -3,7 +3,8 @@
 A token is shown once, when it is issued; only its SHA-256 is stored, in `ApiKey` with the
 user's id. Roles: `admin` (everything), `statistician` (registry, plans, questionnaires),
 `agency` (the operator of one agency: sees only that agency), `viewer` (reads).
-Passwords and sign-in pages come later; the user table already has their columns.
+A user may also have a password (argon2, see survey.sessions) to sign in on `/login`.
+Every change to a user is in the audit log; password hashes never are.
 """
 
 from __future__ import annotations
@@ -16,13 +17,22 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from survey import audit, credentials
-from survey.access import Principal
+from survey import audit, credentials, sessions
+from survey.access import SESSION_LABEL, Principal
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.models import ROLES, Agency, ApiKey, AppUser
 from survey.registry import IssuedKey
 
-__all__ = ["USERNAME_PATTERN", "UserView", "add_user", "issue_token", "list_users"]
+__all__ = [
+    "USERNAME_PATTERN",
+    "UserView",
+    "add_user",
+    "issue_token",
+    "list_users",
+    "set_active",
+    "set_password",
+    "unlock",
+]
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,79}$")
 
@@ -36,6 +46,8 @@ class UserView:
     active: bool
     active_tokens: int
     created_at: datetime
+    has_password: bool = False
+    locked_until: datetime | None = None
 
 
 def add_user(
@@ -46,8 +58,9 @@ def add_user(
     role: str,
     agency: str | None = None,
     display_name: str = "",
+    password: str | None = None,
 ) -> tuple[UserView, IssuedKey]:
-    """Create a staff user and issue a first API token.
+    """Create a staff user and issue a first API token (and set a password when given).
 
     Role `agency` needs the agency it operates for; other roles must not name one.
     """
@@ -80,6 +93,11 @@ def add_user(
         problems.append(
             Problem(f"must be at most 200 characters; got {len(display_name)}", field="name")
         )
+    if password is not None:
+        try:
+            sessions.check_password_rules(password)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
     if problems:
         raise InvalidInput("the user cannot be added", problems)
     if session.scalar(sa.select(AppUser.id).where(AppUser.username == username)) is not None:
@@ -89,6 +107,7 @@ def add_user(
         display_name=display_name.strip(),
         role=role,
         agency_id=agency_row.id if agency_row else None,
+        password_hash=sessions.hash_password(password) if password is not None else None,
     )
     session.add(user)
     try:
@@ -101,7 +120,13 @@ def add_user(
         "user.add",
         "user",
         username,
-        after={"username": username, "role": role, "agency": agency, "name": user.display_name},
+        after={
+            "username": username,
+            "role": role,
+            "agency": agency,
+            "name": user.display_name,
+            "password": password is not None,
+        },
     )
     issued = _issue(session, principal, user, label="first token")
     return _view(session, user), issued
@@ -115,6 +140,81 @@ def issue_token(session: Session, principal: Principal, username: str) -> Issued
     if not user.active:
         raise InvalidInput(f"user {username!r} is deactivated; no token can be issued")
     return _issue(session, principal, user, label="issued")
+
+
+def set_password(
+    session: Session, principal: Principal, username: str, password: str, *, now: datetime
+) -> UserView:
+    """Set (or replace) a user's password; ends their open browser sessions and any lockout."""
+    user = _user(session, username)
+    had = user.password_hash is not None
+    user.password_hash = sessions.hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    ended = sessions.end_sessions(session, user.id or 0, now=now)
+    audit.record(
+        session,
+        principal,
+        "user.password.set",
+        "user",
+        username,
+        before={"password": had},
+        after={"password": True, "sessions_ended": ended},
+        at=now,
+    )
+    return _view(session, user)
+
+
+def set_active(
+    session: Session, principal: Principal, username: str, active: bool, *, now: datetime
+) -> UserView:
+    """Deactivate (every token and session stops working) or reactivate a user."""
+    user = _user(session, username)
+    if principal.kind == "staff" and principal.user_id == user.id and not active:
+        raise InvalidInput("you cannot deactivate your own account")
+    before = user.active
+    user.active = active
+    ended = 0 if active else sessions.end_sessions(session, user.id or 0, now=now)
+    audit.record(
+        session,
+        principal,
+        "user.activate" if active else "user.deactivate",
+        "user",
+        username,
+        before={"active": before},
+        after={"active": active, "sessions_ended": ended},
+        at=now,
+    )
+    return _view(session, user)
+
+
+def unlock(session: Session, principal: Principal, username: str, *, now: datetime) -> UserView:
+    """Lift a lockout after failed sign-ins before it runs out."""
+    user = _user(session, username)
+    before = {
+        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
+        "failed_logins": user.failed_logins,
+    }
+    user.locked_until = None
+    user.failed_logins = 0
+    audit.record(
+        session,
+        principal,
+        "user.unlock",
+        "user",
+        username,
+        before=before,
+        after={"locked_until": None, "failed_logins": 0},
+        at=now,
+    )
+    return _view(session, user)
+
+
+def _user(session: Session, username: str) -> AppUser:
+    user = session.scalar(sa.select(AppUser).where(AppUser.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
 
 
 def list_users(session: Session) -> list[UserView]:
@@ -141,7 +241,11 @@ def _view(session: Session, user: AppUser) -> UserView:
     tokens = session.scalar(
         sa.select(sa.func.count())
         .select_from(ApiKey)
-        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(
+            ApiKey.user_id == user.id,
+            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+            ApiKey.label != SESSION_LABEL,
+        )
     )
     return UserView(
         username=user.username,
@@ -151,4 +255,6 @@ def _view(session: Session, user: AppUser) -> UserView:
         active=user.active,
         active_tokens=int(tokens or 0),
         created_at=user.created_at,
+        has_password=user.password_hash is not None,
+        locked_until=user.locked_until,
     )

@@ -1,0 +1,265 @@
+"""One ASGI middleware for the hygiene every response and request needs: security headers,
+request size limits and per-client rate limits on the public endpoints.
+
+Headers (added unless the route set its own, as the answering pages do):
+- `Content-Security-Policy`: scripts only from this site (no page has any; no inline script
+  is allowed), no plugins, no framing (`frame-ancestors 'none'`), forms post only here. Styles:
+  the answering and questionnaire pages put their stylesheet in a `<style>` block, so
+  `style-src` allows `'unsafe-inline'`; inline styles cannot run code, every value in a page is
+  autoescaped, and keeping one self-contained page matters on slow phones. The API docs under
+  `/schema` load their viewer from a CDN and get no CSP (they serve no data).
+- `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` (for old browsers),
+  `Referrer-Policy: no-referrer` everywhere (survey links carry their token in the URL, staff
+  pages may too), `Strict-Transport-Security` when the public base URL is https.
+
+Size limits: a request whose body is larger than the limit for its path is refused with 413,
+at once from `Content-Length`, or while the body streams in. Rate limits: token buckets per
+client address for `POST /login` and the SMS webhooks (a stricter bucket counts webhook calls
+refused for a bad signature); over the limit -> 429 with `Retry-After`. The answering links
+`/s/...` keep their own throttle (survey.answering.throttle); a 429 from it gets a
+`Retry-After` here. Buckets live in the process: each worker keeps its own, so the effective
+limit is the worker count times the figures below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from survey.answering.throttle import Bucket
+from survey.config import Settings
+
+__all__ = ["LIMITS", "BodyLimit", "Limiter", "RateRule", "security_middleware"]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+NO_CSP_PREFIXES = ("/schema",)
+ANSWERING_RETRY_AFTER = 30  # the answering throttle's strict bucket refills one per 30 s
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """The largest body (bytes) accepted on paths starting with `prefix`."""
+
+    prefix: str
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateRule:
+    """A bucket per client for requests with `method` on paths starting with `prefix`.
+
+    `misses` (optional) is spent by each request the route refused with 401, and every
+    request is refused while it is empty: cheap for a provider, slow for a guesser.
+    """
+
+    name: str
+    method: str
+    prefix: str
+    requests: Bucket
+    misses: Bucket | None = None
+
+
+LIMITS: tuple[BodyLimit, ...] = (
+    BodyLimit("/login", 8 * 1024),
+    BodyLimit("/logout", 8 * 1024),
+    BodyLimit("/api/v1/sms/", 64 * 1024),
+    BodyLimit("/s/", 256 * 1024),
+)
+RATE_RULES: tuple[RateRule, ...] = (
+    RateRule("login", "POST", "/login", Bucket(burst=10, per_second=1 / 6)),
+    RateRule(
+        "sms-webhook",
+        "POST",
+        "/api/v1/sms/",
+        Bucket(burst=600, per_second=100.0),
+        misses=Bucket(burst=20, per_second=1 / 30),
+    ),
+)
+
+
+class Limiter:
+    """Token buckets per (rule, client); thread-safe; `monotonic` injectable for tests."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._now = monotonic
+        self._state: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, str], bucket: Bucket) -> float:
+        """Spend one token: 0 when allowed, else the seconds until one is available."""
+        with self._lock:
+            level = self._level(key, bucket)
+            if level < 1.0:
+                return (1.0 - level) / bucket.per_second
+            if len(self._state) >= self.MAX_KEYS:
+                self._state.clear()
+            self._state[key] = (level - 1.0, self._now())
+            return 0.0
+
+    def wait(self, key: tuple[str, str], bucket: Bucket) -> float:
+        """Seconds until the bucket has a token (0: it has one now); spends nothing."""
+        with self._lock:
+            level = self._level(key, bucket)
+            return 0.0 if level >= 1.0 else (1.0 - level) / bucket.per_second
+
+    def _level(self, key: tuple[str, str], bucket: Bucket) -> float:
+        now = self._now()
+        tokens, at = self._state.get(key, (bucket.burst, now))
+        return min(bucket.burst, tokens + (now - at) * bucket.per_second)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def _send_error(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]]):  # type: ignore[no-untyped-def]
+    body = json.dumps({"error": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(HTTPException):
+    """Raised from `receive` while a handler reads the body: the app maps it to a 413."""
+
+    status_code = 413
+
+
+def security_middleware(
+    settings: Settings, *, limiter: Limiter | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
+    """The middleware factory for `Litestar(middleware=[...])`; the limiter is shared by every
+    route (Litestar builds a middleware stack per route)."""
+    shared = limiter or Limiter()
+    default_limit = settings.max_request_bytes
+    hsts = settings.public_base_url.startswith("https://")
+
+    def body_limit(path: str) -> int:
+        for limit in LIMITS:
+            if path.startswith(limit.prefix):
+                return min(limit.max_bytes, default_limit)
+        return default_limit
+
+    def add_headers(path: str, message: Message) -> None:
+        headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+        present = {key.lower() for key, _ in headers}
+        wanted = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if not path.startswith(NO_CSP_PREFIXES):
+            wanted.append((b"content-security-policy", CSP.encode()))
+        if hsts:
+            wanted.append((b"strict-transport-security", HSTS.encode()))
+        if message["status"] == 429:
+            wanted.append((b"retry-after", str(ANSWERING_RETRY_AFTER).encode()))
+        headers.extend((key, value) for key, value in wanted if key not in present)
+        message["headers"] = headers
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            path: str = scope["path"]
+            client = scope["client"][0] if scope.get("client") else "unknown"
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    add_headers(path, message)
+                    if rule is not None and rule.misses is not None and message["status"] == 401:
+                        shared.take((rule.name + ":misses", client), rule.misses)
+                await send(message)
+
+            rule = next(
+                (
+                    r
+                    for r in RATE_RULES
+                    if scope["method"] == r.method and path.startswith(r.prefix)
+                ),
+                None,
+            )
+            if rule is not None:
+                wait = 0.0
+                if rule.misses is not None:
+                    wait = shared.wait((rule.name + ":misses", client), rule.misses)
+                if not wait:
+                    wait = shared.take((rule.name, client), rule.requests)
+                if wait:
+                    seconds = max(1, math.ceil(wait))
+                    await _send_error(
+                        send_with_headers,
+                        429,
+                        f"too many requests from this address; retry after {seconds} seconds",
+                        [(b"retry-after", str(seconds).encode())],
+                    )
+                    return
+
+            limit = body_limit(path)
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _send_error(
+                    send_with_headers,
+                    413,
+                    f"the request body is {int(declared)} bytes; at most {limit} are accepted "
+                    f"on {path}",
+                    [],
+                )
+                return
+            received = 0
+            started = False
+
+            async def counting_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise _TooLarge(
+                            detail=f"the request body is larger than the {limit} bytes "
+                            f"accepted on {path}"
+                        )
+                return message
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                await send_with_headers(message)
+
+            try:
+                await app(scope, counting_receive, tracking_send)
+            except _TooLarge:
+                if not started:
+                    await _send_error(
+                        send_with_headers,
+                        413,
+                        f"the request body is larger than the {limit} bytes accepted on {path}",
+                        [],
+                    )
+
+        return middleware
+
+    return factory
