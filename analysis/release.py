@@ -43,6 +43,7 @@ from analysis.sae import FayHerriotError, fay_herriot
 
 __all__ = [
     "ESTIMATE_COLUMNS",
+    "IMPORTANCE_NOTES",
     "ITEM_COLUMNS",
     "LEVELS",
     "SMALL_AREA_COLUMNS",
@@ -124,6 +125,12 @@ RANK_SEED = 20_250_101
 DRIVER_REPLICATES = 200
 DRIVER_SEED = 0
 _OTHER = "~other"
+# importance_note texts (English; charts and pages translate them by these keys' values)
+IMPORTANCE_NOTES = {
+    "too_few_responses": "too few complete responses to rank the drivers",
+    "collinear_drivers": "the drivers move together too closely to be told apart",
+    "constant_driver": "the index or a driver does not vary",
+}
 
 
 class ReleaseError(AnalysisError, ValueError):
@@ -608,11 +615,6 @@ def _importance(
         )
     except AnalysisError as exc:
         return empty, f"importance not estimated: {exc}"
-    note_text = {
-        "too_few_responses": "too few complete responses to rank the drivers",
-        "collinear_drivers": "the drivers move together too closely to be told apart",
-        "constant_driver": "the index or a driver does not vary",
-    }
     out = pd.DataFrame(
         {
             "level": np.where(table["scope"] == "national", "national", "agency"),
@@ -622,7 +624,8 @@ def _importance(
             "importance_low": table["ci_low"],
             "importance_high": table["ci_high"],
             "importance_note": [
-                note_text.get(str(n).split(":", 1)[0], str(n)) if n else "" for n in table["note"]
+                IMPORTANCE_NOTES.get(str(n).split(":", 1)[0], str(n)) if n else ""
+                for n in table["note"]
             ],
         }
     )
