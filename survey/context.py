@@ -38,7 +38,7 @@ class AppContext:
             engine=engine,
             sessions=sessions,
             read_sessions=db.read_session_factory(engine),
-            vault=PhoneVault.from_secret(settings.secret_key),
+            vault=PhoneVault.from_secrets(settings.secret_keys),
             sampling_key=derive_key(settings.secret_key, "sampling"),
             keys=KeyResolver(sessions),
             clock=clock,

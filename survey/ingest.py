@@ -453,6 +453,33 @@ _NOTE_NO_PLAN = "no sampling plan is in force on {day}; recorded and counted, ne
 _Cells = dict[tuple[int, date, int, str, str], list[Any]]  # cell -> [stratum, 5 counters]
 
 
+def _phone_hashes(context: AppContext, fresh: list[_Valid]) -> tuple[dict[str, str], list[str]]:
+    """Each phone's current hash, and every hash to look up (earlier keys' too, after a key
+    rotation, so opt-outs and contacts stored under an old key still count)."""
+    phone_hash = context.vault.phone_hash
+    current = {item.phone: phone_hash(item.phone) for item in fresh if item.plan}
+    if not context.vault.previous:
+        return current, list(set(current.values()))
+    every = {h for phone in current for h in context.vault.phone_hashes(phone)}
+    return current, list(every)
+
+
+def _fold_old_hashes(
+    context: AppContext,
+    current: dict[str, str],
+    opted_out: set[str],
+    last_contact: dict[str, datetime],
+) -> None:
+    """Credit what was found under an earlier key's hash to the phone's current hash."""
+    for phone, hashed in current.items():
+        for old in context.vault.phone_hashes(phone)[1:]:
+            if old in opted_out:
+                opted_out.add(hashed)
+            seen = last_contact.get(old)
+            if seen is not None and (hashed not in last_contact or last_contact[hashed] < seen):
+                last_contact[hashed] = seen
+
+
 def _store(
     connection: Connection,
     context: AppContext,
@@ -467,12 +494,13 @@ def _store(
     for item in batch.valid:
         (duplicates if item.external_id in existing else fresh).append(item)
 
-    phone_hash = context.vault.phone_hash
-    phone_hashes = {item.phone: phone_hash(item.phone) for item in fresh if item.plan}
+    phone_hashes, lookup_hashes = _phone_hashes(context, fresh)
     longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
     opted_out, last_contact = store.contact_history(
-        list(set(phone_hashes.values())), now - timedelta(days=longest) if longest > 0 else None
+        lookup_hashes, now - timedelta(days=longest) if longest > 0 else None
     )
+    if context.vault.previous:
+        _fold_old_hashes(context, phone_hashes, opted_out, last_contact)
     decisions = _decisions(context.sampling_key, batch.agency_code, fresh)
 
     cells: _Cells = {}

@@ -50,7 +50,7 @@ from survey.models import (
     SampledUnit,
 )
 from survey.phones import InvalidPhone, normalise_mobile
-from survey.tokens import token_for
+from survey.tokens import token_for_invitation
 
 __all__ = ["InboundOutcome", "InboundResult", "handle_inbound"]
 
@@ -84,9 +84,9 @@ def handle_inbound(
     """Process one inbound SMS (idempotent by `message_id`)."""
     now = context.clock()
     try:
-        phone_hash = context.vault.phone_hash(normalise_mobile(sender))
+        phone_hashes: tuple[str, ...] | None = context.vault.phone_hashes(normalise_mobile(sender))
     except InvalidPhone:
-        phone_hash = None
+        phone_hashes = None
     reply = sms_replies.parse_reply(text)
     try:
         with transaction(context.sessions) as session:
@@ -96,9 +96,9 @@ def handle_inbound(
                 return InboundResult(InboundOutcome.duplicate)
             session.add(InboundMessage(message_id=message_id, received_at=now))
             session.flush()
-            if phone_hash is None:
+            if phone_hashes is None:
                 return InboundResult(InboundOutcome.unknown_sender)
-            result = _Conversation(context, session, phone_hash, message_id, now).handle(reply)
+            result = _Conversation(context, session, phone_hashes, message_id, now).handle(reply)
     except IntegrityError:  # the same message id processed concurrently
         return InboundResult(InboundOutcome.duplicate)
     log.info("inbound SMS %s: %s (invitation %s)", message_id, result.outcome, result.invitation_id)
@@ -110,13 +110,15 @@ class _Conversation:
         self,
         context: AppContext,
         session: Session,
-        phone_hash: str,
+        phone_hashes: tuple[str, ...],
         message_id: str,
         now: datetime,
     ) -> None:
         self.context = context
         self.session = session
-        self.phone_hash = phone_hash
+        # Current key first; earlier keys' hashes still find rows stored before a rotation.
+        self.phone_hash = phone_hashes[0]
+        self.phone_hashes = phone_hashes
         self.message_id = message_id
         self.now = now
 
@@ -133,7 +135,9 @@ class _Conversation:
         if invitation.mode != "sms_dialog":
             url = answer_url(
                 self.context.settings.public_base_url,
-                token_for(self.context.settings.secret_key, invitation.id),
+                token_for_invitation(
+                    self.context.settings.secret_keys, invitation.id, invitation.token_hash
+                ),
             )
             sent = self._reply(
                 invitation, "error", f"inv{invitation.id}-use-link", "use_link", url=url
@@ -211,8 +215,15 @@ class _Conversation:
         sent = self._reply(latest, "error", f"inv{latest.id}-after-close", key)
         return InboundResult(InboundOutcome.closed if sent else InboundOutcome.ignored, latest.id)
 
+    def _opt_out_row(self) -> OptOut | None:
+        for phone_hash in self.phone_hashes:
+            row = self.session.get(OptOut, phone_hash, with_for_update=True)
+            if row is not None:
+                return row
+        return None
+
     def _opt_out(self) -> InboundResult:
-        row = self.session.get(OptOut, self.phone_hash, with_for_update=True)
+        row = self._opt_out_row()
         if row is None:
             self.session.add(
                 OptOut(phone_hash=self.phone_hash, active=True, changed_at=self.now, source="sms")
@@ -239,7 +250,7 @@ class _Conversation:
         return InboundResult(InboundOutcome.opted_out, latest.id if latest else None)
 
     def _opt_in(self) -> InboundResult:
-        row = self.session.get(OptOut, self.phone_hash, with_for_update=True)
+        row = self._opt_out_row()
         if row is not None and row.active:
             row.active, row.changed_at, row.source = False, self.now, "sms"
         latest = self._latest_invitation()
@@ -250,7 +261,7 @@ class _Conversation:
     # -- look-ups ----------------------------------------------------------------------------
     def _for_phone(self, query: sa.Select) -> sa.Select:  # type: ignore[type-arg]
         return query.join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id).where(
-            SampledUnit.phone_hash == self.phone_hash
+            SampledUnit.phone_hash.in_(self.phone_hashes)
         )
 
     def _open_invitation(self) -> Invitation | None:

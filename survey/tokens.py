@@ -17,10 +17,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from survey.crypto import derive_key
 
-__all__ = ["TOKEN_BITS", "TOKEN_LENGTH", "looks_like_token", "token_for", "token_hash", "token_key"]
+__all__ = [
+    "TOKEN_BITS",
+    "TOKEN_LENGTH",
+    "looks_like_token",
+    "token_for",
+    "token_for_invitation",
+    "token_hash",
+    "token_key",
+]
 
 TOKEN_BITS = 80
 TOKEN_LENGTH = TOKEN_BITS // 5  # base32: 5 bits per character
@@ -40,6 +49,16 @@ def token_for(secret_key: bytes, invitation_id: int) -> str:
         token_key(secret_key), f"invitation:{invitation_id}".encode(), hashlib.sha256
     ).digest()
     return base64.b32encode(digest[: TOKEN_BITS // 8]).decode("ascii").lower()
+
+
+def token_for_invitation(secret_keys: Sequence[bytes], invitation_id: int, stored_hash: str) -> str:
+    """The token whose hash is stored: links sent before a key rotation keep working, so a
+    reminder repeats the link the citizen already has. Falls back to the current key."""
+    for secret in secret_keys:
+        token = token_for(secret, invitation_id)
+        if token_hash(token) == stored_hash:
+            return token
+    return token_for(secret_keys[0], invitation_id)
 
 
 def token_hash(token: str) -> str:

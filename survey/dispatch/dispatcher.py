@@ -48,7 +48,7 @@ from survey.models import (
     SampledUnit,
     SamplingPlan,
 )
-from survey.tokens import token_for
+from survey.tokens import token_for_invitation
 
 __all__ = ["DispatchOptions", "DispatchReport", "Dispatcher", "Pacer"]
 
@@ -278,7 +278,10 @@ class Dispatcher:
                         lang=invitation.language,
                         questionnaire=questionnaires[version.id],
                         url=answer_url(
-                            settings.public_base_url, token_for(settings.secret_key, invitation.id)
+                            settings.public_base_url,
+                            token_for_invitation(
+                                settings.secret_keys, invitation.id, invitation.token_hash
+                            ),
                         ),
                         agency=name,
                         position=invitation.dialog_position,
