@@ -161,6 +161,8 @@ def fit_smooth(
         satterthwaite = satterthwaite[: domains.n_domain]
         publication_df = np.where(np.isnan(satterthwaite), own, np.minimum(satterthwaite, own))
     publication_df = np.maximum(publication_df, 1.0)
+    # a domain without responses (or weight) has no estimate, so no standard error either
+    variance = np.where(np.isnan(estimate[: variance.shape[0]]), np.nan, variance)
     n = np.bincount(code, weights=valid, minlength=bins)
     weight_sum = np.bincount(code, weights=w * valid, minlength=bins)
     s1 = np.bincount(code, weights=w * score, minlength=bins)

@@ -41,12 +41,16 @@ PROPORTION_METHODS = (None, "beta", "logit", "xlogit", "wald", "mean", "likeliho
 
 
 def critical_value(level: float, df: np.ndarray | float) -> np.ndarray:
-    """Two-sided critical value: Student t with ``df`` (normal where df is infinite)."""
+    """Two-sided critical value: Student t with ``df`` (normal where df is infinite).
+
+    NaN where ``df <= 0`` (a domain in fewer PSUs than strata): no interval, as R's
+    ``qt(p, 0)`` is NaN, rather than an absurdly wide one."""
     df = np.asarray(df, dtype=float)
     alpha = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore"):
-        t = stats.t.isf(alpha, np.where(np.isfinite(df), np.maximum(df, 1e-9), 1.0))
-    return np.where(np.isfinite(df), t, stats.norm.isf(alpha))
+        t = stats.t.isf(alpha, np.where(np.isfinite(df) & (df > 0), df, 1.0))
+    t = np.where(np.isfinite(df), t, stats.norm.isf(alpha))
+    return np.where(df > 0, t, np.nan)
 
 
 def check_level(level: float) -> None:
@@ -90,10 +94,12 @@ def korn_graubard(
         if cap:
             n_eff = np.where((variance <= 0) | ~np.isfinite(n_eff) | (n_eff > n), n, n_eff)
         ratio = stats.t.ppf(alpha / 2, np.maximum(n - 1, 1)) / stats.t.ppf(
-            alpha / 2, np.maximum(df, 1e-9)
+            alpha / 2, np.where(df > 0, df, np.nan)
         )
     n_eff = n_eff * ratio**2
-    return _beta_limits(p, n_eff, level)
+    low, high = _beta_limits(p, n_eff, level)
+    no_df = ~(np.asarray(df, dtype=float) > 0)
+    return np.where(no_df, np.nan, low), np.where(no_df, np.nan, high)
 
 
 def logit(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> Interval:
