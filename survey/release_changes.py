@@ -34,7 +34,7 @@ def estimate_changes(
     """Every domain x measure whose published estimate (or suppression) is not the same, and
     every domain that appears or disappears."""
     old, new = _estimates(old_tables), _estimates(new_tables)
-    both = old.join(new, how="outer", lsuffix="_old", rsuffix="_new")
+    both = old.add_suffix("_old").join(new.add_suffix("_new"), how="outer")
     a = both["estimate_old"].astype("float64").to_numpy()
     b = both["estimate_new"].astype("float64").to_numpy()
     missing_a, missing_b = np.isnan(a), np.isnan(b)

@@ -70,6 +70,7 @@ def driver_items(questionnaire: Questionnaire) -> list[str]:
 
 def compute_snapshot(context: AppContext, period: Period) -> dict[str, Any]:
     """Everything a release stores except its workflow fields (JSON-safe)."""
+    from analysis.errors import AnalysisError
     from analysis.release import compute_release
 
     current = _export(context, period)
@@ -86,12 +87,18 @@ def compute_snapshot(context: AppContext, period: Period) -> dict[str, Any]:
     with context.read_sessions() as session:
         drivers, drivers_from = _drivers(session, current.responses)
         names = _names(session, [current, previous] if has_previous else [current])
-    tables = compute_release(
-        current.responses,
-        current.frame_counts,
-        previous=(previous.responses, previous.frame_counts) if has_previous else None,
-        drivers=drivers or None,
-    )
+    try:
+        tables = compute_release(
+            current.responses,
+            current.frame_counts,
+            previous=(previous.responses, previous.frame_counts) if has_previous else None,
+            drivers=drivers or None,
+        )
+    except AnalysisError as exc:
+        raise InvalidInput(
+            f"period {period.label}: the release cannot be computed from this data: {exc}",
+            [Problem(str(exc), field="period")],
+        ) from None
     now = context.clock()
     responses = current.responses
     return {

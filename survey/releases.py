@@ -48,6 +48,7 @@ __all__ = [
     "list_releases",
     "publish_release",
     "published_releases",
+    "snapshot_text",
 ]
 
 FORMAT = 1
@@ -132,6 +133,14 @@ def get_published(session: Session, release_id: int) -> StoredRelease:
     if row is None or row.status != "published":
         raise NotFound(f"no published release {release_id}")
     return _stored(row, _superseded_by(session, [release_id]).get(release_id))
+
+
+def snapshot_text(session: Session, release_id: int, *, published_only: bool = True) -> str:
+    """The stored canonical JSON itself: its SHA-256 is the release's `content_hash`."""
+    row = session.get(Release, release_id)
+    if row is None or (published_only and row.status != "published"):
+        raise NotFound(f"no published release {release_id}")
+    return row.content
 
 
 def published_releases(session: Session) -> list[StoredRelease]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "survey.cli.demo",
     "survey.cli.answering",
     "survey.cli.dispatch",
+    "survey.cli.releases",
     "survey.cli.maintenance",
 )
 
