@@ -45,16 +45,21 @@ class ReplicateScheme:
     def replicates(self) -> int:
         return self.factors.shape[1]
 
-    def weights(self) -> np.ndarray:
-        """The ``(n, R)`` replicate weights (allocates ``8 n R`` bytes)."""
-        factors = self.factors.astype(float)
+    def weights(self, columns: slice | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """The ``(n, R)`` replicate weights (allocates ``8 n R`` bytes); ``columns`` and
+        ``rows`` select a block of them without building the rest."""
+        factors = self.factors if columns is None else self.factors[:, columns]
+        factors = factors.astype(float)
         if self.multiplier is not None:
             factors = factors * self.multiplier[:, None]
         if self.offset is not None:
             factors = factors + self.offset[:, None]
         if self.unit is not None:
-            factors = factors[self.unit]
-        return factors * self.row_weight[:, None]
+            factors = factors[self.unit if rows is None else self.unit[rows]]
+        elif rows is not None:
+            factors = factors[rows]
+        row_weight = self.row_weight if rows is None else self.row_weight[rows]
+        return factors * row_weight[:, None]
 
     def domain_totals(
         self,

@@ -31,7 +31,7 @@ Domains where the numbers would mislead get a ``note`` and no numbers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import combinations
 from math import factorial
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -150,8 +150,11 @@ def key_drivers(
         [complete.sum(), *(complete[rows].sum() for rows in domain_rows)], dtype=float
     )
     full = _statistics(_moment_sums(products, full_w[:, None], domain_rows), method)
-    rep_weights = np.asarray(rep_design.replicate_weights, dtype=float)
-    rep_stats = _statistics(_moment_sums(products, rep_weights, domain_rows), method)
+    rep_sums = np.concatenate(
+        [_moment_sums(products, block, domain_rows) for block in _replicate_blocks(rep_design)],
+        axis=1,
+    )
+    rep_stats = _statistics(rep_sums, method)
     full["mean"] = full["mean"] + shift
     rep_stats["mean"] = rep_stats["mean"] + shift
     df = float(rep_design.degrees_of_freedom)
@@ -200,6 +203,16 @@ def _note(n: float, min_n: int, vif: NDArray[np.float64], max_vif: float, consta
     if np.nanmax(vif) > max_vif:
         return f"collinear_drivers: largest VIF {np.nanmax(vif):.1f} exceeds {max_vif:g}"
     return ""
+
+
+def _replicate_blocks(design: ReplicableDesign) -> Iterator[NDArray[np.float64]]:
+    """Replicate weights 32 columns at a time (a million rows x 200 replicates would take
+    1.6 GB at once)."""
+    blocks = getattr(design, "replicate_weight_blocks", None)
+    if blocks is not None:
+        return blocks(32)
+    reps = np.asarray(design.replicate_weights, dtype=float)
+    return (reps[:, i : i + 32] for i in range(0, reps.shape[1], 32))
 
 
 def _replicate_se(

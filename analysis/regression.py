@@ -24,7 +24,7 @@ column.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -114,9 +114,7 @@ def regress(
         rows=rows,
         family=family,
         weights=np.asarray(design.weights, dtype=float),
-        replicate_weights=(
-            np.asarray(design.replicate_weights, dtype=float) if design.is_replicate else None
-        ),
+        replicated=bool(design.is_replicate),
         df=float(design.degrees_of_freedom) + 1 - x_frame.shape[1],
         level=level,
     )
@@ -155,7 +153,7 @@ class _Model:
     rows: NDArray[np.intp]  # the complete rows, positions in the design's data
     family: str
     weights: NDArray[np.float64]
-    replicate_weights: NDArray[np.float64] | None
+    replicated: bool
     df: float
     level: float
 
@@ -239,18 +237,12 @@ def _estimate(
     """Coefficients and their design-based covariance (replicate or linearisation)."""
     p = X.shape[1]
     beta = _irls(X, y, w[:, None], model.family)[:, 0]
-    if model.replicate_weights is not None:
-        everyone = rows.size == model.replicate_weights.shape[0]
-        reps = model.replicate_weights if everyone else model.replicate_weights[rows]
-        if model.family == "gaussian":  # closed form: two matrix products for all
-            betas = _irls(X, y, reps, model.family).T
-        else:
-            betas = np.empty((reps.shape[1], p))
-            for start in range(0, reps.shape[1], _REPLICATE_BLOCK):
-                block = np.ascontiguousarray(reps[:, start : start + _REPLICATE_BLOCK])
-                betas[start : start + block.shape[1]] = _irls(
-                    X, y, block, model.family, start=beta
-                ).T
+    if model.replicated:
+        fits = []
+        for block in _replicate_blocks(model.design, rows):
+            start = None if model.family == "gaussian" else beta  # gaussian: closed form
+            fits.append(_irls(X, y, np.ascontiguousarray(block), model.family, start=start).T)
+        betas = np.vstack(fits)
         return beta, np.asarray(model.design.replicate_variance(beta, betas), dtype=float)
     mu, dmu, var = _mean_function(X @ beta, model.family)
     bread = np.linalg.inv((X * (w * dmu**2 / var)[:, None]).T @ X)
@@ -258,6 +250,15 @@ def _estimate(
     scores[rows] = X * ((y - mu) * dmu / var)[:, None]
     meat = np.asarray(model.design.total_covariance(scores), dtype=float)
     return beta, bread @ meat @ bread
+
+
+def _replicate_blocks(design: DesignLike, rows: NDArray[np.intp]) -> Iterator[NDArray[np.float64]]:
+    """The replicate weights of ``rows``, ``_REPLICATE_BLOCK`` columns at a time."""
+    blocks = getattr(design, "replicate_weight_blocks", None)
+    if blocks is not None:
+        return blocks(_REPLICATE_BLOCK, rows)
+    reps = np.asarray(design.replicate_weights, dtype=float)[rows]
+    return (reps[:, i : i + _REPLICATE_BLOCK] for i in range(0, reps.shape[1], _REPLICATE_BLOCK))
 
 
 def _failure_note(error: Exception) -> str:

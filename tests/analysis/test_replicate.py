@@ -83,3 +83,18 @@ def test_fay_matches_brr_for_a_total():
     assert fay_design.total("weight")["se"].iloc[0] == pytest.approx(
         brr.total("weight")["se"].iloc[0], rel=1e-10
     )
+
+
+def test_replicate_weight_blocks_are_slices_of_the_matrix(dstrat, dclus1):
+    """Models refit replicates block by block: the blocks are the matrix's columns."""
+    for design in (dstrat.replicate("bootstrap", replicates=50, seed=2), dclus1.replicate("jk1")):
+        whole = design.replicate_weights
+        blocks = list(design.replicate_weight_blocks(16))
+        assert [b.shape[1] for b in blocks][:-1] == [16] * (len(blocks) - 1)
+        np.testing.assert_array_equal(np.hstack(blocks), whole)
+        rows = np.array([3, 0, 7])
+        np.testing.assert_array_equal(
+            np.hstack(list(design.replicate_weight_blocks(7, rows))), whole[rows]
+        )
+    with pytest.raises(DesignError, match="no replicate weights"):
+        dstrat.replicate_weight_blocks()
