@@ -6,6 +6,7 @@ from litestar.types import ControllerRouterHandler
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
+    from survey.web.analysis_api import AnalysisController
     from survey.web.answering import AnsweringController
     from survey.web.export import ExportController
     from survey.web.login import LoginController
@@ -19,6 +20,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.transactions import TransactionController
 
     return [
+        AnalysisController,
         AnsweringController,
         ExportController,
         RatesController,
