@@ -67,13 +67,44 @@ def record(
     )
 
 
-def recent(session: Session, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
-    """The latest audit rows, newest first; `action` filters by exact action name."""
+def recent(
+    session: Session,
+    *,
+    limit: int = 50,
+    action: str | None = None,
+    actor: str | None = None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditEntry]:
+    """The latest audit rows, newest first, filtered.
+
+    `action` is an exact action name, or a family when it ends with `.` or `*` (`user.` or
+    `user.*`: every user action); `actor`, `entity` and `entity_id` are exact; `since` is
+    inclusive and `until` exclusive.
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput("until must be later than since")
     query = sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)  # type: ignore[union-attr]
     if action:
-        query = query.where(AuditLog.action == action)
+        family = action.rstrip("*")
+        if family.endswith("."):
+            query = query.where(AuditLog.action.startswith(family, autoescape=True))  # type: ignore[attr-defined]
+        else:
+            query = query.where(AuditLog.action == action)
+    if actor:
+        query = query.where(AuditLog.actor == actor)
+    if entity:
+        query = query.where(AuditLog.entity == entity)
+    if entity_id:
+        query = query.where(AuditLog.entity_id == entity_id)
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    if until is not None:
+        query = query.where(AuditLog.at < until)
     return [
         AuditEntry(
             id=row.id or 0,

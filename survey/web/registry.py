@@ -1,4 +1,5 @@
-"""Staff HTTP API for the registry, staff users and the audit log (thin: parse, call, map).
+"""Staff HTTP API for the registry and staff users (thin: parse, call, map; the audit log is
+in survey.web.audit).
 
 Writes need an admin or statistician token (users: admin only); reads are open to every staff
 role, and a user with role `agency` sees only their own agency. Keys and tokens appear in a
@@ -15,7 +16,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery
 
-from survey import audit, registry, users
+from survey import registry, users
 from survey.context import AppContext
 from survey.db import transaction
 from survey.errors import InvalidInput, Problem
@@ -222,12 +223,3 @@ class UserController(Controller):
 
         user, issued = await anyio.to_thread.run_sync(work)
         return {"user": asdict(user), "token": issued.key, "note": f"the token is {ONCE}"}
-
-    @get("/audit", guards=[staff("admin")], sync_to_thread=True)
-    def audit_log(
-        self, request: Request, limit: FromQuery[int] = 50, action: FromQuery[str | None] = None
-    ) -> dict[str, Any]:
-        context: AppContext = request.app.state.context
-        with context.read_sessions() as session:
-            entries = audit.recent(session, limit=limit, action=action)
-        return {"entries": [asdict(e) for e in entries]}

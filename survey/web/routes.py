@@ -6,8 +6,8 @@ from litestar.types import ControllerRouterHandler
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    from survey.web.analysis_api import AnalysisController
     from survey.web.answering import AnsweringController
+    from survey.web.audit import AuditController
     from survey.web.export import ExportController
     from survey.web.login import LoginController
     from survey.web.pages import PageController
@@ -18,9 +18,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.releases import ReleaseController
     from survey.web.sms import SmsWebhookController
     from survey.web.transactions import TransactionController
+    from survey.web.users import UserChangeController
 
     return [
-        AnalysisController,
         AnsweringController,
         ExportController,
         RatesController,
@@ -33,4 +33,6 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SmsWebhookController,
         ReleaseController,
         LoginController,
+        AuditController,
+        UserChangeController,
     ]
