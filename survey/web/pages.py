@@ -1,8 +1,8 @@
 """Server-rendered pages: the ingestion overview at `/ingestion` (Persian by default, English
 with ?lang=en). `/` is the publication overview (survey.web.publication).
 
-The page shows aggregate counts only. It is public in development and demo settings; in
-production it needs a staff token like the API (sign-in pages come later). Numbers and dates are
+The page shows aggregate counts only, to admins, statisticians and viewers (signed in on
+/login, or with a bearer token). Numbers and dates are
 formatted here for the language (Persian digits, Solar Hijri dates with the Gregorian date
 beside); every word of the page lives in the template.
 """
@@ -23,6 +23,7 @@ from survey import overview as overview_service
 from survey.context import AppContext
 from survey.overview import CountRow, Overview
 from survey.plans import today_in
+from survey.web.auth import staff
 
 LANGUAGES = ("fa", "en")
 _PERSIAN_DIGITS = str.maketrans(
@@ -149,14 +150,13 @@ class PageController(Controller):
     tags: ClassVar[list[str]] = ["pages"]
     include_in_schema = False
 
-    @get("/ingestion", sync_to_thread=True)
+    @get("/ingestion", guards=[staff("admin", "statistician", "viewer")], sync_to_thread=True)
     def overview(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
-        """What was reported and sampled, per agency, channel and day, and the plan in force."""
+        """What was reported and sampled, per agency, channel and day, and the plan in force.
+
+        Staff only (a session cookie from /login or a bearer token); not agency operators,
+        since the page shows every agency's figures."""
         context: AppContext = request.app.state.context
-        if context.settings.env == "production":
-            context.keys.resolve(request.headers.get("authorization")).require_roles(
-                "admin", "statistician", "viewer", "agency"
-            )
         language = lang if lang in LANGUAGES else "fa"
         today = today_in(context.clock(), context.settings.timezone)
         with context.read_sessions() as session:

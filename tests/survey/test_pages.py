@@ -19,6 +19,13 @@ PHONE = "09121234567"
 
 
 @pytest.fixture
+def client(client: TestClient, context: AppContext) -> TestClient:
+    """The page is for staff: every request of these tests carries a viewer's token."""
+    client.headers.update(staff_token(context, "viewer", username="page-viewer"))
+    return client
+
+
+@pytest.fixture
 def reported(context: AppContext) -> AppContext:
     """The example plan and 40 TAX transactions on 2026-03-09 (one resent)."""
     add_tax_agency(context)
