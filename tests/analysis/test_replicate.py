@@ -98,3 +98,72 @@ def test_replicate_weight_blocks_are_slices_of_the_matrix(dstrat, dclus1):
         )
     with pytest.raises(DesignError, match="no replicate weights"):
         dstrat.replicate_weight_blocks()
+
+
+def test_replicate_files_of_every_type_reproduce_r(apiclus1, apistrat, api_reference):
+    """svrepdesign on files: JK1 columns (as written by as.svrepdesign(dclus1, "JK1")) with
+    its scale (n-1)/n (1-f), and a combined.weights=FALSE file; both give R's SE."""
+    from analysis import SurveyDesign
+
+    jk1 = SurveyDesign(apiclus1, weights="pw", psu="dnum", fpc="fpc").replicate("jk1")
+    columns = [f"rep_{r}" for r in range(jk1.replicate_weights.shape[1])]
+    file = apiclus1.assign(**dict(zip(columns, jk1.replicate_weights.T, strict=True)))
+    n, fraction = len(columns), 15 / 757
+    from_file = SurveyDesign(
+        file,
+        weights="pw",
+        repweights="rep_[0-9]+",
+        rep_method="jk1",
+        rep_scale=(n - 1) / n * (1 - fraction),
+    )
+    reference = api_reference.loc["clus1_jk1_mean_api00"]
+    row = from_file.mean("api00").iloc[0]
+    assert (row["estimate"], row["se"]) == pytest.approx(
+        (reference["estimate"], reference["se"]), rel=1e-8
+    )
+    assert from_file.degrees_of_freedom == 14
+    factors = file[columns].to_numpy() / file[["pw"]].to_numpy()
+    uncombined = SurveyDesign(
+        file.assign(**dict(zip(columns, factors.T, strict=True))),
+        weights="pw",
+        repweights=columns,
+        rep_method="jk1",
+        rep_scale=(n - 1) / n * (1 - fraction),
+        combined_weights=False,
+    )
+    assert uncombined.mean("api00")["se"].iloc[0] == pytest.approx(reference["se"], rel=1e-8)
+
+
+def test_bootstrap_columns_from_a_file_match_the_built_design(dstrat, apistrat):
+    """A file of bootstrap weights (rep_method="bootstrap", R's scale 1/(R-1)) gives the
+    same SEs as the design that made them."""
+    from analysis import SurveyDesign
+
+    built = dstrat.replicate("bootstrap", replicates=60, seed=5)
+    columns = [f"b{r}" for r in range(60)]
+    file = apistrat.assign(**dict(zip(columns, built.replicate_weights.T, strict=True)))
+    from_file = SurveyDesign(file, weights="pw", repweights=columns, rep_method="bootstrap")
+    for statistic in ("mean", "total"):
+        assert getattr(from_file, statistic)("api00")["se"].iloc[0] == pytest.approx(
+            getattr(built, statistic)("api00")["se"].iloc[0], rel=1e-10
+        )
+
+
+def test_fpc_as_sampling_fraction_equals_population_size(apistrat, apiclus1):
+    """fpc may hold population sizes (all >= 1) or sampling fractions (all <= 1), as R."""
+    from analysis import SurveyDesign
+
+    sizes = SurveyDesign(apistrat, weights="pw", strata="stype", fpc="fpc")
+    n_h = apistrat.groupby("stype")["stype"].transform("size")
+    fractions = SurveyDesign(
+        apistrat.assign(f=n_h / apistrat["fpc"]), weights="pw", strata="stype", fpc="f"
+    )
+    for design in (sizes, fractions):
+        row = design.mean("api00", by="stype").iloc[0]
+        assert row["se"] == pytest.approx(sizes.mean("api00", by="stype")["se"].iloc[0])
+    assert fractions.total("enroll")["se"].iloc[0] == pytest.approx(
+        sizes.total("enroll")["se"].iloc[0], rel=1e-12
+    )
+    # without weights, they come from the fpcs: N_h / n_h
+    derived = SurveyDesign(apistrat, strata="stype", fpc="fpc")
+    np.testing.assert_allclose(derived.weights, apistrat["fpc"] / n_h, rtol=1e-12)
