@@ -1,0 +1,491 @@
+"""The public pages of published releases (Persian by default, English with ?lang=en).
+
+- `/`, `/agencies/{code}`, `/provinces/{code}`, `/methodology`: the latest published release;
+- `/releases/{id}` and `/releases/{id}/agencies|provinces/{code}`, `/releases/{id}/methodology`:
+  one published release, at a stable address;
+- `/releases/{id}/charts/{name}.png|.svg`: its charts (analysis.publication_charts), drawn
+  once per release, language and format and kept (a published release never changes);
+- `/releases/{id}/report`: everything on one printable page;
+- `/releases/{id}/preview`: the same for a draft, staff only (charts inline).
+
+Drafts are as unknown to the public pages as ids never used. An unknown release, agency or
+province gets a friendly 404 page. The pages need no JavaScript and carry no inline script.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from survey import publication_view as view
+from survey import releases
+from survey.context import AppContext
+from survey.errors import NotFound
+from survey.web import publication_images as charts
+from survey.web.auth import staff
+
+WORDS = Path(__file__).parent / "templates" / "publication" / "words.yaml"
+LANGUAGES = ("fa", "en")
+CACHE_SECONDS = 300  # pages of "the latest release" change when a new one is published
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@cache
+def _words() -> dict[str, dict[str, Any]]:
+    with WORDS.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _language(lang: str) -> str:
+    return lang if lang in LANGUAGES else "fa"
+
+
+class _Releases:
+    """Published releases by id with their parsed tables (immutable, so kept), per app."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._items: OrderedDict[tuple[int, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def tables(self, release: releases.StoredRelease) -> Any:
+        key = (release.id, release.content_hash)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        tables = release.tables
+        with self._lock:
+            self._items[key] = tables
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return tables
+
+
+class Shown:
+    """A stored release with its tables from the per-app cache (delegates everything else)."""
+
+    def __init__(self, release: releases.StoredRelease, tables: Any) -> None:
+        self._release = release
+        self.tables = tables
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._release, name)
+
+
+def _state(request: Request) -> tuple[AppContext, _Releases]:
+    state = request.app.state
+    if "publication_releases" not in state:
+        state["publication_releases"] = _Releases()
+    return state["context"], state["publication_releases"]
+
+
+@contextmanager
+def _session(request: Request) -> Iterator[tuple[Session, Callable[[Any], Shown]]]:
+    context, cached = _state(request)
+    with context.read_sessions() as session:
+        yield session, lambda release: Shown(release, cached.tables(release))
+
+
+def _release_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 12:
+        raise NotFound(f"release {text!r} does not exist (release ids are whole numbers)")
+    return int(text)
+
+
+def _labels(session: Session, release: Any, lang: str) -> dict[str, str]:
+    """Item texts of the release's questionnaires, for the drivers table."""
+    from survey.questionnaire_registry import find
+
+    labels: dict[str, str] = {}
+    for entry in release.questionnaire_versions:
+        qid, _, version = str(entry).partition("@")
+        row = find(session, qid, int(version) if version.isdigit() else None)
+        if row is None:
+            continue
+        for item in row.content.get("items", []):
+            text = item.get("text") or {}
+            if isinstance(text, dict) and item.get("id") not in labels:
+                labels[str(item["id"])] = str(text.get(lang) or text.get("fa") or item["id"])
+    return labels
+
+
+def _short_labels(labels: dict[str, str], limit: int = 28) -> dict[str, str]:
+    """Item texts short enough to label points on a chart."""
+    return {k: v if len(v) <= limit else v[: limit - 1].rstrip() + "…" for k, v in labels.items()}
+
+
+def _history(session: Session, release: Any, wrap: Callable[[Any], Shown]) -> list[Any]:
+    """Published releases of the same kind of period up to this one, latest per period."""
+    kind = view.period_kind(release.period)
+    same = [
+        r
+        for r in releases.published_releases(session)
+        if view.period_kind(r.period) == kind and r.period_end <= release.period_end
+    ]
+    if release.status != "published":
+        same = [r for r in same if r.period != release.period] + [release]
+    return [wrap(r) for r in view.latest_per_period(same)]
+
+
+def _links(request: Request, lang: str, release: Any | None, base: str) -> dict[str, str]:
+    other = "en" if lang == "fa" else "fa"
+    query = "?lang=en" if lang == "en" else ""
+    links = {
+        "home": "/" + query,
+        "switch": f"{request.url.path}?lang={other}",
+        "lang_query": query,
+    }
+    if release is not None:
+        links |= {
+            "overview": (base or "/") + query,
+            "methodology": f"{base}/methodology{query}",
+            "report": f"/releases/{release.id}/report{query}",
+        }
+    return links
+
+
+def _page(
+    request: Request,
+    template: str,
+    lang: str,
+    model: dict[str, Any],
+    *,
+    release: Any | None = None,
+    base: str = "",
+    status_code: int = 200,
+    cache_control: str | None = None,
+) -> Template:
+    context = {
+        "lang": lang,
+        "dir": "rtl" if lang == "fa" else "ltr",
+        "other_lang": "en" if lang == "fa" else "fa",
+        "T": _words()[lang],
+        "links": _links(request, lang, release, base),
+        "release": None,
+        **model,
+    }
+    headers = {"Content-Language": lang, "Vary": "Accept-Encoding"}
+    headers["Cache-Control"] = cache_control or f"public, max-age={CACHE_SECONDS}"
+    return Template(
+        template_name=f"publication/{template}",
+        context=context,
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _not_found(request: Request, lang: str, exc: NotFound) -> Template:
+    return _page(
+        request,
+        "not_found.html.j2",
+        lang,
+        {"problem": exc.message},
+        status_code=404,
+        cache_control="no-store",
+    )
+
+
+def _charts(release: Any, lang: str) -> dict[str, str]:
+    """Addresses of the release's charts, without extension (the page picks PNG or SVG)."""
+    return {"forest": f"/releases/{release.id}/charts/forest-{lang}"}
+
+
+class PublicationController(Controller):
+    path = "/"
+    tags: ClassVar[list[str]] = ["pages"]
+    include_in_schema = False
+
+    # -- the latest published release ------------------------------------------------------
+
+    @get("/", sync_to_thread=True)
+    def overview(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
+        """The national overview of the latest published release (or an honest empty page)."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            latest = releases.latest_published(session)
+            if latest is None:
+                return _page(request, "nothing.html.j2", language, {}, cache_control="no-cache")
+            return self._overview(request, wrap(latest), language, base="")
+
+    @get("/agencies/{code:str}", sync_to_thread=True)
+    def latest_agency(
+        self, request: Request, code: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        """One agency in the latest published release."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                latest = self._latest(session)
+                return self._agency(request, session, wrap, wrap(latest), code, language, "")
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+
+    @get("/provinces/{code:str}", sync_to_thread=True)
+    def latest_province(
+        self, request: Request, code: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        """One province in the latest published release."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                latest = self._latest(session)
+                model = view.province_page(wrap(latest), code, language)
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+        return _page(request, "province.html.j2", language, model, release=latest)
+
+    @get("/methodology", sync_to_thread=True)
+    def latest_methodology(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
+        """How the latest published release was computed."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                latest = self._latest(session)
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+            model = view.methodology_page(wrap(latest), language)
+        return _page(request, "methodology.html.j2", language, model, release=latest)
+
+    # -- one published release at its stable address ---------------------------------------
+
+    @get("/releases/{release_id:str}", sync_to_thread=True)
+    def release_overview(
+        self, request: Request, release_id: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+            return self._overview(
+                request, release, language, base=f"/releases/{release.id}", immutable=True
+            )
+
+    @get("/releases/{release_id:str}/agencies/{code:str}", sync_to_thread=True)
+    def release_agency(
+        self,
+        request: Request,
+        release_id: FromPath[str],
+        code: FromPath[str],
+        lang: FromQuery[str] = "fa",
+    ) -> Template:
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+                return self._agency(
+                    request, session, wrap, release, code, language, f"/releases/{release.id}"
+                )
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+
+    @get("/releases/{release_id:str}/provinces/{code:str}", sync_to_thread=True)
+    def release_province(
+        self,
+        request: Request,
+        release_id: FromPath[str],
+        code: FromPath[str],
+        lang: FromQuery[str] = "fa",
+    ) -> Template:
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+                base = f"/releases/{release.id}"
+                model = view.province_page(release, code, language, base)
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+        return _page(
+            request,
+            "province.html.j2",
+            language,
+            model,
+            release=release,
+            base=base,
+            cache_control=IMMUTABLE,
+        )
+
+    @get("/releases/{release_id:str}/methodology", sync_to_thread=True)
+    def release_methodology(
+        self, request: Request, release_id: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+            base = f"/releases/{release.id}"
+            model = view.methodology_page(release, language, base)
+        return _page(
+            request,
+            "methodology.html.j2",
+            language,
+            model,
+            release=release,
+            base=base,
+            cache_control=IMMUTABLE,
+        )
+
+    @get("/releases/{release_id:str}/report", sync_to_thread=True)
+    def release_report(
+        self, request: Request, release_id: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        """Every table and chart of a published release on one printable page."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+            return self._report(request, session, wrap, release, language, inline=False)
+
+    @get(
+        "/releases/{release_id:str}/preview",
+        guards=[staff("admin", "statistician", "viewer")],
+        sync_to_thread=True,
+    )
+    def release_preview(
+        self, request: Request, release_id: FromPath[str], lang: FromQuery[str] = "fa"
+    ) -> Template:
+        """A draft (or published) release as its report, for staff before publishing."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                release = releases.get_release(session, _release_id(release_id))
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+            shown = (
+                Shown(release, release.tables) if release.status != "published" else wrap(release)
+            )
+            return self._report(request, session, wrap, shown, language, inline=True)
+
+    @get("/releases/{release_id:str}/charts/{name:str}", sync_to_thread=True)
+    def chart(self, request: Request, release_id: FromPath[str], name: FromPath[str]) -> Response:
+        """A chart of a published release as PNG or SVG, drawn once and kept."""
+        with _session(request) as (session, wrap):
+            try:
+                release = wrap(releases.get_published(session, _release_id(release_id)))
+                chart, fmt = charts.parse_name(name)
+                history = _history(session, release, wrap) if chart.startswith("trend-") else []
+                labels = (
+                    _short_labels(_labels(session, release, chart[-2:]))
+                    if chart.startswith(("drivers-", "quadrant-"))
+                    else {}
+                )
+            except NotFound as exc:
+                return Response(
+                    {"error": exc.message}, status_code=404, headers={"Cache-Control": "no-store"}
+                )
+        store = charts.store_of(request.app.state)
+        try:
+            body = store.get(release, chart, fmt, history, labels)
+        except NotFound as exc:
+            return Response(
+                {"error": exc.message}, status_code=404, headers={"Cache-Control": "no-store"}
+            )
+        return Response(
+            body,
+            media_type=charts.MEDIA_TYPES[fmt],
+            headers={"Cache-Control": IMMUTABLE},
+        )
+
+    # -- shared -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _latest(session: Session) -> Any:
+        latest = releases.latest_published(session)
+        if latest is None:
+            raise NotFound("nothing has been published yet")
+        return latest
+
+    @staticmethod
+    def _overview(
+        request: Request, release: Any, lang: str, *, base: str, immutable: bool = False
+    ) -> Template:
+        model = view.overview_page(release, lang, base)
+        model["charts"] = _charts(release, lang)
+        return _page(
+            request,
+            "overview.html.j2",
+            lang,
+            model,
+            release=release,
+            base=base,
+            cache_control=IMMUTABLE if immutable else None,
+        )
+
+    @staticmethod
+    def _agency(
+        request: Request,
+        session: Session,
+        wrap: Callable[[Any], Shown],
+        release: Any,
+        code: str,
+        lang: str,
+        base: str,
+    ) -> Template:
+        history = _history(session, release, wrap)
+        model = view.agency_page(
+            release,
+            code,
+            lang,
+            base=base,
+            history=history,
+            history_bases={r.id: f"/releases/{r.id}" for r in history},
+            item_labels=_labels(session, release, lang),
+        )
+        return _page(
+            request,
+            "agency.html.j2",
+            lang,
+            model,
+            release=release,
+            base=base,
+            cache_control=IMMUTABLE if base else None,
+        )
+
+    @staticmethod
+    def _report(
+        request: Request,
+        session: Session,
+        wrap: Callable[[Any], Shown],
+        release: Any,
+        lang: str,
+        *,
+        inline: bool,
+    ) -> Template:
+        base = f"/releases/{release.id}"
+        history = _history(session, release, wrap)
+        model = view.report_page(
+            release, lang, base=base, history=history, item_labels=_labels(session, release, lang)
+        )
+        model["charts"] = _charts(release, lang)
+        if inline:
+            store = charts.store_of(request.app.state)
+            model["inline"] = {
+                "forest": Markup(store.svg_inline(release, f"forest-{lang}", history)),
+            }
+        return _page(
+            request,
+            "report.html.j2",
+            lang,
+            model,
+            release=release,
+            base=base,
+            cache_control="no-store" if inline else IMMUTABLE,
+        )

@@ -1,0 +1,147 @@
+"""Chart images of a release: drawn by the analysis package, encoded once, kept per app.
+
+Names (with `.png` or `.svg`): `forest-<lang>` (agencies with intervals),
+`trend-<agency>-<lang>` (the agency over the published periods, interval band),
+`drivers-<agency>-<lang>` (driver importance beside score) and `quadrant-<agency>-<lang>`
+(importance x performance). A published release never changes, so each image is drawn once per
+release, name and format and served from memory afterwards (a bounded LRU of encoded bytes).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from survey.errors import NotFound
+
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+_NAME = re.compile(r"^(forest|(?:trend|drivers|quadrant)-[A-Za-z0-9_.]+)-(fa|en)\.(png|svg)$")
+_CACHE_SIZE = 256
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """`trend-TAX-fa.svg` -> (`trend-TAX-fa`, `svg`); NotFound for anything else."""
+    match = _NAME.match(name)
+    if not match:
+        raise NotFound(
+            f"chart {name!r} does not exist (charts: forest-<lang>, trend-<agency>-<lang>, "
+            "drivers-<agency>-<lang>, quadrant-<agency>-<lang>; lang fa or en; .png or .svg)"
+        )
+    return f"{match[1]}-{match[2]}", match[3]
+
+
+def _drivers_table(release: Any, agency: str) -> pd.DataFrame:
+    """The agency's items in the layout analysis.charts.importance_performance reads."""
+    items = release.tables.items
+    rows = items[(items["level"] == "agency") & (items["agency"].astype(str) == agency)]
+    if rows.empty:
+        raise NotFound(f"agency {agency!r} has no driver scores in release {release.id}")
+    return pd.DataFrame(
+        {
+            "driver": rows["item"].astype(str).to_numpy(),
+            "importance": pd.to_numeric(rows["importance"], errors="coerce").to_numpy(),
+            "ci_low": pd.to_numeric(rows["importance_low"], errors="coerce").to_numpy(),
+            "ci_high": pd.to_numeric(rows["importance_high"], errors="coerce").to_numpy(),
+            "performance": pd.to_numeric(rows["estimate"], errors="coerce").to_numpy(),
+            "note": rows["importance_note"].fillna("").astype(str).to_numpy(),
+        }
+    )
+
+
+def _agencies_of(release: Any) -> set[str]:
+    estimates = release.tables.estimates
+    return set(estimates.loc[estimates["level"] == "agency", "agency"].astype(str))
+
+
+def draw(
+    release: Any, chart: str, fmt: str, history: Sequence[Any], labels: dict[str, str]
+) -> bytes:
+    """One chart as PNG or SVG bytes (NotFound for an agency not in the release)."""
+    from analysis import charts as quadrant
+    from analysis import publication_charts as pc
+
+    kind, _, rest = chart.partition("-")
+    lang = chart.rsplit("-", 1)[1]
+    if kind == "forest":
+        names = {code: n.get(lang) or code for code, n in release.agencies.items()}
+        return pc.forest_plot(release.tables.estimates, lang=lang, labels=names, format=fmt)
+    agency = rest.rsplit("-", 1)[0]
+    if agency not in _agencies_of(release):
+        raise NotFound(f"agency {agency!r} is not in release {release.id}")
+    name = (release.agencies.get(agency) or {}).get(lang) or agency
+    if kind == "drivers":
+        items = release.tables.items
+        return pc.driver_bars(
+            items[items["level"] == "agency"], agency, lang=lang, labels=labels, format=fmt
+        )
+    if kind == "quadrant":
+        table = _drivers_table(release, agency)
+        figure = quadrant.importance_performance(table, lang=lang, labels=labels)  # type: ignore[arg-type]
+        return pc.render(figure, fmt)  # type: ignore[arg-type]
+    points = []
+    for past in history:
+        estimates = past.tables.estimates
+        row = estimates[
+            (estimates["level"] == "agency")
+            & (estimates["agency"].astype(str) == agency)
+            & (estimates["measure"] == "index")
+        ]
+        if not row.empty:
+            points.append(row.iloc[0][["estimate", "ci_low", "ci_high", "suppressed"]].to_dict())
+            points[-1]["period"] = past.period
+    return pc.trend_chart(pd.DataFrame(points), lang=lang, title=name, format=fmt)
+
+
+class ChartStore:
+    """Encoded charts by (release id, content hash, chart, format): bounded, thread-safe."""
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._items: OrderedDict[tuple[int, str, str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(
+        self,
+        release: Any,
+        chart: str,
+        fmt: str,
+        history: Sequence[Any] = (),
+        labels: dict[str, str] | None = None,
+    ) -> bytes:
+        key = (release.id, release.content_hash, chart, fmt)
+        cacheable = release.status == "published"
+        if cacheable:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+        body = draw(release, chart, fmt, history, labels or {})
+        if cacheable:
+            with self._lock:
+                self._items[key] = body
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return body
+
+    def svg_inline(
+        self,
+        release: Any,
+        chart: str,
+        history: Sequence[Any] = (),
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        """The SVG without its XML prologue, to sit inside an HTML page (draft previews)."""
+        text = self.get(release, chart, "svg", history, labels).decode("utf-8")
+        return text[text.index("<svg") :]
+
+
+def store_of(state: Any) -> ChartStore:
+    """The app's chart store (created on first use)."""
+    if "publication_charts" not in state:
+        state["publication_charts"] = ChartStore()
+    return state["publication_charts"]

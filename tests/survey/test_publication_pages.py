@@ -1,0 +1,336 @@
+"""The public pages of published releases: the numbers shown are the release's tables (which
+are the analysis package's results), suppressed estimates never appear as numbers, change
+arrows only where the change is significant, Persian right-to-left by default, English on
+request, friendly 404s, drafts only for staff."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+import pytest
+from litestar.testing import TestClient
+
+from analysis.release import ReleaseTables, compute_release
+from survey.access import Principal
+from survey.context import AppContext
+from survey.db import transaction
+from survey.models import Release
+from survey.releases import canonical_json, content_hash, publish_release
+from tests.analysis.test_release import ITEMS, make_export
+from tests.survey.admin_builders import add_tax_agency, staff_token
+
+STATISTICIAN = Principal(kind="staff", name="sara", role="statistician")
+PERSIAN = str.maketrans("0123456789.-", "۰۱۲۳۴۵۶۷۸۹٫−")
+NAMES = {
+    "agencies": {
+        "TAX": {"fa": "سازمان امور مالیاتی کشور", "en": "Iranian National Tax Administration"},
+        "EDU": {"fa": "آموزش و پرورش", "en": "Ministry of Education"},
+        "HLT": {"fa": "بیمه سلامت ایران", "en": "Iran Health Insurance"},
+        "POS": {"fa": "شرکت ملی پست", "en": "Iran Post"},
+    },
+    "services": {},
+    "provinces": {
+        "THR": {"fa": "تهران", "en": "Tehran"},
+        "ISF": {"fa": "اصفهان", "en": "Isfahan"},
+    },
+    "channels": {
+        "in_person": {"fa": "حضوری", "en": "in person"},
+        "online": {"fa": "برخط", "en": "online"},
+    },
+}
+METHODS = "# How the index is computed\n\nDesign-weighted means, calibrated to frame counts.\n"
+
+
+@dataclass(frozen=True)
+class Published:
+    previous_id: int
+    current_id: int
+    tables: ReleaseTables  # what compute_release returned for the current period
+
+
+def _store(context: AppContext, period: str, start: date, end: date, tables: ReleaseTables) -> int:
+    """A release row as `create_release` stores it, with tables from compute_release."""
+    content = {
+        "period": period,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "previous_period": None,
+        "data_as_of": "2026-04-22T00:00:00+00:00",
+        "complete": True,
+        "response_count": 100,
+        "plan_versions": [1],
+        "questionnaire_versions": ["core-transaction@1"],
+        "drivers": ITEMS,
+        "names": NAMES,
+        "methodology": METHODS,
+        "notes": tables.notes,
+        "tables": tables.to_json(),
+        "changes": [],
+    }
+    text = canonical_json(content)
+    with transaction(context.sessions) as session:
+        row = Release(
+            period=period,
+            period_start=start,
+            period_end=end,
+            number=1,
+            content=text,
+            content_hash=content_hash(text),
+            created_at=context.clock(),
+            created_by="staff:test",
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id or 0)
+
+
+@pytest.fixture(scope="module")
+def computed() -> tuple[ReleaseTables, ReleaseTables]:
+    """Esfand 1404 and Farvardin 1405 (index 6 points higher): POS has too few responses."""
+    previous = make_export(seed=2, period="1404-12")
+    current = make_export(seed=1, period="1405-01", shift=6.0)
+    before = compute_release(*previous, drivers=ITEMS)
+    now = compute_release(*current, previous=previous, drivers=ITEMS)
+    return before, now
+
+
+@pytest.fixture
+def published(context: AppContext, computed: tuple[ReleaseTables, ReleaseTables]) -> Published:
+    before, now = computed
+    old = _store(context, "1404-12", date(2026, 2, 20), date(2026, 3, 21), before)
+    new = _store(context, "1405-01", date(2026, 3, 21), date(2026, 4, 21), now)
+    publish_release(context, STATISTICIAN, old)
+    publish_release(context, STATISTICIAN, new)
+    return Published(old, new, now)
+
+
+def _rows(frame: pd.DataFrame, **where: str) -> pd.DataFrame:
+    for column, value in where.items():
+        frame = frame[frame[column].fillna("").astype(str) == value]
+    return frame
+
+
+def _fa(value: float) -> str:
+    return f"{value:.1f}".translate(PERSIAN)
+
+
+def _row_html(html: str, code: str) -> str:
+    match = re.search(rf'<tr[^>]*id="row-{code}">(.*?)</tr>', html, re.S)
+    assert match is not None, f"no row for {code}"
+    return match[1]
+
+
+def test_nothing_published_yet_is_an_honest_page(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "هنوز نتیجه‌ای منتشر نشده است" in response.text
+    english = client.get("/?lang=en")
+    assert "Nothing has been published yet" in english.text
+    assert client.get("/agencies/TAX").status_code == 404
+    assert client.get("/methodology").status_code == 404
+
+
+def test_overview_numbers_are_the_release_tables(client: TestClient, published: Published) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert '<html lang="fa" dir="rtl">' in html
+    assert 'href="/?lang=en"' in html and ">English</a>" in html
+    assert "<script" not in html and " style=" not in html
+    assert "فروردین ۱۴۰۵" in html
+    estimates = published.tables.estimates
+    national = _rows(estimates, level="national", measure="index").iloc[0]
+    assert f"<strong>{_fa(national['estimate'])}</strong>" in html
+    assert f"{_fa(national['ci_low'])} تا {_fa(national['ci_high'])}" in html
+    agencies = _rows(estimates, level="agency", measure="index")
+    for row in agencies.itertuples():
+        cells = _row_html(html, row.agency)
+        assert NAMES["agencies"][row.agency]["fa"] in cells
+        assert f'href="/agencies/{row.agency}"' in cells
+        if row.suppressed:
+            assert "پاسخ کافی نیست" in cells
+            assert "<strong>" not in cells and "<svg" not in cells
+        else:
+            assert f"<strong>{_fa(row.estimate)}</strong>" in cells
+            assert f"{_fa(row.ci_low)} تا {_fa(row.ci_high)}" in cells
+            assert f'<span class="grade g-{row.grade}"' in cells
+            assert str(int(row.rank)).translate(PERSIAN) in cells
+        assert f">{str(int(row.n)).translate(PERSIAN)}</td>" in cells
+    # The league is ordered by rank, the suppressed agency last.
+    order = [m for m in re.findall(r'id="row-([A-Z]+)"', html) if m in set(agencies["agency"])]
+    ranked = agencies.sort_values(["suppressed", "rank"])["agency"].tolist()
+    assert order == ranked
+    assert 'src="/releases/' in html and "/charts/forest-fa.png" in html
+
+
+def test_suppressed_estimates_never_appear_as_numbers(
+    client: TestClient, published: Published
+) -> None:
+    estimates = published.tables.estimates
+    suppressed = _rows(estimates, level="agency", agency="POS", measure="index").iloc[0]
+    assert bool(suppressed["suppressed"]) and pd.isna(suppressed["estimate"])
+    html = client.get("/agencies/POS?lang=en").text
+    assert "Too few responses for a reliable estimate" in html
+    # No estimate of POS (index or share satisfied, any domain) is on its page.
+    hidden = _rows(estimates, agency="POS")
+    raw = pd.to_numeric(hidden["estimate"], errors="coerce").dropna()
+    assert raw.empty or all(f"{v:.1f}" not in html for v in raw)
+
+
+def test_change_arrows_only_where_significant(client: TestClient, published: Published) -> None:
+    html = client.get("/?lang=en").text
+    agencies = _rows(published.tables.estimates, level="agency", measure="index")
+    seen = {True: 0, False: 0}
+    for row in agencies.itertuples():
+        cells = _row_html(html, row.agency)
+        has_arrow = 'class="arrow up"' in cells or 'class="arrow down"' in cells
+        assert has_arrow == bool(row.change_significant), row.agency
+        if pd.notna(row.change):
+            seen[bool(row.change_significant)] += 1
+            if row.change_significant:
+                direction = "up" if row.change > 0 else "down"
+                assert f'class="arrow {direction}"' in cells
+                assert f"{row.change:+.1f}" in cells
+            else:
+                assert "no significant change" in cells
+    assert seen[True] >= 1  # the data were made so that some changes are significant
+
+
+def test_english_switch_and_solar_hijri_dates(client: TestClient, published: Published) -> None:
+    html = client.get("/?lang=en").text
+    assert '<html lang="en" dir="ltr">' in html
+    assert 'href="/?lang=fa"' in html
+    assert "Farvardin 1405" in html
+    assert '1 Farvardin 1405 (<bdi dir="ltr">2026-03-21</bdi>)' in html
+    assert "Iranian National Tax Administration" in html
+    assert 'href="/agencies/TAX?lang=en"' in html
+    fa = client.get("/?lang=xx").text
+    assert fa.startswith('<!doctype html>\n<html lang="fa" dir="rtl">')
+    assert '۱ فروردین ۱۴۰۵ (<bdi dir="ltr">2026-03-21</bdi>)' in fa
+
+
+def test_agency_page_trend_drivers_channels_provinces(
+    client: TestClient, published: Published
+) -> None:
+    response = client.get("/agencies/TAX?lang=en")
+    assert response.status_code == 200
+    html = response.text
+    tables = published.tables
+    # Trend: both published periods, each with the agency's index from its own release.
+    assert "Esfand 1404" in html and "Farvardin 1405" in html
+    assert '<svg class="trend"' in html
+    assert f'href="/releases/{published.previous_id}/agencies/TAX?lang=en"' in html
+    # Drivers: every item's score and importance.
+    items = _rows(tables.items, level="agency", agency="TAX")
+    assert len(items) == len(ITEMS)
+    for row in items.itertuples():
+        assert row.item in html
+        assert f"<strong>{row.estimate:.1f}</strong>" in html
+        if pd.notna(row.importance):
+            assert f"{row.importance * 100:.0f}%" in html
+    assert f"/releases/{published.current_id}/charts/quadrant-TAX-en.png" in html
+    # Channels and provinces of the agency.
+    for level, key in (("agency_channel", "channel"), ("agency_province", "province")):
+        rows = _rows(tables.estimates, level=level, agency="TAX", measure="index")
+        for row in rows.itertuples():
+            cells = _row_html(html, getattr(row, key))
+            if row.suppressed:
+                assert "too few responses" in cells
+            else:
+                assert f"<strong>{row.estimate:.1f}</strong>" in cells
+    assert 'href="/provinces/THR?lang=en"' in html
+
+
+def test_province_page_marks_model_based_estimates(
+    client: TestClient, published: Published
+) -> None:
+    html = client.get("/provinces/THR?lang=en").text
+    assert "<h1>Tehran" in html
+    direct = _rows(published.tables.estimates, level="agency_province", province="THR")
+    for row in direct[direct["measure"] == "index"].itertuples():
+        assert f'id="row-{row.agency}"' in html
+    cells = _rows(published.tables.small_areas, province="THR")
+    if not cells.empty:
+        assert "Model-based (small-area) estimates" in html
+        assert "Fay-Herriot" in html
+        for row in cells.itertuples():
+            if pd.notna(row.model_rmse):
+                assert f"±{row.model_rmse:.1f}" in html
+
+
+def test_methodology_page(client: TestClient, published: Published) -> None:
+    html = client.get("/methodology?lang=en").text
+    assert "<h1>How the index is computed</h1>" in html  # the stored note, as HTML
+    assert "Quality grades" in html and "at least 100 responses" in html
+    assert "fewer than 30 responses" in html
+    fa = client.get("/methodology").text
+    assert '<html lang="fa" dir="rtl">' in fa and 'lang="en" dir="ltr"' in fa
+
+
+def test_stable_release_pages_and_report(client: TestClient, published: Published) -> None:
+    old = client.get(f"/releases/{published.previous_id}?lang=en")
+    assert old.status_code == 200 and "Esfand 1404" in old.text
+    assert "immutable" in old.headers["cache-control"]
+    report = client.get(f"/releases/{published.current_id}/report?lang=en")
+    assert report.status_code == 200
+    html = report.text
+    for code in NAMES["agencies"]:
+        assert f'id="agency-{code}"' in html
+    assert 'id="province-THR"' in html and 'id="methodology"' in html
+    assert 'class="page"' in html
+
+
+def test_unknown_things_get_a_friendly_404(client: TestClient, published: Published) -> None:
+    for path in (
+        "/agencies/NOPE",
+        "/provinces/NOPE",
+        "/releases/999",
+        "/releases/abc",
+        "/releases/999/report",
+        f"/releases/{published.current_id}/agencies/NOPE",
+    ):
+        response = client.get(path + "?lang=en")
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Page not found" in response.text and 'href="/?lang=en"' in response.text
+    chart = client.get(f"/releases/{published.current_id}/charts/nope.png")
+    assert chart.status_code == 404
+
+
+def test_drafts_are_hidden_from_the_public_and_previewed_by_staff(
+    client: TestClient, context: AppContext, computed: tuple[ReleaseTables, ReleaseTables]
+) -> None:
+    draft = _store(context, "1405-01", date(2026, 3, 21), date(2026, 4, 21), computed[1])
+    assert client.get(f"/releases/{draft}").status_code == 404
+    assert "Nothing has been published yet" in client.get("/?lang=en").text
+    assert client.get(f"/releases/{draft}/preview").status_code == 401
+    add_tax_agency(context)
+    agency_token = staff_token(context, "agency", agency="TAX")
+    assert client.get(f"/releases/{draft}/preview", headers=agency_token).status_code == 403
+    preview = client.get(
+        f"/releases/{draft}/preview?lang=en", headers=staff_token(context, "viewer")
+    )
+    assert preview.status_code == 200
+    assert "Draft" in preview.text and "<svg" in preview.text
+    assert preview.headers["cache-control"] == "no-store"
+
+
+def test_charts_are_served_per_release_and_kept(client: TestClient, published: Published) -> None:
+    base = f"/releases/{published.current_id}/charts"
+    for name in ("forest-fa", "forest-en", "trend-TAX-fa", "drivers-TAX-en", "quadrant-TAX-fa"):
+        png = client.get(f"{base}/{name}.png")
+        assert png.status_code == 200, name
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG")
+        assert "immutable" in png.headers["cache-control"]
+    svg = client.get(f"{base}/forest-en.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in svg.content
+    again = client.get(f"{base}/forest-en.svg")
+    assert again.content == svg.content  # drawn once, served from memory
+    assert client.get(f"{base}/trend-NOPE-fa.png").status_code == 404
+    assert client.get(f"{base}/forest-de.png").status_code == 404
+    assert client.get("/releases/999/charts/forest-fa.png").status_code == 404
