@@ -6,6 +6,7 @@ from litestar.types import ControllerRouterHandler
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
+    from survey.web.analysis_api import AnalysisController
     from survey.web.answering import AnsweringController
     from survey.web.audit import AuditController
     from survey.web.export import ExportController
@@ -13,6 +14,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.pages import PageController
     from survey.web.plan_pages import PlanPageController
     from survey.web.plans import PlanController
+    from survey.web.publication import PublicationController
     from survey.web.rates import RatesController
     from survey.web.registry import RegistryController, UserController
     from survey.web.releases import ReleaseController
@@ -21,6 +23,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from survey.web.users import UserChangeController
 
     return [
+        AnalysisController,
         AnsweringController,
         ExportController,
         RatesController,
@@ -32,6 +35,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         UserController,
         SmsWebhookController,
         ReleaseController,
+        PublicationController,
         LoginController,
         AuditController,
         UserChangeController,
