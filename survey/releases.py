@@ -42,6 +42,7 @@ __all__ = [
     "content_hash",
     "correct_release",
     "create_release",
+    "current_release",
     "get_published",
     "get_release",
     "latest_published",
@@ -238,7 +239,7 @@ def create_release(context: AppContext, principal: Principal, period: str) -> St
 
     parsed = parse_release_period(period)
     with context.read_sessions() as session:
-        head = _published_head(session, parsed.label)
+        head = current_release(session, parsed.label)
     if head is not None:
         raise Conflict(
             f"period {parsed.label} is already published as release {head.id} "
@@ -273,7 +274,7 @@ def correct_release(
         )
     with context.read_sessions() as session:
         old = get_release(session, release_id)
-        head = _published_head(session, old.period)
+        head = current_release(session, old.period)
     if not old.published:
         raise Conflict(
             f"release {release_id} is a draft: only a published release is corrected "
@@ -308,7 +309,7 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
             )
         if content_hash(row.content) != row.content_hash:
             raise Conflict(f"release {release_id}: its content does not match its hash")
-        head = _published_head(session, row.period)
+        head = current_release(session, row.period)
         if row.supersedes_id is None and head is not None:
             raise Conflict(
                 f"period {row.period} is already published as release {head.id}; this draft "
@@ -344,8 +345,9 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
     return stored
 
 
-def _published_head(session: Session, period: str) -> StoredRelease | None:
-    """The current published release of a period (the highest number), if any."""
+def current_release(session: Session, period: str) -> StoredRelease | None:
+    """The current published release of a period (the highest number), if any: the one a
+    correction must supersede."""
     row = session.scalar(
         sa.select(Release)
         .where(Release.period == period, Release.status == "published")

@@ -1,0 +1,48 @@
+"""The demo's publication step: a release per month with responses, corrections on a rerun."""
+
+from __future__ import annotations
+
+from survey.access import CLI_PRINCIPAL
+from survey.context import AppContext
+from survey.demo_release import months_with_responses, publish_demo_releases
+from survey.releases import latest_published
+from tests.survey.answer_builders import AnswerWorld
+from tests.survey.release_builders import release_world
+
+
+def test_every_month_with_responses_is_published_then_corrected_on_a_rerun(
+    context: AppContext,
+) -> None:
+    assert publish_demo_releases(context, CLI_PRINCIPAL, run=0).lines() == [
+        "no completed responses yet: no release published"
+    ]
+    release_world(context)
+    assert months_with_responses(context) == {"1404-12": 100, "1405-01": 100}
+    first = publish_demo_releases(context, CLI_PRINCIPAL, run=1)
+    assert [(r.period, r.number, r.status) for r in first.published] == [
+        ("1404-12", 1, "published"),
+        ("1405-01", 1, "published"),
+    ]
+    assert first.skipped == {}
+    assert first.published[1].previous_period == "1404-12"
+    assert "release 2: 1405-01 number 1 published (100 responses, interim)" in first.lines()
+
+    again = publish_demo_releases(context, CLI_PRINCIPAL, run=2)
+    assert [(r.period, r.number, r.supersedes_id) for r in again.published] == [
+        ("1404-12", 2, first.published[0].id),
+        ("1405-01", 2, first.published[1].id),
+    ]
+    assert again.published[1].change_note.startswith("Demo run 2 added")
+    with context.read_sessions() as session:
+        latest = latest_published(session)
+    assert latest is not None and latest.id == again.published[1].id
+
+
+def test_a_month_the_analysis_cannot_use_is_skipped_with_the_reason(context: AppContext) -> None:
+    world = AnswerWorld(context)
+    # A response whose stratum has no frame counts: the export refuses to guess its weight.
+    world.respond(world.invite(), {"q_overall": 4})
+    report = publish_demo_releases(context, CLI_PRINCIPAL, run=0)
+    assert report.published == []
+    assert list(report.skipped) == ["1404-12"]
+    assert "frame counts" in report.skipped["1404-12"]
