@@ -40,6 +40,8 @@ from analysis.errors import AnalysisError
 from analysis.quality import QualityRules, apply_rules
 from analysis.ranks import rank_intervals
 from analysis.sae import FayHerriotError, fay_herriot
+from analysis.weighting.cells import cell_codes, targets_for
+from analysis.weighting.rake import rake_weights
 
 __all__ = [
     "ESTIMATE_COLUMNS",
@@ -119,7 +121,11 @@ _BOOL_COLUMNS = {"suppressed", "change_significant"}
 _TEXT_COLUMNS = {"level", *KEYS, "measure", "grade", "item", "importance_note", "used"}
 
 REQUIRED = ("agency", "service", "channel", "province", "period", "stratum", "weight", "N_h")
-MIN_CALIBRATION_CELL = 5
+MIN_CALIBRATION_CELL = 20
+# Up to this many calibration cells the variance accounts for the raking; beyond, the
+# package's backfitting (dense cells x cells tables) gets slow, and the raked weights are
+# treated as fixed.
+MAX_LINEARISED_CELLS = 400
 RANK_DRAWS = 10_000
 RANK_SEED = 20_250_101
 DRIVER_REPLICATES = 200
@@ -236,9 +242,15 @@ def _prepare(responses: pd.DataFrame, role: str) -> pd.DataFrame:
 
 
 def _codes(series: pd.Series) -> pd.Series:
-    """Codes as text; missing (and the literal 'None'/'nan' a writer may leave) as ''."""
-    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
-    return text.mask(text.isin(["None", "nan", "NaN", "<NA>"]), "")
+    """Codes as text; missing (and the literal 'None'/'nan' a writer may leave) as ''.
+
+    Cleaned once per distinct value (factorize), not once per row.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    text = pd.Index(uniques).astype(str).str.strip()
+    text = text.where(~text.isin(["None", "nan", "NaN", "<NA>"]), "")
+    values = np.append(np.asarray(text, dtype=object), "")  # code -1 (missing) -> ''
+    return pd.Series(values[codes], index=series.index, dtype=object)
 
 
 def _frame_counts(frame_counts: pd.DataFrame) -> pd.DataFrame:
@@ -339,6 +351,24 @@ def _margin_cells(
     return cell, targets, int(small.sum())
 
 
+def _fixed_raked_design(
+    df: pd.DataFrame, design: SurveyDesign, margins: dict[str, dict[str, float]]
+) -> SurveyDesign:
+    """Raked weights as fixed weights of the export design (scales to thousands of cells)."""
+    prepared = []
+    for column, population in margins.items():
+        codes, labels = cell_codes(df, [column], "rake")
+        prepared.append((codes, targets_for(labels, population, [column], "rake")))
+    raked, _ = rake_weights(design.weights[:, None], prepared, max_iter=100, tol=1e-10)
+    return SurveyDesign(
+        df.assign(_release_weight=raked[:, 0]),
+        weights="_release_weight",
+        strata="stratum",
+        fpc="N_h",
+        lonely_psu="adjust",
+    )
+
+
 def calibrated_design(
     responses: pd.DataFrame, frame_counts: pd.DataFrame
 ) -> tuple[SurveyDesign, dict[str, str]]:
@@ -382,7 +412,20 @@ def calibrated_design(
     df["_dom_province"] = df["province"].where(df["province"] != "")
     design = SurveyDesign(df, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust")
     if margins:
-        design = design.rake(margins)
+        cells = sum(len(t) for t in margins.values())
+        if cells <= MAX_LINEARISED_CELLS:
+            design = design.rake(margins)
+            variance = (
+                "The variance accounts for the raking (Taylor linearisation with calibration "
+                "residuals, as R survey's rake)."
+            )
+        else:
+            design = _fixed_raked_design(df, design, margins)
+            variance = (
+                f"With {cells} calibration cells (more than {MAX_LINEARISED_CELLS}) the variance "
+                "treats the raked weights as fixed, which leaves out the small variance "
+                "reduction calibration brings (slightly conservative intervals)."
+            )
         notes["calibration"] = (
             "Weights raked (iterative proportional fitting) to the frame counts of "
             + " and ".join(f"agency x {c[5:]}" for c in margins)
@@ -395,6 +438,8 @@ def calibrated_design(
                 if pooled
                 else ""
             )
+            + " "
+            + variance
         )
     else:
         notes["calibration"] = "No agency margins in the frame counts: no calibration."

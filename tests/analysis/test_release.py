@@ -373,3 +373,41 @@ def test_design_of_the_release_is_the_export_design(
     want = plain.mean("index", by="agency", dropna=True).set_index("agency")
     got = row(out.estimates, level="agency", agency="EDU", measure="index")
     assert got["estimate"] == pytest.approx(want.loc["EDU", "estimate"], rel=1e-12)
+
+
+def test_many_calibration_cells_use_fixed_raked_weights(
+    export: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond MAX_LINEARISED_CELLS the same raked weights are used as fixed weights: the
+    same estimates, standard errors a little larger (calibration's gain left out)."""
+    import analysis.release as release_module
+
+    linearised, _ = calibrated_design(*export)
+    monkeypatch.setattr(release_module, "MAX_LINEARISED_CELLS", 0)
+    fixed, notes = calibrated_design(*export)
+    assert "fixed" in notes["calibration"]
+    np.testing.assert_allclose(fixed.weights, linearised.weights, rtol=1e-12)
+    a = linearised.mean("index", by="agency", dropna=True)
+    b = fixed.mean("index", by="agency", dropna=True)
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-12)
+    ratio = (b["se"] / a["se"]).to_numpy()
+    assert ((ratio > 0.97) & (ratio < 1.1)).all(), ratio
+    out = compute_release(*export)
+    monkeypatch.setattr(release_module, "MAX_LINEARISED_CELLS", 0)
+    again = compute_release(*export)
+    pick = (out.estimates["level"] == "agency") & (out.estimates["measure"] == "index")
+    np.testing.assert_allclose(
+        again.estimates.loc[pick, "estimate"], out.estimates.loc[pick, "estimate"], rtol=1e-12
+    )
+
+
+def test_small_calibration_cells_are_pooled_within_their_agency(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    responses, frame = export
+    design, notes = calibrated_design(responses, frame)
+    assert "pooled within their agency" in notes["calibration"]
+    data = design.data.assign(w=design.weights)
+    # POS has 12 responses: all its cells are pooled, so its weights add up to its total
+    pos_total = frame[(frame["margin"] == "agency_channel") & (frame["agency"] == "POS")]["N"].sum()
+    assert data.loc[data["agency"] == "POS", "w"].sum() == pytest.approx(pos_total, rel=1e-8)
