@@ -310,11 +310,12 @@ class SurveyDesign:
         replicate weights for replicate designs."""
         if self._scheme is not None:
             return self._scheme.df
-        stage = self._stages[0]
-        inset = self._weights != 0
-        units = np.unique(stage.unit[inset]).shape[0]
-        strata = np.unique(stage.stratum[stage.unit[inset]]).shape[0]
-        return int(units - strata)
+        if "degf" not in self._cache:  # counts of codes, not np.unique: 1M rows in ms
+            stage = self._stages[0]
+            used = np.bincount(stage.unit[self._weights != 0], minlength=stage.n_unit) > 0
+            strata = np.bincount(stage.stratum[used], minlength=stage.n_strata) > 0
+            self._cache["degf"] = int(used.sum() - strata.sum())
+        return self._cache["degf"]
 
     @property
     def lonely_psu(self) -> str:
