@@ -170,3 +170,41 @@ def test_a_second_correction_of_the_same_release_cannot_be_published(context: Ap
 
     with pytest.raises(Forbidden):
         publish_release(context, viewer, rival)
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "previous"),
+    [
+        ("1405-01", "1405-01", "1404-12"),
+        ("۱۴۰۵/۰۷", "1405-07", "1405-06"),
+        ("1405-Q1", "1405-Q1", "1404-Q4"),
+        ("1405-q3", "1405-Q3", "1405-Q2"),
+        ("1405", "1405", "1404"),
+    ],
+)
+def test_release_periods_and_their_previous_period(text: str, label: str, previous: str) -> None:
+    from survey.release_inputs import parse_release_period
+    from survey.release_inputs import previous_period as before
+
+    period = parse_release_period(text)
+    assert period.label == label
+    earlier = before(period)
+    assert earlier.label == previous and earlier.end == period.start
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("1405-00", "a month from 01 to 12"),
+        ("1405-Q0", "1405-Q1 (quarter)"),
+        ("2026-Q1", "releases are for Solar Hijri periods"),
+        ("", "period: expected"),
+    ],
+)
+def test_release_period_errors_name_the_field_and_the_forms(text: str, words: str) -> None:
+    from survey.errors import InvalidInput
+    from survey.release_inputs import parse_release_period
+
+    with pytest.raises(InvalidInput, match="period") as caught:
+        parse_release_period(text)
+    assert words in str(caught.value)
