@@ -30,6 +30,15 @@ from survey import audit, plans, questionnaire_registry, registry, users
 from survey.access import Principal
 from survey.context import AppContext
 from survey.db import transaction
+from survey.demo_survey import (
+    CitizenReport,
+    InvitationRound,
+    RateSummary,
+    demo_sms_file,
+    rate_summary,
+    send_invitations,
+    simulate_citizens,
+)
 from survey.ingest import ingest_transactions
 from survey.models import CHANNELS, Agency, AppUser, AuditLog, SamplingPlan, Service
 
@@ -39,6 +48,7 @@ __all__ = [
     "SeedReport",
     "StreamReport",
     "demo_plan_text",
+    "describe",
     "ingest_stream",
     "load_demo_data",
     "run_demo",
@@ -106,6 +116,9 @@ class DemoReport:
     seed: SeedReport
     stream: StreamReport
     run: int
+    invitations: InvitationRound
+    citizens: CitizenReport
+    rates: RateSummary
 
 
 @dataclass
@@ -371,12 +384,42 @@ def run_demo(
     days: int = DEFAULT_DAYS,
     seed_value: int = DEFAULT_SEED,
 ) -> DemoReport:
-    """Seed what is missing, then generate and ingest a new stream (the database must be
-    migrated)."""
+    """Seed what is missing, ingest a new stream, invite its sampled citizens by SMS (file
+    gateway), let simulated citizens answer, and measure the response rates (the database must
+    be migrated)."""
     data = load_demo_data()
     seeded = seed(context, principal, data)
+    run = _run_number(context)
+    stream = ingest_stream(
+        context,
+        synthetic_stream(
+            data,
+            transactions=transactions,
+            days=days,
+            now=context.clock(),
+            seed=seed_value,
+            run=run,
+            timezone=context.settings.timezone,
+        ),
+    )
+    _record_stream(context, principal, run, seed_value, stream)
+    invitations = send_invitations(context, demo_sms_file(context.settings))
+    citizens = simulate_citizens(invitations, seed=seed_value, run=run)
+    rates = rate_summary(context, days=days)
+    return DemoReport(
+        seed=seeded,
+        stream=stream,
+        run=run,
+        invitations=invitations,
+        citizens=citizens,
+        rates=rates,
+    )
+
+
+def _run_number(context: AppContext) -> int:
+    """How many streams earlier demo runs ingested (each run's stream has its own ids)."""
     with context.read_sessions() as session:
-        run = int(
+        return int(
             session.scalar(
                 sa.select(sa.func.count())
                 .select_from(AuditLog)
@@ -384,16 +427,11 @@ def run_demo(
             )
             or 0
         )
-    stream = synthetic_stream(
-        data,
-        transactions=transactions,
-        days=days,
-        now=context.clock(),
-        seed=seed_value,
-        run=run,
-        timezone=context.settings.timezone,
-    )
-    report = ingest_stream(context, stream)
+
+
+def _record_stream(
+    context: AppContext, principal: Principal, run: int, seed_value: int, report: StreamReport
+) -> None:
     with transaction(context.sessions) as session:
         audit.record(
             session,
@@ -409,7 +447,6 @@ def run_demo(
                 "rejected": report.rejected,
             },
         )
-    return DemoReport(seed=seeded, stream=report, run=run)
 
 
 def describe(report: DemoReport, *, today: date) -> list[str]:
@@ -423,8 +460,52 @@ def describe(report: DemoReport, *, today: date) -> list[str]:
         f"stream {report.run}: {t.received:,} records posted in {t.seconds:.1f} s "
         f"({t.per_second:,.0f}/s): {t.accepted:,} accepted, {t.duplicates:,} duplicates, "
         f"{t.rejected:,} rejected" + (f", {t.no_plan:,} before the plan" if t.no_plan else ""),
+        *describe_invitations(report.invitations),
+        *describe_citizens(report.citizens),
         f"agency {s.agency_code} ingestion key (new each run): {s.agency_key}",
-        f"overview: the page at / (Persian; ?lang=en for English), as of {today}",
+        f"overview: the page at /ingestion (Persian; ?lang=en for English), as of {today}",
         "admin API token (new each run; send as 'Authorization: Bearer <token>'):",
         s.admin_token,
+    ]
+
+
+def describe_invitations(round_: InvitationRound) -> list[str]:
+    moment = round_.moment.astimezone(ZoneInfo("Asia/Tehran")).strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"SMS: {round_.invited:,} invitations, {round_.sent:,} messages sent through the file "
+        f"gateway to {round_.sms_file}"
+        + (
+            f" ({round_.opted_out_before:,} numbers had opted out)"
+            if round_.opted_out_before
+            else ""
+        )
+    ]
+    if round_.delayed_by_quiet_hours:
+        lines.append(
+            f"  (now is inside the plan's quiet hours: the round is simulated at {moment} Tehran, "
+            "when the first invitations may leave)"
+        )
+    return lines
+
+
+def describe_citizens(citizens: CitizenReport) -> list[str]:
+    a = citizens.count
+    outcomes = citizens.outcomes
+    web = (
+        f"web: {a('sms_link:complete'):,} completed (some after saving and coming back), "
+        f"{a('sms_link:partial'):,} saved part, {a('sms_link:open_only'):,} only opened, "
+        f"{a('sms_link:opt_out'):,} opted out on the page"
+    )
+    sms = (
+        f"SMS dialogue: {outcomes['completed']:,} completed, "
+        f"{a('sms_dialog:partial'):,} stopped midway, {outcomes['opted_out']:,} opted out by "
+        f"reply ({citizens.sms_replies:,} replies to the webhook, "
+        f"{outcomes['reprompted']:,} re-prompted)"
+    )
+    silent = a("sms_link:silent") + a("sms_dialog:silent")
+    undelivered = a("sms_link:undelivered") + a("sms_dialog:undelivered")
+    return [
+        f"citizens: {web}; {sms}; {undelivered:,} undelivered; {silent:,} did not react "
+        f"({citizens.web_requests:,} page requests, {citizens.delivery_reports:,} delivery "
+        "reports)"
     ]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+from datetime import timedelta
 
 from survey import db, demo
 from survey.cli.common import load_settings
-from survey.cli.output import cli_principal
+from survey.cli.output import cli_principal, format_table
 from survey.cli.serve import run_server
 from survey.context import AppContext
+from survey.demo_survey import RateSummary, demo_sms_file
 from survey.plans import today_in
+from survey.rates import DISPOSITIONS, RATES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seed a demo registry, plan and transactions, then serve (safe to repeat)",
         description=(
             "Migrates the database, adds the demo agencies, services, questionnaires, plan and "
-            "staff users where missing, ingests a new stream of synthetic transactions, prints "
-            "an admin API token, then serves the overview on http://HOST:PORT/."
+            "staff users where missing, ingests a new stream of synthetic transactions, sends "
+            "the invitations through the file gateway (var/demo-sms.jsonl), lets simulated "
+            "citizens answer on the web and by SMS, prints the response rates and an admin API "
+            "token, then serves on http://HOST:PORT/ with the SMS dispatcher running."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -68,10 +74,37 @@ def _demo(args: argparse.Namespace) -> int:
         today = today_in(context.clock(), settings.timezone)
     finally:
         context.close()
+    base = f"http://{args.host}:{args.port}"
     lines = demo.describe(report, today=today)
+    lines[-3:-3] = rate_lines(report.rates, base)
     if not args.no_serve:
-        lines.insert(-2, f"serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
+        lines.insert(-2, f"serving on {base}/ (Ctrl+C to stop)")
     print("\n".join(lines), flush=True)
     if not args.no_serve:
+        # The server's dispatcher keeps writing to the demo's file (reminders, dialogue
+        # answers): the demo's numbers are made up and must never reach a real provider.
+        os.environ["SURVEY_SMS_GATEWAY"] = f"file:{demo_sms_file(settings).as_posix()}"
         run_server(args.host, args.port)
     return 0
+
+
+def rate_lines(summary: RateSummary, base_url: str) -> list[str]:
+    """The AAPOR rates by agency over the demo's days, and where to see them again."""
+    headers = ["agency", *DISPOSITIONS, "total", *RATES]
+    rows = [
+        [r["agency"], *(r[d] for d in DISPOSITIONS), r["total"],
+         *(None if r[n] is None else f"{r[n]:.3f}" for n in RATES)]
+        for r in summary.table.records()
+    ]  # fmt: skip
+    window = summary.window
+    lines = [
+        f"response rates (AAPOR; README) of the sampled units of transaction days "
+        f"{window.start} to {window.end - timedelta(days=1)}:",
+        *("  " + line for line in format_table(headers, rows).split("\n")),
+    ]
+    for month in summary.months:
+        lines.append(
+            f"rates for {month}: survey rates --period {month} --by agency | "
+            f"{base_url}/api/v1/rates?period={month}&by=agency (staff token)"
+        )
+    return lines
