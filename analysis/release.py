@@ -37,7 +37,7 @@ from scipy import stats
 from analysis.design import SurveyDesign
 from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
-from analysis.quality import QualityRules, apply_rules
+from analysis.quality import SUPPRESSED, QualityRules, apply_rules
 from analysis.ranks import rank_intervals
 from analysis.sae import FayHerriotError, fay_herriot
 from analysis.weighting.cells import cell_codes, targets_for
@@ -778,7 +778,17 @@ def _estimates(
     table = apply_rules(table, rules)
     counts = _sampled(data, fc)
     table = table.merge(counts, on=["level", *KEYS], how="left")
-    table["n_sampled"] = table["n_sampled"]
+    # domains that were sampled but gave no response are listed too ("too few responses")
+    silent = counts[(counts["n_sampled"] > 0) & counts["responses"].fillna(0).eq(0)]
+    silent = silent[
+        ~(silent["level"].isin(["province", "agency_province"]) & (silent["province"] == ""))
+    ]
+    if not silent.empty:
+        measures = pd.DataFrame({"measure": table["measure"].unique()})
+        extra = silent.merge(measures, how="cross").assign(
+            n=0, grade=SUPPRESSED, suppressed=True, responses=0
+        )
+        table = pd.concat([table, extra], ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = table["responses"] / table["n_sampled"]
     table["response_rate"] = rate.where(table["n_sampled"] > 0)
@@ -806,8 +816,14 @@ def compute_release(
     if previous is not None:
         if not (isinstance(previous, tuple) and len(previous) == 2):
             raise ReleaseError("previous: expected a (responses, frame_counts) pair")
-        prev_design, _ = calibrated_design(previous[0], previous[1])
-        prev_table = _estimates(prev_design, _frame_counts(previous[1]), level, rules)
+        if len(previous[0]) == 0:
+            notes["previous"] = "The previous period had no responses: no changes."
+        else:
+            try:
+                prev_design, _ = calibrated_design(previous[0], previous[1])
+            except ReleaseError as exc:
+                raise ReleaseError(f"previous period: {exc}") from None
+            prev_table = _estimates(prev_design, _frame_counts(previous[1]), level, rules)
     table = _change(table, prev_table, level)
     table = _ranks(table, level)
     small = _small_areas(table, fc, notes)
@@ -816,7 +832,11 @@ def compute_release(
         items, note = _items(design, list(drivers), level, rules)
         if note:
             notes["drivers"] = note
-    notes.update(_method_notes(design, level, rules, previous is not None))
+    notes.update(_method_notes(design, level, rules, prev_table is not None))
+    order = {name: i for i, name in enumerate(LEVELS)}
+    table = table.assign(_order=table["level"].map(order)).sort_values(
+        ["_order", "measure", *KEYS], kind="stable"
+    )
     estimates = _typed(table, ESTIMATE_COLUMNS)
     return ReleaseTables(estimates=estimates, items=items, small_areas=small, notes=notes)
 

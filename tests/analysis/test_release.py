@@ -52,7 +52,7 @@ def make_export(
                 stratum = f"{period}/v1/{plan_stratum}"
                 N_h = int(rng.integers(2_000, 6_000))
                 N_hp = rng.multinomial(N_h, share)
-                sampled = n_resp * 3
+                sampled = max(n_resp * 3, 10)
                 strata.append((stratum, plan_stratum, N_h, sampled, n_resp))
                 by_province.append((agency, channel, N_hp, sampled))
                 if n_resp == 0:
@@ -221,7 +221,7 @@ def test_response_rate_is_responses_over_sampled(release: ReleaseTables) -> None
     assert tax["n_sampled"] == 4 * 270
     assert tax["response_rate"] == pytest.approx(360 / 1080)
     nat = row(release.estimates, level="national", measure="index")
-    assert nat["n_sampled"] == 3 * 4 * (90 + 60 + 25 + 3)
+    assert nat["n_sampled"] == 4 * (270 + 180 + 75 + 10)
 
 
 def test_change_is_significant_only_when_its_interval_excludes_zero(
@@ -335,7 +335,8 @@ def test_a_tiny_release_does_not_crash() -> None:
     out = compute_release(responses, frame, drivers=ITEMS)
     assert out.estimates["suppressed"].all()
     assert out.estimates[["estimate", "se", "ci_low", "ci_high"]].isna().all().all()
-    assert (out.estimates["n"] > 0).all()
+    assert (out.estimates["n"] >= 0).all()
+    assert (out.estimates.loc[out.estimates["level"] == "agency", "n"] > 0).all()
     assert json.dumps(out.to_json(), allow_nan=False)
 
 
@@ -411,3 +412,26 @@ def test_small_calibration_cells_are_pooled_within_their_agency(
     # POS has 12 responses: all its cells are pooled, so its weights add up to its total
     pos_total = frame[(frame["margin"] == "agency_channel") & (frame["agency"] == "POS")]["N"].sum()
     assert data.loc[data["agency"] == "POS", "w"].sum() == pytest.approx(pos_total, rel=1e-8)
+
+
+def test_sampled_domains_without_responses_are_listed_as_suppressed() -> None:
+    responses, frame = make_export(
+        agencies={"TAX": (70.0, 40), "EDU": (60.0, 40), "NIL": (50.0, 0)}
+    )
+    out = compute_release(responses, frame)
+    nil = row(out.estimates, level="agency", agency="NIL", measure="index")
+    assert nil["n"] == 0 and nil["suppressed"] and nil["grade"] == "suppressed"
+    assert nil["n_sampled"] == 40 and nil["response_rate"] == 0
+    assert pd.isna(nil["estimate"]) and pd.isna(nil["rank"])
+    assert set(out.estimates["level"].unique()) >= {"national", "agency", "service"}
+
+
+def test_previous_period_without_responses_gives_no_changes(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    responses, frame = export
+    out = compute_release(responses, frame, previous=(responses.iloc[:0], frame.iloc[:0]))
+    assert out.estimates["change"].isna().all()
+    assert "no responses" in out.notes["previous"]
+    with pytest.raises(ReleaseError, match="previous period"):
+        compute_release(responses, frame, previous=(responses.drop(columns=["stratum"]), frame))
