@@ -93,8 +93,8 @@ class Fmt:
 
     def signed(self, value: float, places: int = 1) -> str:
         text = f"{value:+.{places}f}"
-        if self.lang == "fa":  # the sign stays on the left of the digits in Persian text too
-            return "\u200e" + self.digits(text)
+        if self.lang == "fa":  # isolated left-to-right: the sign stays left of the digits
+            return "\u2066" + self.digits(text) + "\u2069"
         return text
 
     def integer(self, value: int) -> str:
@@ -430,35 +430,54 @@ def _trend(
 
 
 def _band_chart(points: list[dict[str, Any]], fmt: Fmt) -> dict[str, Any] | None:
-    """Polyline and band polygon in a 0-300 x 0-120 viewBox; gaps where suppressed."""
+    """Line, interval band, axis values and period labels in a 300 x 140 viewBox (time runs
+    left to right in both languages, like the charts); suppressed periods are gaps."""
     shown = [(i, p["raw"]) for i, p in enumerate(points) if not p["suppressed"]]
     if not shown:
         return None
-    frame = pd.DataFrame([r for _, r in shown])
-    axis = Axis.around(frame)
-    width, height, pad = 300.0, 120.0, 12.0
-    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    axis = Axis.around(pd.DataFrame([r for _, r in shown]))
+    left, right, top, bottom = 30.0, 290.0, 10.0, 110.0
+    step = (right - left) / max(len(points) - 1, 1)
 
-    def xy(i: int, value: float) -> tuple[float, float]:
-        x = pad + i * step if len(points) > 1 else width / 2
-        y = height - pad - axis.x(value) / 100 * (height - 2 * pad)
-        return x, y
+    def x_of(i: int) -> float:
+        return left + i * step if len(points) > 1 else (left + right) / 2
 
-    upper = [xy(i, float(r["ci_high"])) for i, r in shown]
-    lower = [xy(i, float(r["ci_low"])) for i, r in reversed(shown)]
-    line = [xy(i, float(r["estimate"])) for i, r in shown]
+    def y_of(value: float) -> float:
+        return bottom - axis.x(value) / 100 * (bottom - top)
+
+    upper = [(x_of(i), y_of(float(r["ci_high"]))) for i, r in shown]
+    lower = [(x_of(i), y_of(float(r["ci_low"]))) for i, r in reversed(shown)]
+    line = [(x_of(i), y_of(float(r["estimate"]))) for i, r in shown]
 
     def path(coords: list[tuple[float, float]]) -> str:
         return " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
 
+    every = max(1, math.ceil(len(points) / 4))  # at most about four period labels
+    last = len(points) - 1
+
+    def anchor(i: int) -> str:  # the end labels stay inside the drawing
+        return "middle" if last == 0 else "start" if i == 0 else "end" if i == last else "middle"
+
+    labels = [
+        {
+            "x": f"{x_of(i) - (6 if i == 0 and last else 0):.1f}",
+            "text": p["period"],
+            "anchor": anchor(i),
+        }
+        for i, p in enumerate(points)
+        if i % every == 0 or i == last
+    ]
     return {
         "band": path(upper + lower),
         "line": path(line),
         "dots": [{"x": f"{x:.1f}", "y": f"{y:.1f}"} for x, y in line],
+        "labels": labels,
         "low": fmt.number(axis.low, 0),
         "high": fmt.number(axis.high, 0),
-        "y_low": f"{height - pad:.1f}",
-        "y_high": f"{pad:.1f}",
+        "x0": f"{left:.0f}",
+        "x1": f"{right:.0f}",
+        "y_low": f"{bottom:.0f}",
+        "y_high": f"{top:.0f}",
     }
 
 
