@@ -9,7 +9,9 @@ and runs the analysis package (docs/models.md):
   `analysis.regression.regress` (R `svyglm`), one row per coefficient (per domain);
 - `GET /api/v1/analysis/drivers?period=&agency=&outcome=&driver=...`:
   `analysis.drivers.key_drivers`, importance (share of R^2) and performance per driver,
-  nationally and per agency;
+  nationally and per agency, on the responses to one questionnaire (`questionnaire=`, by
+  default the one the agency, or everyone, answered most); the drivers default to its index
+  items other than the outcome (`q_overall`), as their `score_<item>` columns;
 - `GET /api/v1/analysis/small-areas?period=&area=agency&area=province&parent=agency`:
   `analysis.small_areas.small_area_estimates`, Fay-Herriot EBLUPs for cells whose direct
   estimate fails the quality rule, labelled model-based, with the agency x province frame
@@ -239,7 +241,10 @@ def run_drivers(
     first = period_data(context, period, questionnaire=questionnaire)
     qid = questionnaire
     if not drivers or qid is None:
-        qid, items = _index_items(context, first.responses)
+        answered = first.responses
+        if agency and agency in set(answered["agency"]):
+            answered = answered[answered["agency"] == agency]  # the agency's own instrument
+        qid, items = _index_items(context, answered)
         drivers = drivers or [item for item in items if item != outcome]
     data = first if questionnaire == qid else period_data(context, period, questionnaire=qid)
     columns = set(data.responses.columns)
