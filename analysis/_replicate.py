@@ -47,19 +47,23 @@ class ReplicateScheme:
 
     def weights(self, columns: slice | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """The ``(n, R)`` replicate weights (allocates ``8 n R`` bytes); ``columns`` and
-        ``rows`` select a block of them without building the rest."""
-        factors = self.factors if columns is None else self.factors[:, columns]
-        factors = factors.astype(float)
+        ``rows`` select a block of them without building the rest.
+
+        Factors are gathered to rows in their compact dtype (``uint8`` bootstrap counts)
+        before the float arithmetic: a quarter of the memory traffic."""
+        columns = slice(None) if columns is None else columns
+        if self.unit is None:
+            index = slice(None) if rows is None else rows
+        else:
+            index = self.unit if rows is None else self.unit[rows]
+        factors = self.factors[index, columns].astype(float)
         if self.multiplier is not None:
-            factors = factors * self.multiplier[:, None]
+            factors *= self.multiplier[index][:, None]
         if self.offset is not None:
-            factors = factors + self.offset[:, None]
-        if self.unit is not None:
-            factors = factors[self.unit if rows is None else self.unit[rows]]
-        elif rows is not None:
-            factors = factors[rows]
+            factors += self.offset[index][:, None]
         row_weight = self.row_weight if rows is None else self.row_weight[rows]
-        return factors * row_weight[:, None]
+        factors *= row_weight[:, None]
+        return factors
 
     def domain_totals(
         self,

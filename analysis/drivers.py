@@ -143,15 +143,18 @@ def key_drivers(
         codes = np.where(factor.codes < 0, -1, factor.codes + 1)  # 0 = national, -1 = none
     n_dom = len(labels) + 1  # domain 0 is the nation
     products = _products(values, complete)
+    # rows sorted by domain once: each domain is then a contiguous slice (no copies)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n_dom + 1))
-    domain_rows = [order[bounds[d] : bounds[d + 1]] for d in range(1, n_dom)]
+    slices = [slice(bounds[d], bounds[d + 1]) for d in range(1, n_dom)]
+    products = products[order]
+    complete_sorted = complete[order]
     counts = np.array(
-        [complete.sum(), *(complete[rows].sum() for rows in domain_rows)], dtype=float
+        [complete.sum(), *(complete_sorted[part].sum() for part in slices)], dtype=float
     )
-    full = _statistics(_moment_sums(products, full_w[:, None], domain_rows), method)
+    full = _statistics(_moment_sums(products, full_w[order][:, None], slices), method)
     rep_sums = np.concatenate(
-        [_moment_sums(products, block, domain_rows) for block in _replicate_blocks(rep_design)],
+        [_moment_sums(products, block, slices) for block in _replicate_blocks(rep_design, order)],
         axis=1,
     )
     rep_stats = _statistics(rep_sums, method)
@@ -205,13 +208,15 @@ def _note(n: float, min_n: int, vif: NDArray[np.float64], max_vif: float, consta
     return ""
 
 
-def _replicate_blocks(design: ReplicableDesign) -> Iterator[NDArray[np.float64]]:
-    """Replicate weights 32 columns at a time (a million rows x 200 replicates would take
-    1.6 GB at once)."""
+def _replicate_blocks(
+    design: ReplicableDesign, rows: NDArray[np.intp]
+) -> Iterator[NDArray[np.float64]]:
+    """Replicate weights of ``rows``, 32 columns at a time (a million rows x 200 replicates
+    would take 1.6 GB at once)."""
     blocks = getattr(design, "replicate_weight_blocks", None)
     if blocks is not None:
-        return blocks(32)
-    reps = np.asarray(design.replicate_weights, dtype=float)
+        return blocks(32, rows)
+    reps = np.asarray(design.replicate_weights, dtype=float)[rows]
     return (reps[:, i : i + 32] for i in range(0, reps.shape[1], 32))
 
 
@@ -239,17 +244,17 @@ def _products(values: NDArray[np.float64], complete: NDArray[np.bool_]) -> NDArr
 def _moment_sums(
     products: NDArray[np.float64],
     weights: NDArray[np.float64],
-    domain_rows: list[NDArray[np.intp]],
+    slices: list[slice],
 ) -> NDArray[np.float64]:
     """Weighted sums of ``products`` for the nation and each domain: (1 + D, K, J).
 
-    One matrix product per domain over its own rows, so the work is one pass over the
-    data for all K weight columns at once.
+    Rows are sorted by domain, so each domain is one matrix product over a contiguous
+    slice: one pass over the data for all K weight columns at once.
     """
-    out = np.empty((1 + len(domain_rows), weights.shape[1], products.shape[1]))
+    out = np.empty((1 + len(slices), weights.shape[1], products.shape[1]))
     out[0] = weights.T @ products
-    for d, rows in enumerate(domain_rows, start=1):
-        out[d] = weights[rows].T @ products[rows]
+    for d, part in enumerate(slices, start=1):
+        out[d] = weights[part].T @ products[part]
     return out
 
 
