@@ -36,9 +36,8 @@ from survey.db import transaction
 from survey.errors import InvalidInput, NotFound, Problem
 from survey.periods import parse_day
 from survey.plan_proposals import parse_request
-from survey.web import auth
 from survey.web import plans as plans_api
-from survey.web.auth import Guard, principal_of, staff
+from survey.web.auth import Guard, csrf_token, principal_of, staff
 from survey.web.pages import LANGUAGES, Numbers
 
 BASE = "/staff/plans"
@@ -88,8 +87,7 @@ def _binding(principal: Principal) -> str:
 def _session_csrf(request: Request[Any, Any, Any]) -> str | None:
     """The sign-in session's CSRF token when the request came with a session cookie (the guard
     checks it on every change made with the cookie), else None."""
-    helper = getattr(auth, "csrf_token", None)
-    return helper(request) if helper is not None else None
+    return csrf_token(request)
 
 
 def _status(note: str) -> str:

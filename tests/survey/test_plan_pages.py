@@ -5,9 +5,13 @@ from __future__ import annotations
 import html
 import re
 
+import sqlalchemy as sa
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from survey.context import AppContext
+from survey.models import AuditLog
+from tests.survey.access_builders import add_staff, https_client, sign_in
 from tests.survey.answer_builders import AnswerWorld
 from tests.survey.test_plan_proposals import _history as history
 
@@ -137,3 +141,25 @@ def test_bad_parameters_come_back_on_the_form_with_their_fields(
     bad_plan = {"_csrf_token": token, "plan_yaml": "name: x\n", "design_yaml": "", "starts": ""}
     response = client.post("/staff/plans/apply?lang=en", data=bad_plan, headers=headers)
     assert response.status_code == 422 and "the sampling plan has" in response.text
+
+
+def test_a_signed_in_statistician_uses_the_page_with_the_session_cookie(
+    app: Litestar, context: AppContext
+) -> None:
+    history(context)
+    add_staff(context, "sara", "statistician")
+    with https_client(app) as browser:
+        assert sign_in(browser, "sara").status_code == 303
+        page = browser.get("/staff/plans?lang=en")
+        assert page.status_code == 200
+        token = _field(page.text, "_csrf_token")
+        assert token == browser.get("/api/v1/me").json()["csrf_token"]  # the session's token
+        form = {"_csrf_token": token, "period": "1405-Q1", "target_moe": "5", "by": "agency"}
+        proposed = browser.post("/staff/plans/propose?lang=en", data=form)
+        assert proposed.status_code == 200, proposed.text
+        assert "publishable" in _rows(proposed.text, "summary")["agency:TAX"]
+        stale = browser.post("/staff/plans/propose", data={**form, "_csrf_token": "0" * 64})
+        assert stale.status_code == 403
+    with context.read_sessions() as session:
+        actor = session.scalar(sa.select(AuditLog.actor).where(AuditLog.action == "plan.propose"))
+    assert actor == "staff:sara"
