@@ -168,3 +168,52 @@ def test_total_covariance_on_two_stage_design(dclus2, api_reference):
     assert covariance[0, 0] ** 0.5 == pytest.approx(
         float(api_reference.loc["clus2_total_enroll", "se"]), rel=EXACT
     )
+
+
+# every reference row is checked by a test above or in test_reference_replicate.py /
+# test_regression.py; a row added to the reference files without a test fails here
+STAT_NAMES = ("mean_api00", "total_enroll")
+CHECKED_API_ROWS = {
+    *(f"{d}_mean_api00" for d in ("strat", "clus1", "clus2", "srs")),
+    "strat_mean_api00_ci_t",
+    *(f"{d}_total_enroll" for d in ("strat", "clus1", "clus2")),
+    *(f"{d}_ratio_apistu_enroll" for d in ("strat", "clus1")),
+    *(f"{d}_by_stype_mean_api00_{s}" for d in ("strat", "clus1") for s in "EHM"),
+    *(
+        f"{d}_prop_schwide_{m}"
+        for d in ("strat", "clus1")
+        for m in ("logit", "beta", "mean", "xlogit", "likelihood")
+    ),
+    *(f"clus1_{k}_{s}" for k in ("poststrat", "rake", "greg") for s in STAT_NAMES),
+    "clus1_jk1_mean_api00",
+    *(f"clus1_jk1_by_stype_mean_api00_{s}" for s in "EHM"),
+    "strat_jkn_mean_api00",
+    "strat_median_api00",
+}
+CHECKED_REPLICATE_CASES = {
+    f"{case}_mse{flag}"
+    for case in (
+        "brr_mean",
+        "brr_ratio_weight_height",
+        "brr_total",
+        "jkn_rscale0.5_mean",
+        "jkn_rscale0.5_total",
+    )
+    for flag in ("TRUE", "FALSE")
+}
+CHECKED_GLM_CASES = {
+    "strat_lm_api00_ell_meals_mobility",
+    "clus1_lm_api00_ell_meals_mobility",
+    "strat_logit_schwide_ell_meals",
+}
+
+
+def test_every_reference_row_has_a_test(api_reference):
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    assert set(api_reference.index) == CHECKED_API_ROWS
+    replicate = pd.read_csv(data / "replicate" / "replicate_reference.csv")
+    assert set(replicate["case"]) == CHECKED_REPLICATE_CASES
+    glm = pd.read_csv(data / "glm" / "glm_reference.csv")
+    assert set(glm["case"]) == CHECKED_GLM_CASES
