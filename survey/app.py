@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from sqlalchemy.exc import DataError
 
 from survey.config import Settings
 from survey.context import AppContext
@@ -59,14 +60,13 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
     )
 
 
-@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
     """Build the service. Pass `context` to share a database and clock with a test."""
+    from survey import observability
     from survey.dispatch.background import dispatcher_lifespan
+    from survey.retention import retention_lifespan
+    from survey.web.health import health_handlers
+    from survey.web.openapi_errors import document_error_responses
     from survey.web.routes import route_handlers
     from survey.web.security import security_middleware
 
@@ -79,20 +79,40 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
 
     return Litestar(
         route_handlers=[
-            healthz,
+            *health_handlers(),
+            observability.metrics,
             *route_handlers(),
             create_static_files_router(path="/static", directories=[WEB_DIR / "static"]),
         ],
-        exception_handlers={SurveyError: _survey_error, HTTPException: _http_error},
+        exception_handlers={
+            SurveyError: _survey_error,
+            HTTPException: _http_error,
+            OverflowError: observability.out_of_range,  # SQLite: an int beyond 64 bits
+            DataError: observability.out_of_range,  # PostgreSQL: out of range, too long
+            Exception: observability.internal_error,
+        },
         template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
         request_max_body_size=settings.max_request_bytes,
-        middleware=[security_middleware(settings)],
+        # Request id and access log outermost, then HTTP metrics, then the hygiene checks.
+        middleware=[
+            observability.request_context_middleware,
+            observability.prometheus_config().middleware,
+            security_middleware(settings),
+        ],
+        logging_config=observability.litestar_logging_config(),
         # Lifespan managers exit before on_shutdown hooks: the dispatcher stops before the
         # database closes. It runs unless SURVEY_ENV=test (or SURVEY_DISPATCH_IN_SERVE=0).
-        lifespan=[dispatcher_lifespan],
+        # The retention thread (hourly phone purge) runs where the dispatcher does.
+        lifespan=[dispatcher_lifespan, retention_lifespan],
+        on_startup=[document_error_responses],
         on_shutdown=[close_context],
-        state=State({"context": app_context}),
+        state=State(
+            {
+                "context": app_context,
+                "metrics_collector": observability.DatabaseCollector(app_context.engine),
+            }
+        ),
         debug=False,
     )
 

@@ -385,7 +385,13 @@ def list_plans(session: Session, *, today: date) -> list[PlanView]:
 
 
 def show_plan(session: Session, version: int, *, today: date) -> PlanDetail:
-    row = session.scalar(sa.select(SamplingPlan).where(SamplingPlan.version == version))
+    # Versions are database integers: a larger number cannot exist (and must not reach SQL).
+    in_range = 0 < version < 2**31
+    row = (
+        session.scalar(sa.select(SamplingPlan).where(SamplingPlan.version == version))
+        if in_range
+        else None
+    )
     if row is None:
         known = list(
             session.scalars(sa.select(SamplingPlan.version).order_by(SamplingPlan.version))

@@ -48,6 +48,7 @@ from survey.models import (
     SampledUnit,
     SamplingPlan,
 )
+from survey.observability import SMS_SEND_FAILURES
 from survey.tokens import token_for_invitation
 
 __all__ = ["DispatchOptions", "DispatchReport", "Dispatcher", "Pacer"]
@@ -382,6 +383,9 @@ class Dispatcher:
             permanent=permanent,
             policy=self.options.retry,
         )
+        SMS_SEND_FAILURES.labels(
+            self.gateway.name, "failed" if status == "failed" else "retry"
+        ).inc()
         if status == "failed":
             report.failed += 1
             log.warning("outbox message %s failed for good: %s", message.local_id, error)
