@@ -5,9 +5,10 @@ request, friendly 404s, drafts only for staff."""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -18,11 +19,14 @@ from questionnaires.loading import load_library
 from survey.access import CLI_PRINCIPAL, Principal
 from survey.context import AppContext
 from survey.db import transaction
+from survey.export import export_responses
 from survey.models import Release
 from survey.questionnaire_registry import register
-from survey.releases import canonical_json, content_hash, publish_release
+from survey.releases import canonical_json, content_hash, create_release, publish_release
 from tests.analysis.test_release import ITEMS, make_export
 from tests.survey.admin_builders import add_tax_agency, staff_token
+from tests.survey.release_builders import ITEMS as BUILDER_ITEMS
+from tests.survey.release_builders import release_world
 
 STATISTICIAN = Principal(kind="staff", name="sara", role="statistician")
 PERSIAN = str.maketrans("0123456789.-", "۰۱۲۳۴۵۶۷۸۹٫−")
@@ -338,3 +342,47 @@ def test_charts_are_served_per_release_and_kept(client: TestClient, published: P
     assert client.get(f"{base}/trend-NOPE-fa.png").status_code == 404
     assert client.get(f"{base}/forest-de.png").status_code == 404
     assert client.get("/releases/999/charts/forest-fa.png").status_code == 404
+
+
+def test_pages_of_a_release_the_service_computed_equal_the_analysis_and_the_csv(
+    client: TestClient,
+    context: AppContext,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    """From answered responses: create and publish both months through the service, then the
+    numbers on the overview equal compute_release on the same export and the open-data CSV."""
+    clock.now = datetime(2026, 5, 2, 8, 0, tzinfo=UTC)
+    release_world(context)
+    ids = []
+    for period in ("1404-12", "1405-01"):
+        draft = create_release(context, STATISTICIAN, period)
+        ids.append(publish_release(context, STATISTICIAN, draft.id).id)
+    current = export_responses(context, date(2026, 3, 21), date(2026, 4, 20))
+    previous = export_responses(context, date(2026, 2, 20), date(2026, 3, 20))
+    expected = compute_release(
+        current.responses,
+        current.frame_counts,
+        previous=(previous.responses, previous.frame_counts),
+        drivers=list(BUILDER_ITEMS),
+    ).estimates
+    csv = pd.read_csv(io.BytesIO(client.get(f"/api/v1/releases/{ids[1]}/estimates.csv").content))
+    html = client.get("/?lang=en").text
+    assert (
+        "Farvardin 1405" in html
+        and 'Published: 12 Ordibehesht 1405 (<bdi dir="ltr">2026-05-02</bdi>)' in html
+    )
+    for source in (expected, csv):
+        agencies = _rows(source, level="agency", measure="index")
+        assert set(agencies["agency"]) == {"TAX", "EDU"}
+        for row in agencies.itertuples():
+            cells = _row_html(html, row.agency)
+            if row.suppressed:
+                assert "too few responses" in cells
+            else:
+                assert f"<strong>{row.estimate:.1f}</strong>" in cells
+                assert f"{row.ci_low:.1f}–{row.ci_high:.1f}" in cells
+            assert ('class="arrow' in cells) == bool(row.change_significant)
+    # The agency page's trend covers both published months.
+    agency = client.get("/agencies/EDU?lang=en").text
+    assert "Esfand 1404" in agency and "Farvardin 1405" in agency
+    assert client.get("/provinces/tehran?lang=en").status_code == 200
