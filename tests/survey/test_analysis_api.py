@@ -238,3 +238,34 @@ def test_only_statisticians_and_admins(client: TestClient, context: AppContext) 
         key = world.staff_key(role, agency="TAX" if role == "agency" else None)
         response = client.get(url, headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 403
+
+
+def test_odd_requests_are_4xx_never_500(client: TestClient, context: AppContext) -> None:
+    world = _period(context)
+    headers = _headers(world, "admin")
+    posts = [
+        {"period": PERIOD, "formula": "index ~ score_q_time", "level": 2},
+        {"period": PERIOD, "formula": "index ~ score_q_time", "by": [1, 2]},
+        {"period": PERIOD, "formula": "index ~ ~ score_q_time"},
+        {"period": PERIOD, "formula": "agency ~ score_q_time", "family": "binomial"},
+        {"period": PERIOD, "formula": "index ~ score_q_time +"},
+        {"period": 1404, "formula": "index ~ score_q_time"},
+    ]
+    for body in posts:
+        response = client.post("/api/v1/analysis/regress", json=body, headers=headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["problems"][0]["message"]
+    gets = [
+        ("drivers", {"period": PERIOD, "method": "shapley", "driver": ["q_time"] * 13}),
+        ("drivers", {"period": PERIOD, "outcome": "agency", "driver": ["q_time", "q_ease"]}),
+        ("drivers", {"period": PERIOD, "questionnaire": "sms-short"}),
+        ("drivers", {"period": PERIOD, "replicates": "many"}),
+        ("small-areas", {"period": PERIOD, "variable": "agency"}),
+        ("small-areas", {"period": PERIOD, "variable": "nothing"}),
+        ("small-areas", {"period": PERIOD, "parent": "service"}),
+        ("small-areas", {"period": PERIOD, "bootstrap": -1}),
+        ("small-areas", {"period": PERIOD, "max_cv": 0}),
+    ]  # fmt: skip
+    for path, params in gets:
+        response = client.get(f"/api/v1/analysis/{path}", params=params, headers=headers)
+        assert response.status_code in (400, 422), (path, params, response.text)
