@@ -212,14 +212,18 @@ def side_by_side(frame: pd.DataFrame) -> None:
         sample.estimation.prop(y="satisfied", by="agency", ci_method="korn-graubard")
         return mean
 
+    cpu = time.process_time()
     start = time.perf_counter()
     try:
         mean = run()
     except Exception as error:  # report, do not fail: the peer's API is not ours
         print(f"svy {version}: failed on the task ({type(error).__name__}: {error})")
         return
-    seconds = time.perf_counter() - start
-    print(f"svy {version}: per-agency mean + proportion, Taylor (design included) {seconds:.3f} s")
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"svy {version}: per-agency mean + proportion, Taylor (design included) "
+        f"{seconds:.3f} s wall {cpu:.3f} s cpu"
+    )
     ours = SurveyDesign(frame, weights="w", strata="stratum", fpc="N_h").mean("index", by="agency")
     theirs = getattr(mean, "to_polars", None)
     if theirs is not None:
