@@ -89,8 +89,8 @@ class SurveyDesign:
     (R's ``combined.weights=TRUE``) unless ``combined_weights=False``.
 
     Public attributes (a contract other modules rely on): :attr:`data`, :attr:`weights`,
-    :attr:`is_replicate`, :attr:`replicate_weights`, :attr:`degrees_of_freedom`,
-    :meth:`total_covariance`, :meth:`replicate_variance`.
+    :attr:`is_replicate`, :attr:`replicate_weights`, :meth:`replicate_weight_blocks`,
+    :attr:`degrees_of_freedom`, :meth:`total_covariance`, :meth:`replicate_variance`.
     """
 
     __slots__ = (
