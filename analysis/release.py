@@ -484,7 +484,34 @@ def _estimate(design: SurveyDesign, measure: str, by: list[str], level: float) -
         for c in ("estimate", "se", "ci_low", "ci_high"):
             table[c] = table[c] * 100
     table = table.rename(columns={"_dom_province": "province"})
-    return table[[*by, "estimate", "se", "ci_low", "ci_high", "df", "cv", "n"]]
+    table["n_eff"] = _kish(design, measure, by_arg, table, by)
+    return table[[*by, "estimate", "se", "ci_low", "ci_high", "df", "cv", "n", "n_eff"]]
+
+
+def _kish(
+    design: SurveyDesign,
+    variable: str,
+    by_arg: str | list[str] | None,
+    table: pd.DataFrame,
+    by: list[str],
+) -> np.ndarray:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` per domain, over the responses
+    with a value: unequal weights make a few responses stand for many (Kish 1965)."""
+    data = design.data
+    valid = pd.to_numeric(data[variable], errors="coerce").notna().to_numpy()
+    w = np.where(valid, design.weights, 0.0)
+    frame = pd.DataFrame({"w": w, "w2": w * w})
+    if by_arg is None:
+        sums = frame.sum()
+        return np.repeat(sums["w"] ** 2 / sums["w2"] if sums["w2"] > 0 else 0.0, len(table))
+    columns = [by_arg] if isinstance(by_arg, str) else list(by_arg)
+    frame[columns] = data[columns]
+    sums = frame.groupby(columns, dropna=True)[["w", "w2"]].sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kish = (sums["w"] ** 2 / sums["w2"]).where(sums["w2"] > 0, 0.0)
+    kish.index = kish.index.set_names(by)
+    keys = pd.MultiIndex.from_frame(table[by]) if len(by) > 1 else pd.Index(table[by[0]])
+    return kish.reindex(keys).fillna(0.0).to_numpy()
 
 
 def _sampled(df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
@@ -610,6 +637,7 @@ def _items(
             if pd.to_numeric(data[column], errors="coerce").notna().sum() == 0:
                 continue
             t = design.mean(column, by=by, dropna=True, level=level)
+            t["n_eff"] = _kish(design, column, by, t, [by] if by else [])
             t["level"] = name
             t["item"] = item
             if by is None:
@@ -679,7 +707,9 @@ def _importance(
 
 
 # ---- small areas -----------------------------------------------------------------------------
-def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str]) -> pd.DataFrame:
+def _small_areas(
+    estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str], rules: QualityRules
+) -> pd.DataFrame:
     """Fay-Herriot EBLUPs of the agency x province index, used where the direct one fails."""
     empty = _typed(pd.DataFrame(columns=SMALL_AREA_COLUMNS), SMALL_AREA_COLUMNS)
     cells = fc[fc["margin"] == "agency_province"]
@@ -696,11 +726,10 @@ def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str
     frame = frame.merge(raw, on=["agency", "province"], how="left")
     frame["n"] = frame["n"].fillna(0)
     # the agency's own direct index (also when suppressed for publication) as auxiliary
-    agency_index = frame["agency"].map(_raw_agency(estimates))
-    frame = frame[agency_index.notna().to_numpy() & (frame["N"] > 0).to_numpy()].reset_index(
-        drop=True
-    )
-    agency_index = agency_index.dropna().reset_index(drop=True)
+    frame["agency_index"] = frame["agency"].map(_raw_agency(estimates))
+    keep = frame["agency_index"].notna() & (frame["N"] > 0)
+    frame = frame[keep].reset_index(drop=True)
+    agency_index = frame["agency_index"]
     if frame.empty:
         notes["small_areas"] = "No agency x province cells with an agency estimate."
         return empty
@@ -724,6 +753,21 @@ def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str
         notes["small_areas"] = f"Fay-Herriot model not fitted ({exc}); only direct estimates."
         return empty
     table = fit.table
+    model = table["eblup"].to_numpy(dtype=float)
+    rmse = np.sqrt(table["mse"].to_numpy(dtype=float))
+    # a model figure is published only if it is precise enough and its agency's own index
+    # is published (the agency's index is the main auxiliary: a cell estimate built on a
+    # suppressed agency figure would publish that figure in disguise)
+    agency_published = frame["agency"].map(_published_agency(estimates)).fillna(False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        model_cv = rmse / np.abs(model)
+    model_ok = (
+        np.isfinite(model)
+        & (model_cv <= rules.max_cv)
+        & agency_published.to_numpy(dtype=bool)
+        & ~ok
+    )
+    used = np.where(ok, "direct", np.where(model_ok, "model", "none"))
     out = pd.DataFrame(
         {
             "agency": frame["agency"],
@@ -731,9 +775,9 @@ def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str
             "direct": frame["raw_estimate"].where(ok),
             "direct_se": frame["raw_se"].where(ok),
             "n": frame["n"].astype(int),
-            "model": table["eblup"].to_numpy(),
-            "model_rmse": np.sqrt(table["mse"].to_numpy()),
-            "used": np.where(ok, "direct", "model"),
+            "model": np.where(used == "none", np.nan, model),
+            "model_rmse": np.where(used == "none", np.nan, rmse),
+            "used": used,
         }
     )
     notes["small_areas"] = (
@@ -741,7 +785,15 @@ def _small_areas(estimates: pd.DataFrame, fc: pd.DataFrame, notes: dict[str, str
         "the agency's direct index and the log of the cell's frame count as auxiliaries, "
         "sampling variances smoothed as k/n (k = median of se^2 n over cells with two or "
         f"more responses); sigma2_u = {fit.sigma2_u:.3g}. The model-based estimate is used "
-        "only where the direct estimate fails the quality rule, and is labelled so."
+        "only where the direct estimate fails the quality rule, and is labelled so; it is "
+        f"itself published only when its relative root MSE is at most {rules.max_cv:.1%} and "
+        "the agency's own index is published (used = 'none' otherwise: too few responses)."
+        + (
+            " The model found no variation between cells beyond the auxiliaries "
+            "(sigma2_u = 0): model figures are then regression (synthetic) estimates."
+            if fit.sigma2_u <= 0
+            else ""
+        )
     )
     return _typed(out, SMALL_AREA_COLUMNS)
 
@@ -758,6 +810,11 @@ def _raw_agency_province(estimates: pd.DataFrame) -> pd.DataFrame:
             "passes": ~rows["suppressed"],
         }
     )
+
+
+def _published_agency(estimates: pd.DataFrame) -> dict[str, bool]:
+    rows = estimates[(estimates["level"] == "agency") & (estimates["measure"] == "index")]
+    return dict(zip(rows["agency"], ~rows["suppressed"].astype(bool), strict=True))
 
 
 def _raw_agency(estimates: pd.DataFrame) -> dict[str, float]:
@@ -826,7 +883,7 @@ def compute_release(
             prev_table = _estimates(prev_design, _frame_counts(previous[1]), level, rules)
     table = _change(table, prev_table, level)
     table = _ranks(table, level)
-    small = _small_areas(table, fc, notes)
+    small = _small_areas(table, fc, notes, rules)
     items = _typed(pd.DataFrame(columns=ITEM_COLUMNS), ITEM_COLUMNS)
     if drivers:
         items, note = _items(design, list(drivers), level, rules)

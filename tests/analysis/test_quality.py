@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.quality import QualityError, QualityRules, apply_rules, grade
+from analysis.quality import QualityError, QualityRules, apply_rules, effective_n, grade
 
 
 def test_grade_boundaries_with_default_rules() -> None:
@@ -71,3 +71,14 @@ def test_custom_rules_and_their_description() -> None:
 def test_nonsense_rules_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(QualityError):
         QualityRules(**kwargs)  # type: ignore[arg-type]
+
+
+def test_effective_sample_size_suppresses_a_few_heavily_weighted_responses() -> None:
+    n = np.array([40, 40, 40])
+    cv = np.array([0.05, 0.05, 0.05])
+    est = np.full(3, 70.0)
+    got = grade(n, cv, est, n_eff=np.array([40.0, 30.0, 29.9]))
+    assert got.tolist() == ["B", "B", "suppressed"]
+    table = pd.DataFrame({"estimate": est, "cv": cv, "n": n, "deff": [1.0, 1.3, 1.4]})
+    assert apply_rules(table)["grade"].tolist() == ["B", "B", "suppressed"]  # 40/1.4 < 30
+    assert effective_n([10, 10, 1], [0.5, 2.0, np.nan]).tolist() == [10.0, 5.0, 1.0]

@@ -298,8 +298,14 @@ def test_small_areas_use_the_model_only_where_the_direct_estimate_fails(
     model = sa[sa["used"] == "model"]
     assert len(model) > 0
     assert model["model"].notna().all() and (model["model_rmse"] > 0).all()
+    assert (model["model_rmse"] / model["model"] <= 0.333).all()
     assert model["direct"].isna().all()
     assert "Fay-Herriot" in release.notes["small_areas"]
+    assert set(sa["used"]) <= {"direct", "model", "none"}
+    # POS's own index is suppressed: its cells get no model figure either
+    pos = sa[sa["agency"] == "POS"]
+    assert len(pos) == 6 and (pos["used"] == "none").all()
+    assert pos[["direct", "model", "model_rmse"]].isna().all().all()
 
 
 def test_json_round_trip(release: ReleaseTables) -> None:
@@ -435,3 +441,26 @@ def test_previous_period_without_responses_gives_no_changes(
     assert "no responses" in out.notes["previous"]
     with pytest.raises(ReleaseError, match="previous period"):
         compute_release(responses, frame, previous=(responses.drop(columns=["stratum"]), frame))
+
+
+def test_unequal_weights_count_as_fewer_responses(
+    export: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """An agency whose 40 responses are dominated by a few heavily weighted ones has a
+    Kish effective sample size below 30 and is suppressed although n >= 30."""
+    responses, frame = make_export(agencies={"TAX": (70.0, 60), "ODD": (60.0, 10)})
+    # ODD: one stratum with 1 response standing for its whole (large) stratum
+    odd = responses["agency"] == "ODD"
+    strata = sorted(responses.loc[odd, "stratum"].unique())
+    heavy = strata[0]
+    keep = ~(odd & (responses["stratum"] == heavy)) | (responses.groupby("stratum").cumcount() == 0)
+    responses = responses[keep].copy()
+    responses.loc[responses["stratum"] == heavy, "n_responding_h"] = 1
+    responses.loc[responses["stratum"] == heavy, "weight"] = responses.loc[
+        responses["stratum"] == heavy, "N_h"
+    ]
+    out = compute_release(responses, frame)
+    got = row(out.estimates, level="agency", agency="ODD", measure="index")
+    assert got["n"] == 31 and got["suppressed"]
+    tax = row(out.estimates, level="agency", agency="TAX", measure="index")
+    assert not tax["suppressed"]
