@@ -47,6 +47,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "no_importance": "importance not available: {note}",
         "nothing": "No published estimates",
         "grade": "grade",
+        "caution": "○ grade C: use with caution",
     },
     "fa": {
         "index": "شاخص رضایت (۰ تا ۱۰۰)",
@@ -62,6 +63,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "no_importance": "اهمیت در دسترس نیست: {note}",
         "nothing": "برآورد منتشرشده‌ای نیست",
         "grade": "درجه",
+        "caution": "○ درجه C: با احتیاط استفاده شود",
     },
 }
 # the release's importance notes (analysis.release.IMPORTANCE_NOTES) in Persian
@@ -182,11 +184,26 @@ def forest_plot(
     high = shown["ci_high"].to_numpy(dtype=float)
     if len(shown):
         ax.hlines(y_shown, low, high, color=_POINT, linewidth=2.2, zorder=2)
-        ax.plot(est, y_shown, "o", color=_POINT, markersize=7, zorder=3)
+        # grade C ("use with caution") gets a hollow marker, explained under the axis
+        caution = (
+            shown["grade"].astype(str).eq("C").to_numpy()
+            if "grade" in shown.columns
+            else np.zeros(len(shown), dtype=bool)
+        )
+        ax.plot(est[~caution], y_shown[~caution], "o", color=_POINT, markersize=7, zorder=3)
+        if caution.any():
+            ax.plot(est[caution], y_shown[caution], "o", markerfacecolor="white",
+                    markeredgecolor=_POINT, markeredgewidth=1.8, markersize=7,
+                    zorder=3)  # fmt: skip
+            fig.text(0.99 if lang == "fa" else 0.01, 0.005, t(text["caution"]),
+                     ha="right" if lang == "fa" else "left", va="bottom", fontsize=8,
+                     color=_SUPPRESSED, fontproperties=font)  # fmt: skip
     national = estimates[(estimates["level"] == "national") & (estimates["measure"] == measure)]
     if len(national) and np.isfinite(national["estimate"].astype(float)).any():
         value = float(national["estimate"].astype(float).dropna().iloc[0])
-        ax.axvline(value, color=_SUPPRESSED, linestyle="--", linewidth=1, zorder=1)
+        # the line runs over the published agencies only, not the "too few" rows
+        ax.vlines(value, len(hidden) - 0.5, count + 0.1, color=_SUPPRESSED, linestyle="--",
+                  linewidth=1, zorder=1)  # fmt: skip
         # labelled in a row of its own above the agencies, so it never covers a title
         ax.annotate(
             t(f"{text['national']} {_number(lang, value, 1)}"),
@@ -204,9 +221,12 @@ def forest_plot(
     pad = max((hi - lo) * 0.08, 2.0)
     ax.set_xlim(max(0.0, lo - pad), min(100.0, hi + pad))
     if len(hidden):
-        middle = (ax.get_xlim()[0] + ax.get_xlim()[1]) / 2
+        # next to the agency's name: on the right in Persian, on the left in English
+        left, right = ax.get_xlim()
+        edge, align = (right - 0.01 * (right - left), "right") if lang == "fa" else (
+            left + 0.01 * (right - left), "left")  # fmt: skip
         for y in y_hidden:
-            ax.text(middle, y, t(text["too_few"]), ha="center", va="center", fontsize=9,
+            ax.text(edge, y, t(text["too_few"]), ha=align, va="center", fontsize=9,
                     color=_SUPPRESSED, fontproperties=font, style="italic")  # fmt: skip
         ax.axhline(len(hidden) - 0.5, color="#d0d7de", linewidth=0.8)
     ticks = np.concatenate([y_hidden, y_shown])
@@ -286,7 +306,7 @@ def trend_chart(
     periods = [str(p) for p in points["period"]]
     if lang == "fa":
         periods = [p.translate(_DIGITS_ONLY) for p in periods]
-    ax.set_xticks(x, periods)
+    ax.set_xticks(x, periods, rotation=45 if len(periods) > 12 else 0)
     ax.set_xlim(-0.5, len(points) - 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.grid(axis="y", color="#eeeeee")

@@ -123,3 +123,15 @@ def test_bad_arguments_are_named(release: ReleaseTables) -> None:
         forest_plot(release.estimates, measure="mood")
     with pytest.raises(ChartError, match="missing"):
         trend_chart(pd.DataFrame({"period": ["1405-01"]}))
+
+
+def test_grade_c_is_marked_use_with_caution(release: ReleaseTables) -> None:
+    est = release.estimates.copy()
+    svg = forest_plot(est, lang="en", format="svg").decode()
+    assert "use with caution" not in svg
+    pick = (est["level"] == "agency") & (est["agency"] == "HLT")
+    est.loc[pick, "grade"] = "C"
+    assert (
+        "<!-- ○ grade C: use with caution -->" in forest_plot(est, lang="en", format="svg").decode()
+    )
+    assert "با احتیاط" in forest_plot(est, lang="fa", format="svg").decode()
