@@ -282,6 +282,10 @@ class PlanPageController(Controller):
                 shaped["period_days"] = view.days(proposal["period"])
                 history = proposal.get("history")
                 shaped["history_days"] = view.days(history) if history else None
+                shaped["sources"] = {
+                    what: [(k, view.numbers.integer(v)) for k, v in counts.items()]
+                    for what, counts in proposal.get("sources", {}).items()
+                }
             model["proposal"] = shaped
         if simulation is not None:
             model["simulation"] = view.simulation(simulation)

@@ -179,10 +179,19 @@ def propose(
             plan_proposals.period_record(result.history) if result.history is not None else None
         ),
         **plan_proposals.proposal_records(result.proposal),
+        "sources": {
+            "response_rate": _counts(result.inputs["response_rate_source"]),
+            "index": _counts(result.inputs["index_source"]),
+        },
         "plan_yaml": result.plan_text,
         "design_yaml": result.design_text,
         "inputs_csv": result.inputs.to_csv(index=False, lineterminator="\n"),
     }
+
+
+def _counts(values: Any) -> dict[str, int]:
+    """How many strata took each source (stratum, agency, assumed or file)."""
+    return {str(k): int(v) for k, v in sorted(values.value_counts().items())}
 
 
 def simulate(plan_yaml: str, design_yaml: str, periods: int, seed: int | None) -> dict[str, Any]:

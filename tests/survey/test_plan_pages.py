@@ -67,6 +67,7 @@ def test_propose_simulate_and_apply_on_the_page(client: TestClient, context: App
     assert rows["agency:TAX"].endswith("5.00 95% publishable")
     assert "national" in rows["all:all"] and "publishable" not in rows["all:all"]
     assert "SMS parts" in page and "Cost" in page
+    assert "Response rates from: " in page and "assumed" in page
     plan_yaml = _field(page, "plan_yaml")
     design_yaml = _field(page, "design_yaml")
     assert plan_yaml.startswith("# Sampling-plan proposal for 1405-Q1")

@@ -102,6 +102,9 @@ def test_propose_simulate_and_apply_through_the_api(
     assert totals["invitations"] == pytest.approx(sum(s["invitations"] for s in body["strata"]))
     assert totals["cost"] == pytest.approx(totals["sms_parts"] * 1.5)
     assert body["plan_yaml"].startswith("# Sampling-plan proposal for 1405-Q1")
+    # where each stratum's numbers came from (EDU online has no completes: assumed)
+    assert sum(body["sources"]["response_rate"].values()) == len(body["strata"])
+    assert body["sources"]["response_rate"]["assumed"] >= 1
     assert "stratum,agency,service" in body["inputs_csv"].splitlines()[0]
     # who asked for what, and when, is in the audit log
     audit_rows = client.get(
