@@ -60,6 +60,21 @@ def test_domain_total_equals_zeroed_full_total(frame, weighted):
 
 
 @SETTINGS
+@given(samples(), st.booleans())
+def test_domain_mean_equals_zeroed_full_ratio(frame, weighted):
+    """svyby(~y, ~agency, d, svymean) equals svyratio(~I(y * in_a), ~in_a, d) on the full
+    design: the domain mean is the ratio of the zeroed variable to the domain indicator."""
+    build = poststratified if weighted else design_of
+    by_domain = build(frame).mean("y", by="agency").set_index("agency")
+    for agency, row in by_domain.iterrows():
+        inside = (frame["agency"] == agency).astype(float)
+        zeroed = frame.assign(y=frame["y"] * inside, inside=inside)
+        full = build(zeroed).ratio("y", "inside").iloc[0]
+        assert row["estimate"] == pytest.approx(full["estimate"], rel=1e-9)
+        assert row["se"] == pytest.approx(full["se"], rel=1e-6, abs=1e-9 * frame["y"].abs().max())
+
+
+@SETTINGS
 @given(samples())
 def test_domain_variance_matches_total_covariance(frame):
     """The domain engine and the dense ``total_covariance`` agree (after calibration)."""
