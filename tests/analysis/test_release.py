@@ -464,3 +464,37 @@ def test_unequal_weights_count_as_fewer_responses(
     assert got["n"] == 31 and got["suppressed"]
     tax = row(out.estimates, level="agency", agency="TAX", measure="index")
     assert not tax["suppressed"]
+
+
+def test_every_level_equals_the_analysis_package(
+    export: tuple[pd.DataFrame, pd.DataFrame], release: ReleaseTables
+) -> None:
+    """Province, agency x channel, service and item rows are the package's own numbers."""
+    design, _ = calibrated_design(*export)
+    est = release.estimates
+    province = design.mean("index", by="_dom_province", dropna=True).set_index("_dom_province")
+    got = row(est, level="province", province="THR", measure="index")
+    assert got["estimate"] == pytest.approx(province.loc["THR", "estimate"], rel=1e-12)
+    assert got["se"] == pytest.approx(province.loc["THR", "se"], rel=1e-12)
+    channel = design.proportion("satisfied", by=["agency", "channel"], dropna=True)
+    want = channel[(channel["agency"] == "EDU") & (channel["channel"] == "online")].iloc[0]
+    got = row(est, level="agency_channel", agency="EDU", channel="online", measure="satisfied")
+    assert got["ci_low"] == pytest.approx(100 * want["ci_low"], rel=1e-12)
+    service = design.mean("index", by=["agency", "service"], dropna=True)
+    want = service[service["service"] == "TAX-02"].iloc[0]
+    got = row(est, level="service", agency="TAX", service="TAX-02", measure="index")
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-12)
+    items = design.mean("score_q_ease", by="agency", dropna=True).set_index("agency")
+    got = row(release.items, level="agency", agency="EDU", item="q_ease")
+    assert got["estimate"] == pytest.approx(items.loc["EDU", "estimate"], rel=1e-12)
+
+
+def test_level_sets_the_interval(export: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    wide = compute_release(*export, level=0.99).estimates
+    narrow = compute_release(*export, level=0.90).estimates
+    a = row(wide, level="agency", agency="TAX", measure="index")
+    b = row(narrow, level="agency", agency="TAX", measure="index")
+    assert a["estimate"] == pytest.approx(b["estimate"])
+    assert (a["ci_high"] - a["ci_low"]) > (b["ci_high"] - b["ci_low"])
+    with pytest.raises(ReleaseError, match="level"):
+        compute_release(*export, level=95)
