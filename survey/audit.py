@@ -19,9 +19,13 @@ from survey.access import Principal
 from survey.errors import InvalidInput
 from survey.models import AuditLog, utcnow
 
-__all__ = ["AuditEntry", "recent", "record"]
+__all__ = ["CITIZEN_SMS", "CITIZEN_WEB", "AuditEntry", "recent", "record", "record_on"]
 
 MAX_LIMIT = 10_000
+# Citizens act through their survey link or by SMS; the audit log names the channel, never
+# the person (no phone, no token): the entity is the invitation.
+CITIZEN_WEB = Principal(kind="citizen", name="web")
+CITIZEN_SMS = Principal(kind="citizen", name="sms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,31 @@ def record(
     """
     session.add(
         AuditLog(
+            at=at or utcnow(),
+            actor=principal.actor,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+        )
+    )
+
+
+def record_on(
+    connection: sa.Connection,
+    principal: Principal,
+    action: str,
+    entity: str,
+    entity_id: str | int = "",
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """`record` for code that works on a Core connection (the answering hot path)."""
+    connection.execute(
+        sa.insert(AuditLog.__table__).values(  # type: ignore[attr-defined]
             at=at or utcnow(),
             actor=principal.actor,
             action=action,

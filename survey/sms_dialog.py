@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from questionnaires.schema import Questionnaire
-from survey import sms_replies
+from survey import audit, sms_replies
 from survey.context import AppContext
 from survey.db import transaction
 from survey.dispatch import outbox
@@ -224,6 +224,7 @@ class _Conversation:
 
     def _opt_out(self) -> InboundResult:
         row = self._opt_out_row()
+        was_active = row is not None and row.active
         if row is None:
             self.session.add(
                 OptOut(phone_hash=self.phone_hash, active=True, changed_at=self.now, source="sms")
@@ -245,15 +246,35 @@ class _Conversation:
             )
             outbox.cancel_queued(self.session, open_ids)
         latest = self._latest_invitation()
+        audit.record(
+            self.session,
+            audit.CITIZEN_SMS,
+            "optout.add",
+            "invitation",
+            latest.id if latest else "",
+            before={"opt_out": was_active},
+            after={"opt_out": True, "source": "sms", "invitations_closed": len(open_ids)},
+            at=self.now,
+        )
         if latest is not None:
             self._notice(latest, "opted_out")
         return InboundResult(InboundOutcome.opted_out, latest.id if latest else None)
 
     def _opt_in(self) -> InboundResult:
         row = self._opt_out_row()
+        latest = self._latest_invitation()
         if row is not None and row.active:
             row.active, row.changed_at, row.source = False, self.now, "sms"
-        latest = self._latest_invitation()
+            audit.record(
+                self.session,
+                audit.CITIZEN_SMS,
+                "optout.remove",
+                "invitation",
+                latest.id if latest else "",
+                before={"opt_out": True},
+                after={"opt_out": False, "source": "sms"},
+                at=self.now,
+            )
         if latest is not None and row is not None:
             self._notice(latest, "opted_in")
         return InboundResult(InboundOutcome.opted_in, latest.id if latest else None)

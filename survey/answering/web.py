@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from questionnaires.schema import Questionnaire
+from survey import audit
 from survey.answering.answers import FormReading, ItemProblem, read_form
 from survey.context import AppContext, Clock
 from survey.errors import NotFound
@@ -183,6 +184,16 @@ class WebAnswering:
                 .values(status="opted_out", opted_out_at=now)
             )
             _record_opt_out(conn, row.phone_hash, now)
+            audit.record_on(
+                conn,
+                audit.CITIZEN_WEB,
+                "optout.add",
+                "invitation",
+                row.id,
+                before={"status": row.status},
+                after={"status": "opted_out", "opt_out": True, "source": "web"},
+                at=now,
+            )
 
     # -- internals ----------------------------------------------------------------------------
     def _read_open(self, token: str) -> sa.Row[Any]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
+from survey import audit
 from survey.access import Principal
 from survey.context import AppContext
 from survey.export import (
@@ -74,6 +75,16 @@ class ExportController(Controller):
         include_partial: FromQuery[bool] = False,
     ) -> Response[str]:
         result = self._export(request, date_from, date_to, include_partial)
+        context: AppContext = request.app.state.context
+        with context.sessions() as session, session.begin():
+            audit.record(
+                session,
+                principal_of(request),
+                "export.frame_counts",
+                "frame_count",
+                f"{result.start}..{result.end}",
+                after={"rows": len(result.frame_counts), "target": "api"},
+            )
         name = f"responses_{result.start}_{result.end}.frame_counts.csv"
         return Response(
             frame_counts_csv(result),
