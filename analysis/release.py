@@ -247,7 +247,12 @@ def _codes(series: pd.Series) -> pd.Series:
     Cleaned once per distinct value (factorize), not once per row.
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    text = pd.Index(uniques).astype(str).str.strip()
+    # a numeric code column read from CSV beside empty cells comes back as float: 23.0 -> 23
+    labels = [
+        str(int(u)) if isinstance(u, (float, np.floating)) and float(u).is_integer() else str(u)
+        for u in uniques  # one per distinct code, not per row
+    ]
+    text = pd.Index(labels, dtype=object).str.strip()
     text = text.where(~text.isin(["None", "nan", "NaN", "<NA>"]), "")
     values = np.append(np.asarray(text, dtype=object), "")  # code -1 (missing) -> ''
     return pd.Series(values[codes], index=series.index, dtype=object)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -498,3 +499,20 @@ def test_level_sets_the_interval(export: tuple[pd.DataFrame, pd.DataFrame]) -> N
     assert (a["ci_high"] - a["ci_low"]) > (b["ci_high"] - b["ci_low"])
     with pytest.raises(ReleaseError, match="level"):
         compute_release(*export, level=95)
+
+
+def test_numeric_codes_read_from_csv_match_across_the_two_files(
+    export: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Province codes 1..6: the frame-counts file has empty province cells on other margins,
+    so pandas reads its province column as float (1.0) while the responses read int (1)."""
+    responses, frame = export
+    numbers = {p: i + 1 for i, p in enumerate(PROVINCES)}
+    responses = responses.assign(province=responses["province"].map(numbers))
+    frame = frame.assign(province=frame["province"].map(numbers))
+    responses.to_csv(tmp_path / "r.csv", index=False)
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    r, f = pd.read_csv(tmp_path / "r.csv"), pd.read_csv(tmp_path / "f.csv")
+    assert f["province"].dtype == float and r["province"].dtype != float
+    out = compute_release(r, f)
+    assert "1" in set(out.estimates.loc[out.estimates["level"] == "province", "province"])
