@@ -207,6 +207,8 @@ class LoginController(Controller):
                 error=WORDS[lang]["wrong"],
                 username=username,
             )
+        if next_path == DEFAULT_NEXT and signed.role == "agency":
+            next_path = "/"  # the ingestion page shows every agency: not for operators
         response: Redirect = Redirect(next_path, status_code=303)
         response.cookies.append(
             Cookie(
