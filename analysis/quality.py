@@ -15,8 +15,8 @@ The defaults here follow those: an estimate from fewer than 30 responses, or an 
 sample size below 30 (a few heavily weighted responses carry little information), or with
 a CV above one third, is suppressed (published as "too few responses", never as a
 number); the rest are graded A (CV at most 5% and at least 100 responses), B (CV at most
-15%) or C (CV at most 33.3%, "use with caution"). The thresholds live in :class:`QualityRules` so a
-release records exactly which rules it used.
+15%) or C (CV at most 33.3%, "use with caution"). The thresholds live in
+:class:`QualityRules` so a release records exactly which rules it used.
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ class QualityRules:
     ``min_n``: fewer responses than this and the estimate is suppressed;
     ``min_effective_n``: the same for the effective sample size (Kish's
     ``(sum w)^2 / sum w^2`` in the release; ``n / deff`` from an estimator's table);
-    ``max_cv``: a
-    larger CV is suppressed; ``a_max_cv``/``a_min_n``: grade A needs both;
+    ``max_cv``: a larger CV is suppressed; ``a_max_cv``/``a_min_n``: grade A needs both;
     ``b_max_cv``: grade B; everything else that is published is C ("use with caution").
     An estimate whose CV is undefined (an estimate of 0, e.g. nobody satisfied) cannot be
     judged by its CV and gets grade C if it has enough responses.
