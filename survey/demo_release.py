@@ -74,4 +74,6 @@ def publish_demo_releases(context: AppContext, principal: Principal, *, run: int
             published.append(publish_release(context, principal, draft.id))
         except SurveyError as exc:
             skipped[period] = exc.message
+        except Exception as exc:  # a failed computation must not end the demo
+            skipped[period] = f"the computation failed ({type(exc).__name__}: {exc}); a bug"
     return DemoReleases(published, skipped)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from survey.access import CLI_PRINCIPAL
+from survey.config import Settings
 from survey.context import AppContext
 from survey.demo_release import months_with_responses, publish_demo_releases
-from survey.releases import latest_published
+from survey.releases import latest_published, published_releases
+from tests.survey.admin_builders import run, use_test_database
 from tests.survey.answer_builders import AnswerWorld
 from tests.survey.release_builders import release_world
 
@@ -46,3 +50,26 @@ def test_a_month_the_analysis_cannot_use_is_skipped_with_the_reason(context: App
     assert report.published == []
     assert list(report.skipped) == ["1404-12"]
     assert "frame counts" in report.skipped["1404-12"]
+
+
+def test_the_demo_publishes_what_its_citizens_answered(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    migrated_settings: Settings,
+    context: AppContext,
+) -> None:
+    use_test_database(monkeypatch, migrated_settings)
+    monkeypatch.delenv("SURVEY_SMS_GATEWAY", raising=False)
+    code, out, err = run(capsys, "demo", "--no-serve", "--transactions", "3000")
+    assert code == 0, err
+    months = months_with_responses(context)
+    with context.read_sessions() as session:
+        published = published_releases(session)
+        latest = latest_published(session)
+    assert sorted(r.period for r in published) == sorted(months), out
+    assert latest is not None and latest.period == max(months)
+    assert sum(r.response_count for r in published) == sum(months.values())
+    for release in published:
+        line = f"release {release.id}: {release.period} number 1 published"
+        assert line in out
+        assert release.created_by == release.published_by and release.created_by.startswith("cli:")
