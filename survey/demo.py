@@ -30,6 +30,7 @@ from survey import audit, plans, questionnaire_registry, registry, users
 from survey.access import Principal
 from survey.context import AppContext
 from survey.db import transaction
+from survey.demo_release import DemoReleases, publish_demo_releases
 from survey.demo_survey import (
     CitizenReport,
     InvitationRound,
@@ -119,6 +120,7 @@ class DemoReport:
     invitations: InvitationRound
     citizens: CitizenReport
     rates: RateSummary
+    releases: DemoReleases | None = None
 
 
 @dataclass
@@ -406,6 +408,7 @@ def run_demo(
     invitations = send_invitations(context, demo_sms_file(context.settings))
     citizens = simulate_citizens(invitations, seed=seed_value, run=run)
     rates = rate_summary(context, days=days)
+    releases = publish_demo_releases(context, principal, run=run)  # docs/publication.md
     return DemoReport(
         seed=seeded,
         stream=stream,
@@ -413,6 +416,7 @@ def run_demo(
         invitations=invitations,
         citizens=citizens,
         rates=rates,
+        releases=releases,
     )
 
 
@@ -462,6 +466,7 @@ def describe(report: DemoReport, *, today: date) -> list[str]:
         f"{t.rejected:,} rejected" + (f", {t.no_plan:,} before the plan" if t.no_plan else ""),
         *describe_invitations(report.invitations),
         *describe_citizens(report.citizens),
+        *(report.releases.lines() if report.releases else []),
         f"agency {s.agency_code} ingestion key (new each run): {s.agency_key}",
         f"overview: the page at /ingestion (Persian; ?lang=en for English), as of {today}",
         "admin API token (new each run; send as 'Authorization: Bearer <token>'):",
