@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import jdatetime
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -246,9 +247,11 @@ def _signed_interval(low: float, high: float, fmt: Fmt) -> str:
 
 
 def _rows(frame: pd.DataFrame, **where: str) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
+    """Rows whose code columns equal the values (release tables hold codes as text, "" for
+    none, so a plain comparison is exact and fast)."""
+    mask = np.ones(len(frame), dtype=bool)
     for column, value in where.items():
-        mask &= frame[column].fillna("").astype(str) == value
+        mask &= frame[column].to_numpy(dtype=object) == value
     return frame[mask]
 
 

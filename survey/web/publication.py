@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -38,8 +38,10 @@ from survey.web.auth import staff
 
 WORDS = Path(__file__).parent / "templates" / "publication" / "words.yaml"
 LANGUAGES = ("fa", "en")
-CACHE_SECONDS = 300  # pages of "the latest release" change when a new one is published
+CACHE_SECONDS = 60  # pages of "the latest release" change when a new one is published
 IMMUTABLE = "public, max-age=31536000, immutable"
+STABLE = "public, max-age=86400"  # a release's own numbers never change; its trend may gain
+# a corrected earlier period
 
 
 @cache
@@ -52,26 +54,42 @@ def _language(lang: str) -> str:
     return lang if lang in LANGUAGES else "fa"
 
 
-class _Releases:
-    """Published releases by id with their parsed tables (immutable, so kept), per app."""
+class _Memo:
+    """A bounded, thread-safe LRU of values that never change for their key."""
 
-    def __init__(self, size: int = 32) -> None:
-        self._items: OrderedDict[tuple[int, str], Any] = OrderedDict()
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
-    def tables(self, release: releases.StoredRelease) -> Any:
-        key = (release.id, release.content_hash)
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        tables = release.tables
+        value = build()
         with self._lock:
-            self._items[key] = tables
+            self._items[key] = value
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return tables
+        return value
+
+
+class _Releases:
+    """Per app: published releases' parsed tables, and the page models built from them
+    (a published release never changes, so both are kept; drafts are never kept)."""
+
+    def __init__(self) -> None:
+        self._tables = _Memo(32)
+        self._models = _Memo(512)
+
+    def tables(self, release: releases.StoredRelease) -> Any:
+        return self._tables.get((release.id, release.content_hash), lambda: release.tables)
+
+    def model(self, release: Any, key: Hashable, build: Callable[[], Any]) -> Any:
+        if release.status != "published":
+            return build()
+        return self._models.get((release.id, release.content_hash, key), build)
 
 
 class Shown:
@@ -97,6 +115,12 @@ def _session(request: Request) -> Iterator[tuple[Session, Callable[[Any], Shown]
     context, cached = _state(request)
     with context.read_sessions() as session:
         yield session, lambda release: Shown(release, cached.tables(release))
+
+
+def _model(request: Request, release: Any, key: Hashable, build: Callable[[], Any]) -> Any:
+    """A page model, built once per published release (a fresh dict the caller may extend)."""
+    _, cached = _state(request)
+    return dict(cached.model(release, key, build))
 
 
 def _release_id(text: str) -> int:
@@ -242,7 +266,13 @@ class PublicationController(Controller):
         with _session(request) as (session, wrap):
             try:
                 latest = self._latest(session)
-                model = view.province_page(wrap(latest), code, language)
+                shown = wrap(latest)
+                model = _model(
+                    request,
+                    shown,
+                    ("province", code, language, ""),
+                    lambda: view.province_page(shown, code, language),
+                )
             except NotFound as exc:
                 return _not_found(request, language, exc)
         return _page(request, "province.html.j2", language, model, release=latest)
@@ -256,7 +286,13 @@ class PublicationController(Controller):
                 latest = self._latest(session)
             except NotFound as exc:
                 return _not_found(request, language, exc)
-            model = view.methodology_page(wrap(latest), language)
+            shown = wrap(latest)
+            model = _model(
+                request,
+                shown,
+                ("methodology", language, ""),
+                lambda: view.methodology_page(shown, language),
+            )
         return _page(request, "methodology.html.j2", language, model, release=latest)
 
     # -- one published release at its stable address ---------------------------------------
@@ -306,7 +342,12 @@ class PublicationController(Controller):
             try:
                 release = wrap(releases.get_published(session, _release_id(release_id)))
                 base = f"/releases/{release.id}"
-                model = view.province_page(release, code, language, base)
+                model = _model(
+                    request,
+                    release,
+                    ("province", code, language, base),
+                    lambda: view.province_page(release, code, language, base),
+                )
             except NotFound as exc:
                 return _not_found(request, language, exc)
         return _page(
@@ -330,7 +371,12 @@ class PublicationController(Controller):
             except NotFound as exc:
                 return _not_found(request, language, exc)
             base = f"/releases/{release.id}"
-            model = view.methodology_page(release, language, base)
+            model = _model(
+                request,
+                release,
+                ("methodology", language, base),
+                lambda: view.methodology_page(release, language, base),
+            )
         return _page(
             request,
             "methodology.html.j2",
@@ -417,7 +463,12 @@ class PublicationController(Controller):
     def _overview(
         request: Request, release: Any, lang: str, *, base: str, immutable: bool = False
     ) -> Template:
-        model = view.overview_page(release, lang, base)
+        model = _model(
+            request,
+            release,
+            ("overview", lang, base),
+            lambda: view.overview_page(release, lang, base),
+        )
         model["charts"] = _charts(release, lang)
         return _page(
             request,
@@ -440,14 +491,19 @@ class PublicationController(Controller):
         base: str,
     ) -> Template:
         history = _history(session, release, wrap)
-        model = view.agency_page(
+        model = _model(
+            request,
             release,
-            code,
-            lang,
-            base=base,
-            history=history,
-            history_bases={r.id: f"/releases/{r.id}" for r in history},
-            item_labels=_labels(session, release, lang),
+            ("agency", code, lang, base, tuple((r.id, r.content_hash) for r in history)),
+            lambda: view.agency_page(
+                release,
+                code,
+                lang,
+                base=base,
+                history=history,
+                history_bases={r.id: f"/releases/{r.id}" for r in history},
+                item_labels=_labels(session, release, lang),
+            ),
         )
         return _page(
             request,
@@ -456,7 +512,7 @@ class PublicationController(Controller):
             model,
             release=release,
             base=base,
-            cache_control=IMMUTABLE if base else None,
+            cache_control=STABLE if base else None,
         )
 
     @staticmethod
@@ -471,8 +527,17 @@ class PublicationController(Controller):
     ) -> Template:
         base = f"/releases/{release.id}"
         history = _history(session, release, wrap)
-        model = view.report_page(
-            release, lang, base=base, history=history, item_labels=_labels(session, release, lang)
+        model = _model(
+            request,
+            release,
+            ("report", lang, tuple((r.id, r.content_hash) for r in history)),
+            lambda: view.report_page(
+                release,
+                lang,
+                base=base,
+                history=history,
+                item_labels=_labels(session, release, lang),
+            ),
         )
         model["charts"] = _charts(release, lang)
         if inline:
@@ -487,5 +552,5 @@ class PublicationController(Controller):
             model,
             release=release,
             base=base,
-            cache_control="no-store" if inline else IMMUTABLE,
+            cache_control="no-store" if inline else STABLE,
         )
