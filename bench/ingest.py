@@ -82,10 +82,12 @@ def main() -> int:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: the server logs every request, and a pipe nobody reads
+            # fills up and blocks it.
+            stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115
         )
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, server)
+        _wait_until_up(base, server, workdir / "server.log")
         print(
             f"server: survey serve on {base}, SQLite {workdir / 'bench.db'}, "
             f"{args.workers} worker(s)"
@@ -228,6 +230,9 @@ def _environment(workdir: Path) -> dict[str, str]:
             "SURVEY_SECRET_KEY": secrets.token_hex(32),
             "SURVEY_VAR_DIR": str(workdir / "var"),
             "SURVEY_ENV": "development",
+            # Ingestion alone: the SMS dispatcher `survey serve` runs has its own bench
+            # (bench/dispatch.py); here it would only compete for the CPU and the writer.
+            "SURVEY_DISPATCH_IN_SERVE": "0",
         }
     )
     return env
@@ -286,12 +291,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
     for _ in range(300):
         if server.poll() is not None:
-            raise SystemExit(
-                f"server exited: {server.stderr.read().decode() if server.stderr else ''}"
-            )
+            raise SystemExit(f"server exited: {log.read_text(errors='replace')[-4000:]}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
                 if response.status == 200:
