@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import anyio.to_thread
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -116,7 +117,7 @@ def _login_page(
             "lang": lang,
             "words": WORDS[lang],
             "other_lang": other,
-            "other_url": f"/login?lang={other}&next={next_path}",
+            "other_url": f"/login?lang={other}&next={quote(next_path, safe='/')}",
             "action_url": f"/login?lang={lang}",
             "csrf_token": _signer(request).field_for(nonce, LOGIN_PURPOSE),
             "next": next_path,

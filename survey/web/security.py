@@ -19,6 +19,9 @@ refused for a bad signature); over the limit -> 429 with `Retry-After`. The answ
 `/s/...` keep their own throttle (survey.answering.throttle); a 429 from it gets a
 `Retry-After` here. Buckets live in the process: each worker keeps its own, so the effective
 limit is the worker count times the figures below.
+
+A browser (Accept: text/html) that GETs a staff page without being signed in is sent to
+`/login?next=...` (303) instead of getting a JSON 401.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -140,6 +144,30 @@ async def _send_error(send: Send, status: int, message: str, extra: list[tuple[b
     await send({"type": "http.response.body", "body": body})
 
 
+def _wants_login_page(scope: Scope) -> bool:
+    """A browser asking for a staff page (GET, HTML, not the API): a 401 becomes a redirect
+    to the sign-in form, which brings it back here afterwards."""
+    if scope["method"] != "GET" or scope["path"].startswith(("/api/", "/s/", "/login")):
+        return False
+    accept = (_header(scope, b"accept") or b"").decode("latin-1")
+    return "text/html" in accept
+
+
+async def _redirect_to_login(send: Send, scope: Scope, decorate: Callable[[Message], None]) -> None:
+    target = scope["path"]
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    location = "/login?next=" + quote(target, safe="")
+    start: Message = {
+        "type": "http.response.start",
+        "status": 303,
+        "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+    }
+    decorate(start)
+    await send(start)
+    await send({"type": "http.response.body", "body": b""})
+
+
 class _TooLarge(HTTPException):
     """Raised from `receive` while a handler reads the body: the app maps it to a 413."""
 
@@ -186,8 +214,18 @@ def security_middleware(
             path: str = scope["path"]
             client = scope["client"][0] if scope.get("client") else "unknown"
 
+            to_login = _wants_login_page(scope)
+            swallowed = False
+
             async def send_with_headers(message: Message) -> None:
+                nonlocal swallowed
+                if swallowed:
+                    return
                 if message["type"] == "http.response.start":
+                    if to_login and message["status"] == 401:
+                        swallowed = True  # the JSON 401 body is replaced by the redirect
+                        await _redirect_to_login(send, scope, lambda m: add_headers(path, m))
+                        return
                     add_headers(path, message)
                     if rule is not None and rule.misses is not None and message["status"] == 401:
                         shared.take((rule.name + ":misses", client), rule.misses)

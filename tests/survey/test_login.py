@@ -215,3 +215,22 @@ def test_the_first_admin_is_created_from_the_console(
     with context.sessions() as session:
         stored = session.scalar(sa.select(AppUser.password_hash).where(AppUser.username == "boss"))
     assert stored is not None and stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_a_browser_is_sent_to_the_form_and_back(app: Litestar, context: AppContext) -> None:
+    add_staff(context, "sara", "admin")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    with https_client(app) as client:
+        response = client.get("/audit?action=user.", headers=html, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login?next=%2Faudit%3Faction%3Duser."
+        assert response.headers["referrer-policy"] == "no-referrer"
+        form = client.get(response.headers["location"])
+        assert 'name="next" value="/audit?action=user."' in form.text
+        signed = sign_in(client, "sara", next_path="/audit?action=user.")
+        assert signed.headers["location"] == "/audit?action=user."
+        assert client.get("/audit?action=user.", headers=html).status_code == 200
+    with https_client(app) as client:
+        api = client.get("/api/v1/audit", headers=html, follow_redirects=False)
+        assert api.status_code == 401  # scripts get the JSON answer
+        assert client.get("/audit", follow_redirects=False).status_code == 401
