@@ -90,7 +90,8 @@ class SurveyDesign:
 
     Public attributes (a contract other modules rely on): :attr:`data`, :attr:`weights`,
     :attr:`is_replicate`, :attr:`replicate_weights`, :meth:`replicate_weight_blocks`,
-    :attr:`degrees_of_freedom`, :meth:`total_covariance`, :meth:`replicate_variance`.
+    :attr:`degrees_of_freedom`, :meth:`total_covariance`, :meth:`domain_total_covariance`,
+    :meth:`replicate_variance`.
     """
 
     __slots__ = (
@@ -339,6 +340,57 @@ class SurveyDesign:
             full = (self._weights[:, None] * matrix).sum(axis=0)
             return self._scheme.covariance(full, reps[0].T)
         return _taylor.total_covariance(self._stages, self._weights, scores, self._steps)
+
+    def domain_total_covariance(
+        self, scores: np.ndarray, domain: np.ndarray, n_domain: int
+    ) -> np.ndarray:
+        """``(n_domain, k, k)``: for every domain at once, the Taylor covariance of its
+        weighted totals of the ``scores`` columns (each row counts for its own domain).
+
+        ``domain`` holds each row's domain code, ``0 .. n_domain - 1`` (negative: none).
+        Domain ``d``'s matrix equals :meth:`total_covariance` of the scores zeroed outside
+        ``d``, but all domains take ``k (k + 1) / 2`` passes over the data (variances of
+        sums of column pairs), not one pass per domain: per-agency regressions use it.
+        Taylor designs only (a replicate design refits its replicates instead).
+        """
+        if self._scheme is not None:
+            raise DesignError("domain_total_covariance: a replicate design has no Taylor form")
+        scores = np.asarray(scores, dtype=float)
+        scores = scores[:, None] if scores.ndim == 1 else scores
+        domain = np.asarray(domain)
+        if scores.shape[0] != len(self._data) or domain.shape != (len(self._data),):
+            raise DesignError(
+                f"scores and domain: expected {len(self._data)} rows, got {scores.shape[0]} "
+                f"and {domain.shape[0]}"
+            )
+        code = np.where((domain < 0) | (domain >= n_domain), n_domain, domain).astype(np.int64)
+        bins = n_domain + 1
+        layouts = [_taylor.stage_layout(stage, code, bins) for stage in self._stages]
+        cache = self._cache.setdefault("calibration", {})
+        counted = code < n_domain
+
+        def variance(values: np.ndarray) -> np.ndarray:
+            result = _taylor.domain_variance(
+                self._stages,
+                self._weights,
+                values * counted,
+                code,
+                bins,
+                self._steps,
+                layouts,
+                cache,
+            )
+            return result[0][:n_domain]
+
+        k = scores.shape[1]
+        cov = np.empty((n_domain, k, k))
+        diagonal = [variance(scores[:, j]) for j in range(k)]
+        for j in range(k):
+            cov[:, j, j] = diagonal[j]
+            for m in range(j):
+                both = variance(scores[:, j] + scores[:, m])
+                cov[:, j, m] = cov[:, m, j] = (both - diagonal[j] - diagonal[m]) / 2
+        return cov
 
     def replicate_variance(self, theta_full: np.ndarray, theta_reps: np.ndarray) -> np.ndarray:
         """``k x k`` covariance of an estimate from its replicate values ``(R, k)``.

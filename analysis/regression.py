@@ -132,10 +132,18 @@ def regress(
         return table
     tables = []
     groups = data[by_cols].groupby(by_cols, sort=True, dropna=True).indices
+    position_of = np.full(len(data), -1, dtype=np.intp)
+    position_of[rows] = np.arange(rows.size)
+    subsets = {}
     for key, domain_rows in groups.items():
-        in_domain = np.zeros(len(data), dtype=bool)
-        in_domain[domain_rows] = True
-        table = _fit_domain(model, np.flatnonzero(in_domain[rows]), len(domain_rows), terms)
+        subset = position_of[domain_rows]
+        subsets[key] = np.sort(subset[subset >= 0])
+    fast = not design.is_replicate and hasattr(design, "domain_total_covariance")
+    fitted = _fit_taylor_domains(model, subsets, groups, terms) if fast else {}
+    for key, domain_rows in groups.items():
+        table = fitted.get(key)
+        if table is None:
+            table = _fit_domain(model, subsets[key], len(domain_rows), terms)
         values = key if isinstance(key, tuple) else (key,)
         for position, (col, value) in enumerate(zip(by_cols, values, strict=True)):
             table.insert(position, col, value)
@@ -200,12 +208,63 @@ def _fit_domain(
     y = model.y[subset]
     w = model.weights[rows]
     note = _identifiability(X, w)
+    beta = cov = None
     if not note:
         try:
             beta, cov = _estimate(model, rows, X, y, w)
         except (np.linalg.LinAlgError, RegressionError) as error:
             note = _failure_note(error)
-    if note:
+    return _coefficient_table(model, terms, beta, cov, note, rows.size, eligible)
+
+
+def _fit_taylor_domains(
+    model: _Model,
+    subsets: dict[object, NDArray[np.intp]],
+    groups: dict[object, NDArray[np.intp]],
+    terms: list[str],
+) -> dict[object, pd.DataFrame]:
+    """Every domain of a Taylor design at once: each domain's fit and bread on its own rows,
+    then one ``domain_total_covariance`` for all the meats (``p (p + 1) / 2`` passes over
+    the data instead of one full covariance per domain)."""
+    p = len(terms)
+    n = model.weights.shape[0]
+    scores = np.zeros((n, p))
+    codes = np.full(n, -1, dtype=np.intp)
+    fits: dict[object, tuple] = {}
+    for position, (key, subset) in enumerate(subsets.items()):
+        rows = model.rows[subset]
+        X, y, w = model.X[subset], model.y[subset], model.weights[rows]
+        note = _identifiability(X, w)
+        beta = bread = None
+        if not note:
+            try:
+                beta = _irls(X, y, w[:, None], model.family)[:, 0]
+                mu, dmu, var = _mean_function(X @ beta, model.family)
+                bread = np.linalg.inv((X * (w * dmu**2 / var)[:, None]).T @ X)
+                scores[rows] = X * ((y - mu) * dmu / var)[:, None]
+                codes[rows] = position
+            except (np.linalg.LinAlgError, RegressionError) as error:
+                note = _failure_note(error)
+        fits[key] = (position, rows.size, beta, bread, note)
+    meats = model.design.domain_total_covariance(scores, codes, len(subsets))  # type: ignore[attr-defined]
+    tables = {}
+    for key, (position, used, beta, bread, note) in fits.items():
+        cov = None if note else bread @ meats[position] @ bread
+        tables[key] = _coefficient_table(model, terms, beta, cov, note, used, len(groups[key]))
+    return tables
+
+
+def _coefficient_table(
+    model: _Model,
+    terms: list[str],
+    beta: NDArray[np.float64] | None,
+    cov: NDArray[np.float64] | None,
+    note: str,
+    used: int,
+    eligible: int,
+) -> pd.DataFrame:
+    """One row per term; empty figures and the note when the fit failed."""
+    if note or beta is None or cov is None:
         beta, cov = np.full(len(terms), np.nan), np.full((len(terms), len(terms)), np.nan)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     quantile = stats.t.ppf(0.5 + model.level / 2, model.df)
@@ -220,8 +279,8 @@ def _fit_domain(
             "ci_high": beta + quantile * se,
             "df": np.nan if note else model.df,
             "p_value": 2 * stats.t.sf(np.abs(t), model.df),
-            "n": rows.size,
-            "dropped": eligible - rows.size,
+            "n": used,
+            "dropped": eligible - used,
             "note": note,
         }
     )

@@ -164,6 +164,10 @@ def models(
         lambda: regress(design, "satisfied ~ " + " + ".join(DRIVERS), family="binomial"),
     )
     measure(
+        "regression: linear, per agency (500 domains), Taylor",
+        lambda: regress(design, linear, by="agency"),
+    )
+    measure(
         f"regression: linear, {replicates} bootstrap refits", lambda: regress(replicated, linear)
     )
     measure(

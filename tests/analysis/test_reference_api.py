@@ -22,10 +22,11 @@ The R code (tests/data/api_ref.R) that made each reference row::
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import SurveyDesign
+from analysis import DesignError, SurveyDesign
 
 EXACT = 1e-8
 
@@ -217,3 +218,22 @@ def test_every_reference_row_has_a_test(api_reference):
     assert set(replicate["case"]) == CHECKED_REPLICATE_CASES
     glm = pd.read_csv(data / "glm" / "glm_reference.csv")
     assert set(glm["case"]) == CHECKED_GLM_CASES
+
+
+@pytest.mark.parametrize("kind", ["clus2", "greg"])
+def test_domain_total_covariance_is_total_covariance_per_domain(kind, dclus2, dclus1):
+    """All domains' covariance matrices at once equal the dense engine on scores zeroed
+    outside each domain (two-stage design; GREG-calibrated design)."""
+    design = dclus2 if kind == "clus2" else dclus1.calibrate({"stype": STYPE, "api99": 3914069})
+    data = design.data
+    scores = np.column_stack([data["api00"], data["api99"], np.ones(len(data))])
+    codes = pd.Categorical(data["stype"]).codes.copy()
+    codes[:3] = -1  # rows in no domain
+    together = design.domain_total_covariance(scores, codes, 3)
+    for d in range(3):
+        alone = design.total_covariance(scores * (codes == d)[:, None])
+        np.testing.assert_allclose(together[d], alone, rtol=1e-10, atol=1e-10 * abs(alone).max())
+    with pytest.raises(DesignError, match="replicate design"):
+        design.replicate("bootstrap", replicates=5, seed=1).domain_total_covariance(
+            scores, codes, 3
+        )
