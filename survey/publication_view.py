@@ -332,6 +332,7 @@ def release_header(release: Release, fmt: Fmt, base: str) -> dict[str, Any]:
         "number": fmt.integer(release.number),
         "correction": release.number > 1 or release.supersedes_id is not None,
         "change_note": release.change_note,
+        "superseded_by": getattr(release, "superseded_by_id", None),
         "published": fmt.instant(release.published_at),
         "created": fmt.instant(release.created_at),
         "base": base,

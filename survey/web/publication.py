@@ -40,8 +40,9 @@ WORDS = Path(__file__).parent / "templates" / "publication" / "words.yaml"
 LANGUAGES = ("fa", "en")
 CACHE_SECONDS = 60  # pages of "the latest release" change when a new one is published
 IMMUTABLE = "public, max-age=31536000, immutable"
-STABLE = "public, max-age=86400"  # a release's own numbers never change; its trend may gain
-# a corrected earlier period
+# A release's numbers never change, but its pages may gain a banner (corrected later) or a
+# corrected earlier period in a trend: a day, not forever (charts are forever).
+STABLE = "public, max-age=86400"
 
 
 @cache
@@ -89,7 +90,8 @@ class _Releases:
     def model(self, release: Any, key: Hashable, build: Callable[[], Any]) -> Any:
         if release.status != "published":
             return build()
-        return self._models.get((release.id, release.content_hash, key), build)
+        later = getattr(release, "superseded_by_id", None)  # a correction adds a banner
+        return self._models.get((release.id, release.content_hash, later, key), build)
 
 
 class Shown:
@@ -357,7 +359,7 @@ class PublicationController(Controller):
             model,
             release=release,
             base=base,
-            cache_control=IMMUTABLE,
+            cache_control=STABLE,
         )
 
     @get("/releases/{release_id:str}/methodology", sync_to_thread=True)
@@ -384,7 +386,7 @@ class PublicationController(Controller):
             model,
             release=release,
             base=base,
-            cache_control=IMMUTABLE,
+            cache_control=STABLE,
         )
 
     @get("/releases/{release_id:str}/report", sync_to_thread=True)
@@ -477,7 +479,7 @@ class PublicationController(Controller):
             model,
             release=release,
             base=base,
-            cache_control=IMMUTABLE if immutable else None,
+            cache_control=STABLE if immutable else None,
         )
 
     @staticmethod
@@ -540,6 +542,7 @@ class PublicationController(Controller):
             ),
         )
         model["charts"] = _charts(release, lang)
+        model["eager"] = True  # a printed page has no scrolling to load lazy images
         if inline:
             store = charts.store_of(request.app.state)
             model["inline"] = {

@@ -57,7 +57,17 @@ class Published:
     tables: ReleaseTables  # what compute_release returned for the current period
 
 
-def _store(context: AppContext, period: str, start: date, end: date, tables: ReleaseTables) -> int:
+def _store(
+    context: AppContext,
+    period: str,
+    start: date,
+    end: date,
+    tables: ReleaseTables,
+    *,
+    number: int = 1,
+    supersedes: int | None = None,
+    note: str = "",
+) -> int:
     """A release row as `create_release` stores it, with tables from compute_release."""
     content = {
         "period": period,
@@ -82,7 +92,9 @@ def _store(context: AppContext, period: str, start: date, end: date, tables: Rel
             period=period,
             period_start=start,
             period_end=end,
-            number=1,
+            number=number,
+            supersedes_id=supersedes,
+            change_note=note,
             content=text,
             content_hash=content_hash(text),
             created_at=context.clock(),
@@ -281,7 +293,7 @@ def test_methodology_page(client: TestClient, published: Published) -> None:
 def test_stable_release_pages_and_report(client: TestClient, published: Published) -> None:
     old = client.get(f"/releases/{published.previous_id}?lang=en")
     assert old.status_code == 200 and "Esfand 1404" in old.text
-    assert "immutable" in old.headers["cache-control"]
+    assert "max-age=86400" in old.headers["cache-control"]
     report = client.get(f"/releases/{published.current_id}/report?lang=en")
     assert report.status_code == 200
     html = report.text
@@ -386,3 +398,27 @@ def test_pages_of_a_release_the_service_computed_equal_the_analysis_and_the_csv(
     agency = client.get("/agencies/EDU?lang=en").text
     assert "Esfand 1404" in agency and "Farvardin 1405" in agency
     assert client.get("/provinces/tehran?lang=en").status_code == 200
+
+
+def test_a_corrected_release_points_to_its_correction(
+    client: TestClient, context: AppContext, published: Published
+) -> None:
+    first = client.get(f"/releases/{published.current_id}?lang=en").text
+    assert "was corrected later" not in first
+    fixed = _store(
+        context,
+        "1405-01",
+        date(2026, 3, 21),
+        date(2026, 4, 21),
+        published.tables,
+        number=2,
+        supersedes=published.current_id,
+        note="Late responses from Isfahan added.",
+    )
+    publish_release(context, STATISTICIAN, fixed)
+    old = client.get(f"/releases/{published.current_id}?lang=en").text
+    assert "was corrected later" in old and f'href="/releases/{fixed}?lang=en"' in old
+    latest = client.get("/?lang=en").text
+    assert "This release is a correction (Version 2)" in latest
+    assert "Late responses from Isfahan added." in latest
+    assert f'href="/releases/{fixed}?lang=en"' in latest  # the stable link of the correction
