@@ -15,6 +15,8 @@ from analysis.estimators import mean
 if TYPE_CHECKING:
     from analysis.design import SurveyDesign
 
+MAX_DEFAULT_POINTS = 21  # more distinct scores than any answer scale: not scale points
+
 
 def _score_matrix(design: SurveyDesign, scores: list[str]) -> np.ndarray:
     columns = [design._numeric(column, "index") for column in scores]
@@ -45,7 +47,8 @@ def satisfaction_index(
     :func:`analysis.estimators.mean` (estimate, se, ci_low, ci_high, df, n, deff, cv; the
     interval ``method`` as there) plus ``share_<point>``: the weighted share of answers
     (pooled over items) at each scale point, ``points`` defaulting to the distinct
-    scores seen.
+    scores seen when they are at most 21 (a scale; a computed index column with more
+    distinct values gets no share columns unless ``points`` is given).
     """
     columns = [scores] if isinstance(scores, str) else list(scores)
     if not columns:
@@ -82,13 +85,26 @@ def satisfaction_index(
     domains = design._domains(by)
     if points is None:
         points = np.unique(matrix[answered])
+        if points.size > MAX_DEFAULT_POINTS:
+            return table  # not a scale (e.g. a computed index): no share columns by default
+    points = np.asarray(sorted(float(p) for p in points))
     w = design._weights
     counted = np.bincount(domains.code, weights=w * answered.sum(axis=1), minlength=domains.bins)[
         : domains.n_domain
     ]
-    for point in points:
-        hits = (np.where(answered, matrix, np.nan) == point).sum(axis=1)
-        at_point = np.bincount(domains.code, weights=w * hits, minlength=domains.bins)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            table[f"share_{float(point):g}"] = at_point[: domains.n_domain] / counted
-    return table
+    # one bincount per item over (domain, point) keys, not one pass per point
+    at_point = np.zeros(domains.bins * points.size)
+    for j in range(matrix.shape[1]):
+        values = matrix[:, j]
+        slot = np.clip(np.searchsorted(points, values), 0, points.size - 1)
+        hit = answered[:, j] & (points[slot] == values)
+        at_point += np.bincount(
+            domains.code[hit] * points.size + slot[hit],
+            weights=w[hit],
+            minlength=domains.bins * points.size,
+        )
+    shares = at_point.reshape(domains.bins, points.size)[: domains.n_domain]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = shares / counted[:, None]
+    names = [f"share_{point:g}" for point in points]
+    return pd.concat([table, pd.DataFrame(shares, columns=names, index=table.index)], axis=1)

@@ -51,3 +51,18 @@ def test_scores_outside_0_100_are_rejected(answers):
     design = SurveyDesign(answers.assign(q1=answers["q1"] * 2), weights="w", strata="stratum")
     with pytest.raises(VariableError, match=r"0\.\.100"):
         design.index(["q1", "q2"])
+
+
+def test_a_computed_index_column_gets_no_share_per_value(answers):
+    """The export's index column (a mean of items) takes many values: no share columns,
+    unless points are named; points that nobody chose have share 0."""
+    rng = np.random.default_rng(1)
+    many = pd.concat([answers] * 10, ignore_index=True)
+    many["index"] = rng.uniform(0, 100, len(many)).round(2)
+    design = SurveyDesign(many, weights="w", strata="stratum")
+    table = design.index("index", by="agency")
+    assert not [c for c in table.columns if c.startswith("share_")]
+    named = design.index(["q1", "q2"], by="agency", points=[0, 25, 50, 75, 100])
+    assert (named["share_25"] == 0).all()
+    shares = named[[f"share_{p}" for p in (0, 25, 50, 75, 100)]]
+    assert shares.sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
