@@ -112,6 +112,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker
             "message": redact(record.getMessage()),
         }
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()

@@ -3,9 +3,17 @@ read it, what it counts), request ids, JSON log lines without phones or tokens."
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -158,3 +166,75 @@ def test_json_formatter_writes_one_object_per_line_with_the_traceback_redacted()
     assert "1234567" not in line and "ValueError" in entry["error"]
     config = serve_log_config()
     assert config["formatters"]["json"]["()"] == "survey.observability.JsonFormatter"
+
+
+def test_serve_with_two_workers_aggregates_metrics_and_logs_json(
+    migrated_settings: Settings, tmp_path: Path
+) -> None:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "SURVEY_ENV": "test",
+        "SURVEY_DATABASE_URL": migrated_settings.database_url,
+        "SURVEY_SECRET_KEY": migrated_settings.secret_key.hex(),
+        "SURVEY_VAR_DIR": str(tmp_path / "var"),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    serve = "import sys; from survey.cli import main; sys.exit(main(sys.argv[1:]))"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", serve, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(port, process, log)
+        for _ in range(40):  # new connections: the kernel spreads them over both workers
+            assert _get(port, "/api/v1/agencies")[0] == 401
+        status, body = _get(port, "/metrics")
+        assert status == 200
+        samples = _samples(body)
+        key = next(
+            k
+            for k in samples
+            if k.startswith("survey_http_requests_total") and '"/api/v1/agencies"' in k
+        )
+        assert samples[key] >= 40  # counted by both workers, read through either
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [json.loads(line) for line in lines if '"survey.access"' in line]
+    assert len(access) >= 40 and {entry["route"] for entry in access} == {"/api/v1/agencies"}
+    assert len({entry["request_id"] for entry in access}) == len(access)
+    if len({entry["pid"] for entry in access}) == 2:  # both workers served: one sum for both
+        assert samples[key] == len(access)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return response.status, response.read().decode()
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if _get(port, "/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server not ready:\n" + log.read_text()[-3000:])
