@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from survey import audit
 from survey.access import Principal
@@ -156,7 +158,7 @@ def list_releases(session: Session, *, status: str | None = None) -> list[Stored
             f"status: expected one of {', '.join(STATUSES)}; got {status!r}",
             [Problem(f"expected one of {', '.join(STATUSES)}", field="status")],
         )
-    query = sa.select(Release)
+    query = sa.select(Release).options(defer(Release.content))  # type: ignore[arg-type]
     if status is not None:
         query = query.where(Release.status == status)
     rows = list(session.scalars(query))
@@ -194,8 +196,33 @@ def _superseded_by(session: Session, ids: list[int]) -> dict[int, int]:
     return {int(old): int(new) for old, new in rows}
 
 
+_PARSED: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_CACHE_SIZE = 64
+
+
+def _content(row: Release) -> dict[str, Any]:
+    """The row's snapshot, parsed once per content hash (a snapshot never changes, and the
+    pages read the same releases on every request). A snapshot that does not match its hash
+    is refused: someone changed it outside the service."""
+    digest = row.content_hash
+    with _PARSED_LOCK:
+        if digest in _PARSED:
+            _PARSED.move_to_end(digest)
+            return _PARSED[digest]
+    text = row.content
+    if content_hash(text) != digest:
+        raise Conflict(f"release {row.id}: its stored content does not match its hash")
+    parsed: dict[str, Any] = json.loads(text)
+    with _PARSED_LOCK:
+        _PARSED[digest] = parsed
+        while len(_PARSED) > PARSED_CACHE_SIZE:
+            _PARSED.popitem(last=False)
+    return parsed
+
+
 def _stored(row: Release, superseded_by: int | None) -> StoredRelease:
-    content = json.loads(row.content)
+    content = _content(row)
     names = content["names"]
     return StoredRelease(
         id=int(row.id or 0),

@@ -208,3 +208,19 @@ def test_release_period_errors_name_the_field_and_the_forms(text: str, words: st
     with pytest.raises(InvalidInput, match="period") as caught:
         parse_release_period(text)
     assert words in str(caught.value)
+
+
+def test_a_snapshot_altered_in_the_database_is_refused(context: AppContext) -> None:
+    draft = stored_row(context, "1405-03", date(2026, 5, 22), date(2026, 6, 22))
+    table = Release.__table__  # type: ignore[attr-defined]
+    with context.engine.begin() as connection:
+        text = connection.execute(sa.select(table.c.content).where(table.c.id == draft)).scalar()
+        altered = text.replace('"methodology":"method"', '"methodology":"altered"')
+        connection.execute(sa.update(table).where(table.c.id == draft).values(content=altered))
+    with (
+        context.read_sessions() as session,
+        pytest.raises(Conflict, match="does not match its hash"),
+    ):
+        get_release(session, draft)
+    with pytest.raises(Conflict, match="does not match its hash"):
+        publish_release(context, STATISTICIAN, draft)
