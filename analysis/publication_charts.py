@@ -1,5 +1,8 @@
 """Charts of a publication release, as PNG or SVG bytes, in Persian (right-to-left) or English.
 
+Each chart is a function returning a matplotlib ``Figure`` (``*_figure``) and one returning
+its bytes (``forest_plot``, ``trend_chart``, ``driver_bars``):
+
 * :func:`forest_plot`: agencies' estimates with their intervals, best on top; agencies
   whose estimate is suppressed are listed as "too few responses", never drawn as numbers;
 * :func:`trend_chart`: one domain's estimate over periods with its interval as a band;
@@ -27,7 +30,16 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from analysis.charts import _PERSIAN_DIGITS, ChartError, _font, _shape
 
-__all__ = ["ChartError", "driver_bars", "forest_plot", "render", "trend_chart"]
+__all__ = [
+    "ChartError",
+    "driver_bars",
+    "driver_figure",
+    "forest_figure",
+    "forest_plot",
+    "render",
+    "trend_chart",
+    "trend_figure",
+]
 
 Lang = Literal["fa", "en"]
 Format = Literal["png", "svg"]
@@ -80,11 +92,15 @@ _SUPPRESSED = "#7f8c8d"
 _BAND = "#9ec5e8"
 
 
+def _check_format(format: str) -> None:
+    if format not in ("png", "svg"):
+        raise ChartError(f"format: expected 'png' or 'svg', got {format!r}")
+
+
 def render(fig: Figure, format: Format = "png") -> bytes:
     """The figure as PNG (150 dpi) or SVG bytes, without timestamps (a PNG of identical
     input is identical bytes, so pages can cache it; SVG element ids are random)."""
-    if format not in ("png", "svg"):
-        raise ChartError(f"format: expected 'png' or 'svg', got {format!r}")
+    _check_format(format)
     buffer = io.BytesIO()
     metadata = {"Date": None} if format == "svg" else {"Software": None}
     fig.savefig(buffer, format=format, dpi=150, metadata=metadata)
@@ -130,15 +146,14 @@ def _require(table: pd.DataFrame, columns: list[str], role: str) -> None:
         raise ChartError(f"{role}: expected columns {columns}, missing {missing}")
 
 
-def forest_plot(
+def forest_figure(
     estimates: pd.DataFrame,
     measure: str = "index",
     lang: Lang = "fa",
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
-    format: Format = "png",
     level: float = 0.95,
-) -> bytes:
+) -> Figure:
     """Agencies' estimates with intervals, best on top; suppressed ones listed at the bottom.
 
     ``estimates`` is a release's estimates table (rows with ``level == "agency"`` and the
@@ -175,7 +190,7 @@ def forest_plot(
         ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
                 transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
-        return render(fig, format)
+        return fig
     # suppressed agencies at the bottom (y = 0..), shown ones above, best at the top
     y_hidden = np.arange(len(hidden), dtype=float)
     y_shown = np.arange(len(shown), dtype=float) + len(hidden)
@@ -245,16 +260,15 @@ def forest_plot(
         ax.spines["right"].set_visible(False)
     for tick in ax.get_yticklabels():
         tick.set_fontproperties(font)
-    return render(fig, format)
+    return fig
 
 
-def trend_chart(
+def trend_figure(
     points: pd.DataFrame,
     measure: str = "index",
     lang: Lang = "fa",
     title: str | None = None,
-    format: Format = "png",
-) -> bytes:
+) -> Figure:
     """One domain's estimate over periods, its interval as a band.
 
     ``points`` has ``period`` (e.g. ``1404-12``, in time order), ``estimate``, ``ci_low``,
@@ -277,7 +291,7 @@ def trend_chart(
         ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
                 transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
-        return render(fig, format)
+        return fig
     x = np.arange(len(points), dtype=float)
     est = points["estimate"].to_numpy(dtype=float)
     low = points["ci_low"].to_numpy(dtype=float)
@@ -306,7 +320,10 @@ def trend_chart(
     periods = [str(p) for p in points["period"]]
     if lang == "fa":
         periods = [p.translate(_DIGITS_ONLY) for p in periods]
-    ax.set_xticks(x, periods, rotation=45 if len(periods) > 12 else 0)
+    # at most 12 labels, the latest period always labelled; the points stay
+    step = -(-len(periods) // 12)
+    shown = [p if (len(periods) - 1 - i) % step == 0 else "" for i, p in enumerate(periods)]
+    ax.set_xticks(x, shown)
     ax.set_xlim(-0.5, len(points) - 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.grid(axis="y", color="#eeeeee")
@@ -320,17 +337,16 @@ def trend_chart(
         ax.spines["right"].set_visible(False)
     for tick in ax.get_xticklabels():
         tick.set_fontproperties(font)
-    return render(fig, format)
+    return fig
 
 
-def driver_bars(
+def driver_figure(
     items: pd.DataFrame,
     agency: str = "",
     lang: Lang = "fa",
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
-    format: Format = "png",
-) -> bytes:
+) -> Figure:
     """Each driver's importance (share of explained variance) beside its score.
 
     ``items`` is a release's items table; the rows of ``agency`` (``""`` = national) are
@@ -351,7 +367,7 @@ def driver_bars(
         ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
                 transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
-        return render(fig, format)
+        return fig
     rows["_order"] = rows["importance"].astype(float).fillna(-1.0)
     rows = rows.sort_values(["_order", "estimate"], ascending=True, kind="stable")
     y = np.arange(len(rows), dtype=float)
@@ -423,4 +439,43 @@ def driver_bars(
         ax_score.tick_params(axis="y", labelleft=False)
     for tick in ax_imp.get_yticklabels():
         tick.set_fontproperties(font)
-    return render(fig, format)
+    return fig
+
+
+def forest_plot(
+    estimates: pd.DataFrame,
+    measure: str = "index",
+    lang: Lang = "fa",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    format: Format = "png",
+    level: float = 0.95,
+) -> bytes:
+    """:func:`forest_figure` as PNG or SVG bytes."""
+    _check_format(format)
+    return render(forest_figure(estimates, measure, lang, labels, title, level), format)
+
+
+def trend_chart(
+    points: pd.DataFrame,
+    measure: str = "index",
+    lang: Lang = "fa",
+    title: str | None = None,
+    format: Format = "png",
+) -> bytes:
+    """:func:`trend_figure` as PNG or SVG bytes."""
+    _check_format(format)
+    return render(trend_figure(points, measure, lang, title), format)
+
+
+def driver_bars(
+    items: pd.DataFrame,
+    agency: str = "",
+    lang: Lang = "fa",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    format: Format = "png",
+) -> bytes:
+    """:func:`driver_figure` as PNG or SVG bytes."""
+    _check_format(format)
+    return render(driver_figure(items, agency, lang, labels, title), format)

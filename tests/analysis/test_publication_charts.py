@@ -9,9 +9,20 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from PIL import Image
 
-from analysis.publication_charts import ChartError, driver_bars, forest_plot, trend_chart
+from analysis.publication_charts import (
+    ChartError,
+    driver_bars,
+    driver_figure,
+    forest_figure,
+    forest_plot,
+    trend_chart,
+    trend_figure,
+)
 from analysis.release import ReleaseTables, compute_release
 from tests.analysis.test_release import ITEMS, make_export
 
@@ -135,3 +146,67 @@ def test_grade_c_is_marked_use_with_caution(release: ReleaseTables) -> None:
         "<!-- ○ grade C: use with caution -->" in forest_plot(est, lang="en", format="svg").decode()
     )
     assert "با احتیاط" in forest_plot(est, lang="fa", format="svg").decode()
+
+
+def visible_texts(fig: Figure) -> list[tuple[str, Bbox]]:
+    """Every drawn text of the figure with its box in pixels (tick labels inside the view)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    texts: list[Text] = list(fig.texts)  # holds the figure's suptitle too
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks():
+                if low - 1e-9 <= tick.get_loc() <= high + 1e-9:
+                    texts += [t for t in (tick.label1, tick.label2) if t.get_visible()]
+    out = []
+    for text in texts:
+        if text.get_visible() and text.get_text().strip():
+            out.append((text.get_text(), text.get_window_extent(renderer)))
+    return out
+
+
+def overlaps(fig: Figure) -> list[tuple[str, str]]:
+    boxes = visible_texts(fig)
+    found = []
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            shrunk = Bbox.from_extents(box_a.x0 + 1, box_a.y0 + 1, box_a.x1 - 1, box_a.y1 - 1)
+            if shrunk.overlaps(box_b):
+                found.append((a, b))
+    return found
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_no_text_overlaps_another(release: ReleaseTables, lang: str) -> None:
+    est = release.estimates.copy()
+    est.loc[(est["level"] == "agency") & (est["agency"] == "HLT"), "grade"] = "C"
+    labels = NAMES_FA if lang == "fa" else {"TAX": "Tax Affairs Organisation"}
+    assert overlaps(forest_figure(est, lang=lang, labels=labels)) == []
+    points = pd.DataFrame(
+        {
+            "period": [f"{1403 + i // 12}-{i % 12 + 1:02d}" for i in range(18)],
+            "estimate": np.linspace(60, 70, 18),
+            "ci_low": np.linspace(55, 66, 18),
+            "ci_high": np.linspace(65, 74, 18),
+            "suppressed": [False] * 17 + [True],
+        }
+    )
+    assert overlaps(trend_figure(points, lang=lang)) == []
+    names = {"q_time": "مدت زمانی که انجام خدمت طول کشید", "q_ease": "سهولت کل فرایند"}
+    assert overlaps(driver_figure(release.items, "TAX", lang=lang, labels=names)) == []
+    assert overlaps(driver_figure(release.items, "POS", lang=lang, labels=names)) == []
+
+
+def test_no_overlap_with_twenty_agencies() -> None:
+    rng = np.random.default_rng(4)
+    agencies = {
+        f"A{i:02d}": (float(rng.uniform(45, 85)), int(rng.choice([3, 12, 30]))) for i in range(20)
+    }
+    estimates = compute_release(*make_export(agencies=agencies)).estimates
+    names = {code: f"سازمان شماره {i} استان" for i, code in enumerate(agencies)}
+    for lang, labels in (("fa", names), ("en", None)):
+        fig = forest_figure(estimates, lang=lang, labels=labels)
+        assert overlaps(fig) == []
+        assert fig.get_size_inches()[1] > 8  # grows with the number of agencies
