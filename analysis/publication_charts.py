@@ -302,9 +302,14 @@ def trend_figure(
     est, low, high = (np.where(hidden, np.nan, v) for v in (est, low, high))
     ax.fill_between(x, low, high, color=_BAND, alpha=0.6, linewidth=0, label="_band")
     ax.plot(x, est, "-o", color=_POINT, linewidth=2, markersize=6)
-    # bars as well as the band: a period between two suppressed ones has no band
-    ax.errorbar(x, est, yerr=[est - low, high - est], fmt="none", ecolor=_POINT, capsize=4,
-                linewidth=1)  # fmt: skip
+    # a period without a published neighbour has no band to sit in: it gets an error bar
+    known = np.isfinite(est)
+    before = np.concatenate([[False], known[:-1]])
+    after = np.concatenate([known[1:], [False]])
+    alone = known & ~before & ~after
+    if alone.any():
+        ax.errorbar(x[alone], est[alone], yerr=[(est - low)[alone], (high - est)[alone]],
+                    fmt="none", ecolor=_POINT, capsize=4, linewidth=1.5)  # fmt: skip
     finite = np.isfinite(np.concatenate([low, high]))
     if finite.any():
         values = np.concatenate([low, high])[finite]
