@@ -333,6 +333,8 @@ def release_header(release: Release, fmt: Fmt, base: str) -> dict[str, Any]:
         "correction": release.number > 1 or release.supersedes_id is not None,
         "change_note": release.change_note,
         "superseded_by": getattr(release, "superseded_by_id", None),
+        "interim": getattr(release, "complete", True) is False,
+        "data_as_of": fmt.instant(getattr(release, "data_as_of", None)),
         "published": fmt.instant(release.published_at),
         "created": fmt.instant(release.created_at),
         "base": base,

@@ -67,6 +67,7 @@ def _store(
     number: int = 1,
     supersedes: int | None = None,
     note: str = "",
+    complete: bool = True,
 ) -> int:
     """A release row as `create_release` stores it, with tables from compute_release."""
     content = {
@@ -75,7 +76,7 @@ def _store(
         "period_end": end.isoformat(),
         "previous_period": None,
         "data_as_of": "2026-04-22T00:00:00+00:00",
-        "complete": True,
+        "complete": complete,
         "response_count": 100,
         "plan_versions": [1],
         "questionnaire_versions": ["core-transaction@1"],
@@ -422,3 +423,17 @@ def test_a_corrected_release_points_to_its_correction(
     assert "This release is a correction (Version 2)" in latest
     assert "Late responses from Isfahan added." in latest
     assert f'href="/releases/{fixed}?lang=en"' in latest  # the stable link of the correction
+
+
+def test_an_interim_release_says_its_figures_will_change(
+    client: TestClient, context: AppContext, published: Published
+) -> None:
+    interim = _store(
+        context, "1405-02", date(2026, 4, 21), date(2026, 5, 22), published.tables, complete=False
+    )
+    publish_release(context, STATISTICIAN, interim)
+    html = client.get("/?lang=en").text
+    assert "Ordibehesht 1405" in html and "the figures are interim" in html
+    assert "Data as of: 2 Ordibehesht 1405" in html
+    complete = client.get(f"/releases/{published.current_id}?lang=en").text
+    assert "Farvardin 1405" in complete and "the figures are interim" not in complete
