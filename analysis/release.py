@@ -25,6 +25,7 @@ Every domain is estimated on the full design (``by=``), never on a subset.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -917,15 +918,15 @@ def _method_notes(
         ),
         "level": f"{level:.0%}",
         "interval_index": (
-            "Index: estimate +- t * se, Taylor linearisation with calibration residuals, "
-            "Satterthwaite degrees of freedom capped by the domain's own responses minus strata."
+            "Index: estimate +- t * se, Taylor linearisation (see calibration), Satterthwaite "
+            "degrees of freedom capped by the domain's own responses minus strata."
         ),
         "interval_satisfied": (
             "Share satisfied: Korn-Graubard (Clopper-Pearson on the effective sample size, "
             "design effect floored at 1), as the NCHS standard."
         ),
         "quality": rules.describe(),
-        "rules": str(rules.to_dict()),
+        "rules": json.dumps(rules.to_dict()),
         "ranks": (
             f"Agency ranks among the agencies not suppressed; rank interval: central {level:.0%} "
             f"of ranks over {RANK_DRAWS} draws from each estimate's sampling distribution "
@@ -940,7 +941,7 @@ def _method_notes(
         if has_previous
         else "No previous period given: no changes."
     )
-    if data["questionnaire"].nunique() > 1 if "questionnaire" in data.columns else False:
+    if "questionnaire" in data.columns and data["questionnaire"].nunique() > 1:
         notes["questionnaires"] = (
             "The responses come from several questionnaires; their indices are pooled."
         )
