@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -122,7 +123,7 @@ def _number(lang: str, value: float, digits: int = 0) -> str:
     return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
 
 
-def _persian_ticks(ax, font: FontProperties, axes: str = "xy") -> None:  # type: ignore[no-untyped-def]
+def _persian_ticks(ax: Axes, font: FontProperties, axes: str = "xy") -> None:
     persian = FuncFormatter(lambda v, _pos: f"{v:g}".translate(_PERSIAN_DIGITS))
     if "x" in axes:
         ax.xaxis.set_major_formatter(persian)
