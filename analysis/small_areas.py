@@ -133,7 +133,7 @@ def small_area_estimates(
     cells["n"] = cells["n"].fillna(0).astype(int)
     psi, smoothed = _sampling_variance(cells, variance)
     cells["direct_ok"] = (
-        ((cells["n"] >= min_n) & (cells["direct_se"] > 0) & (cells["direct_cv"] <= max_cv))
+        ((cells["n"] >= min_n) & _positive(cells) & (cells["direct_cv"] <= max_cv))
         .fillna(False)
         .astype(bool)
     )
@@ -223,11 +223,19 @@ def _label(row: pd.Series) -> str:
     return ", ".join(f"{column}={value}" for column, value in row.items())
 
 
+def _positive(cells: pd.DataFrame) -> pd.Series:
+    """A standard error that is really positive: one response gives 0 up to rounding
+    (1e-13), which must not pass for a precise estimate."""
+    scale = np.maximum(cells["direct"].abs().fillna(0), 1.0)
+    se = cells["direct_se"]
+    return (se.notna() & (se > 1e-9 * scale)).astype(bool)
+
+
 def _sampling_variance(cells: pd.DataFrame, variance: Variance) -> tuple[np.ndarray, np.ndarray]:
     """``psi`` per cell and whether it was smoothed (``k / n``, generalised variance)."""
     n = cells["n"].to_numpy(float)
     se = cells["direct_se"].to_numpy(float)
-    usable = (n >= 2) & np.isfinite(se) & (se > 0)
+    usable = (n >= 2) & _positive(cells).to_numpy()
     if not usable.any():
         raise FayHerriotError(
             "direct: no cell has two or more responses and a positive variance to smooth from"

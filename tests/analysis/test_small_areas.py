@@ -110,3 +110,16 @@ def test_bad_requests_are_named(design, responses):
         small_area_estimates(design, "index", "agency", auxiliary=cells, covariates=["x"])
     with pytest.raises(FayHerriotError, match="size: column 'N'"):
         small_area_estimates(design, "index", "agency", size="N")
+
+
+def test_a_single_response_is_never_a_precise_direct_estimate(design):
+    """One response has a linearised SE of 0 up to rounding: smoothed, and it fails the
+    quality rule even when min_n allows one response."""
+    table = small_area_estimates(
+        design, "index", ["agency", "province"], variance="direct", min_n=1, max_cv=1.0
+    ).table
+    single = table["n"] == 1
+    assert single.any()
+    assert table.loc[single, "variance_smoothed"].all()
+    assert not table.loc[single, "direct_ok"].any() and table.loc[single, "model_based"].all()
+    assert (table.loc[single, "gamma"] < 0.9).all()
