@@ -741,10 +741,13 @@ def _small_areas(
         return empty
     # sampling variances smoothed as k / n (a generalised variance function): direct
     # variances from a handful of responses are themselves too noisy to weigh by
-    has = (frame["n"] >= 2) & frame["raw_se"].gt(0) & frame["raw_estimate"].notna()
+    has = (frame["n"] >= 2) & frame["raw_estimate"].notna()
+    # k from the cells whose own variance is usable; every cell with two or more responses
+    # (also one whose answers happen to agree, se = 0) then gets k / n
+    usable = has & frame["raw_se"].gt(0)
     k = (
-        float(np.median(frame.loc[has, "raw_se"] ** 2 * frame.loc[has, "n"]))
-        if has.any()
+        float(np.median(frame.loc[usable, "raw_se"] ** 2 * frame.loc[usable, "n"]))
+        if usable.any()
         else np.nan
     )
     direct = frame["raw_estimate"].where(has)
