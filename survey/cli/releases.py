@@ -141,13 +141,21 @@ def _show(args: argparse.Namespace) -> int:
             None if r.suppressed else f"{r.ci_low:.1f}-{r.ci_high:.1f}",
             r.grade,
             int(r.n),
-            None if pd.isna(r.rank) else int(r.rank),
+            _rank(r.rank, r.rank_low, r.rank_high),
         ]
         for r in shown.itertuples(index=False)
     ]
     print(format_table(["level", "agency", "measure", "estimate", "95% CI", "grade", "n",
-                        "rank"], rows))  # fmt: skip
+                        "rank (interval)"], rows))  # fmt: skip
     return 0
+
+
+def _rank(rank: object, low: object, high: object) -> str | None:
+    """`3 (1-5)`: the rank with its interval (ranks are uncertain)."""
+    if pd.isna(rank):
+        return None
+    interval = "" if pd.isna(low) or pd.isna(high) else f" ({int(low)}-{int(high)})"  # type: ignore[call-overload]
+    return f"{int(rank)}{interval}"  # type: ignore[call-overload]
 
 
 def _publish(args: argparse.Namespace) -> int:

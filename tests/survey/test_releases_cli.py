@@ -32,6 +32,7 @@ def test_the_release_workflow_from_the_console(
     code, out, _ = run(capsys, "releases", "show", "1")
     assert code == 0
     assert "national" in out and "EDU" in out and "TAX" in out and "95% CI" in out
+    assert "rank (interval)" in out and " 1 (1-" in out
     code, out, _ = run(capsys, "releases", "show", "1", "--format", "json")
     body = json.loads(out)
     assert body["status"] == "draft" and len(body["estimates"]) > 10
