@@ -8,6 +8,7 @@ sees the same requests on every run (well under a minute in all).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -21,7 +22,8 @@ from survey.context import AppContext
 from tests.survey.builders import add_agency, add_plan, add_staff
 from tests.survey.sms_builders import SmsWorld
 
-EXAMPLES_PER_OPERATION = 15
+# CI's figure; `SURVEY_FUZZ_EXAMPLES=200 pytest tests/survey/test_schema_fuzz.py` digs deeper.
+EXAMPLES_PER_OPERATION = int(os.environ.get("SURVEY_FUZZ_EXAMPLES", "15"))
 
 _AUTH: dict[str, str] = {}
 
