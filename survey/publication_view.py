@@ -10,6 +10,7 @@ interval, change or rank. Every word of the pages lives in the templates; no web
 from __future__ import annotations
 
 import ast
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -606,21 +607,29 @@ _CV_KEYS = ("max_cv", "a_max_cv", "b_max_cv")
 
 
 def _grades(rules_text: str | None, fmt: Fmt) -> list[dict[str, Any]]:
-    """The grade thresholds the release recorded (analysis.quality.QualityRules as text)."""
+    """The grade thresholds the release recorded (analysis.quality.QualityRules, as JSON)."""
     if not rules_text:
         return []
     try:
-        rules = ast.literal_eval(str(rules_text))
-    except (ValueError, SyntaxError):
-        return []
+        rules = json.loads(str(rules_text))
+    except ValueError:
+        try:  # releases computed before the rules were written as JSON
+            rules = ast.literal_eval(str(rules_text))
+        except (ValueError, SyntaxError):
+            return []
     if not isinstance(rules, dict) or not all(k in rules for k in _RULE_KEYS):
         return []
     values = {
         "min_n": fmt.integer(int(rules["min_n"])),
         "a_min_n": fmt.integer(int(rules["a_min_n"])),
+        "min_effective_n": fmt.integer(int(rules.get("min_effective_n") or 0)),
         **{k: fmt.digits(f"{float(rules[k]) * 100:g}%") for k in _CV_KEYS},
     }
-    return [{"grade": g, "thresholds": values} for g in ("A", "B", "C", "suppressed")]
+    suppressed = "suppressed_eff" if rules.get("min_effective_n") else "suppressed"
+    return [
+        {"grade": g, "rule": r, "thresholds": values}
+        for g, r in (("A", "A"), ("B", "B"), ("C", "C"), ("suppressed", suppressed))
+    ]
 
 
 def _markdown(text: str) -> Markup:

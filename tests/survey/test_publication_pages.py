@@ -286,7 +286,7 @@ def test_methodology_page(client: TestClient, published: Published) -> None:
     html = client.get("/methodology?lang=en").text
     assert "<h1>How the index is computed</h1>" in html  # the stored note, as HTML
     assert "Quality grades" in html and "at least 100 responses" in html
-    assert "fewer than 30 responses" in html
+    assert "fewer than 30 responses, an effective sample size" in html
     fa = client.get("/methodology").text
     assert '<html lang="fa" dir="rtl">' in fa and 'lang="en" dir="ltr"' in fa
 
