@@ -148,17 +148,23 @@ def likelihood(
         return np.nan, np.nan  # the quasibinomial fit does not exist at p = 0 or 1
     scaled = weights / weights.mean()
     n = y.shape[0]
-    dispersion = np.sum(scaled * (y - p) ** 2 / (p * (1 - p))) / (n - 1)
+    # R profiles its glm fit: centre, deviance and dispersion at glm's final mu, and the
+    # model-based variance at the working weights of glm's last-but-one iteration
+    fitted, previous = _glm_intercept(scaled, y)
+    dispersion = np.sum(scaled * (y - fitted) ** 2 / (fitted * (1 - fitted))) / (n - 1)
     lam = variance / (p * (1 - p)) * scaled.sum()
+    lam *= np.sum(scaled * previous * (1 - previous)) / (scaled.sum() * fitted * (1 - fitted))
     cut = stats.t.ppf((1 - level) / 2, df) * np.sqrt(lam)
     profile_level = 1 - 2 * stats.norm.cdf(cut)
     zmax = np.sqrt(stats.f.ppf(1 - (1 - profile_level) / 4, 1, n - 1))
     step_size = zmax / 5 * np.sqrt(variance) / (p * (1 - p))
-    b0 = float(special.logit(p))
+    b0 = float(special.logit(fitted))
 
     def deviance(beta: float) -> float:
         pi = special.expit(beta)
-        return 2 * np.sum(scaled * (y * np.log(p / pi) + (1 - y) * np.log((1 - p) / (1 - pi))))
+        return 2 * np.sum(
+            scaled * (y * np.log(fitted / pi) + (1 - y) * np.log((1 - fitted) / (1 - pi)))
+        )
 
     z_values, betas = [0.0], [b0]
     for sign in (-1, 1):
@@ -177,6 +183,31 @@ def likelihood(
     ordered = np.argsort(curve)
     limits = np.interp([cut, -cut], curve[ordered], grid[ordered], left=np.nan, right=np.nan)
     return float(special.expit(limits[0])), float(special.expit(limits[1]))
+
+
+def _glm_intercept(weights: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """R's ``glm.fit`` for ``y ~ 1``, quasibinomial, prior ``weights`` (0/1 ``y``): the
+    final fitted mean and the means of the last-but-one iteration, whose working weights R
+    keeps. Same start (``(w y + 0.5) / (w + 1)``) and stopping rule (relative deviance
+    change below 1e-8) as R; each iteration is one weighted sum."""
+
+    def deviance(mu: np.ndarray) -> float:
+        return float(-2 * np.sum(weights * (y * np.log(mu) + (1 - y) * np.log(1 - mu))))
+
+    mu = (weights * y + 0.5) / (weights + 1)
+    eta = special.logit(mu)
+    old = deviance(mu)
+    for _ in range(25):
+        variance = mu * (1 - mu)
+        working = weights * variance
+        beta = np.sum(working * (eta + (y - mu) / variance)) / np.sum(working)
+        previous, mu = mu, np.full_like(mu, special.expit(beta))
+        eta = np.full_like(mu, beta)
+        new = deviance(mu)
+        if abs(new - old) / (abs(new) + 0.1) < 1e-8:
+            break
+        old = new
+    return float(mu[0]), np.broadcast_to(previous, y.shape)
 
 
 def _fmm_spline(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
