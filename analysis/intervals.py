@@ -142,7 +142,9 @@ def likelihood(
     its model-based variance (a Rao-Scott rescaling). As MASS's ``profile.glm`` and
     ``confint.profile.glm``, the profile is evaluated on a grid of up to 19 points, then
     interpolated with R's FMM cubic spline; the limits are found by linear interpolation
-    of that spline, as R does.
+    of that spline, as R does. R's glm iterations are replayed (:func:`_glm_intercept`):
+    the profile is centred at glm's final fit, and the model-based variance in ``lambda``
+    uses the working weights of its last-but-one iteration, as R's ``naive.cov`` does.
     """
     if p <= 0 or p >= 1 or variance <= 0:
         return np.nan, np.nan  # the quasibinomial fit does not exist at p = 0 or 1
