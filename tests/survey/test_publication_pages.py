@@ -117,8 +117,13 @@ def computed() -> tuple[ReleaseTables, ReleaseTables]:
 
 
 @pytest.fixture
-def published(context: AppContext, computed: tuple[ReleaseTables, ReleaseTables]) -> Published:
+def published(
+    context: AppContext,
+    computed: tuple[ReleaseTables, ReleaseTables],
+    clock,  # type: ignore[no-untyped-def]
+) -> Published:
     before, now = computed
+    clock.now = datetime(2026, 4, 23, 6, 30, tzinfo=UTC)  # 3 Ordibehesht 1405
     with transaction(context.sessions) as session:  # item texts label the drivers
         register(session, CLI_PRINCIPAL, load_library()["core-transaction"])
     old = _store(context, "1404-12", date(2026, 2, 20), date(2026, 3, 21), before)
@@ -226,6 +231,7 @@ def test_english_switch_and_solar_hijri_dates(client: TestClient, published: Pub
     assert 'href="/?lang=fa"' in html
     assert "Farvardin 1405" in html
     assert '1 Farvardin 1405 (<bdi dir="ltr">2026-03-21</bdi>)' in html
+    assert 'Published: 3 Ordibehesht 1405 (<bdi dir="ltr">2026-04-23</bdi>)' in html
     assert "Iranian National Tax Administration" in html
     assert 'href="/agencies/TAX?lang=en"' in html
     fa = client.get("/?lang=xx").text
