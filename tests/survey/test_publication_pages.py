@@ -443,3 +443,25 @@ def test_an_interim_release_says_its_figures_will_change(
     assert "Data as of: 2 Ordibehesht 1405" in html
     complete = client.get(f"/releases/{published.current_id}?lang=en").text
     assert "Farvardin 1405" in complete and "the figures are interim" not in complete
+
+
+def test_a_release_without_drivers_or_previous_period(
+    client: TestClient, context: AppContext
+) -> None:
+    """No driver analysis and nothing to compare with: the pages say so instead of failing."""
+    tables = compute_release(*make_export(seed=3, period="1405-01"))
+    assert tables.items.empty
+    rid = _store(context, "1405-01", date(2026, 3, 21), date(2026, 4, 21), tables)
+    publish_release(context, STATISTICIAN, rid)
+    overview = client.get("/?lang=en").text
+    assert "no previous period" in overview and 'class="arrow' not in overview
+    agency = client.get("/agencies/TAX?lang=en")
+    assert agency.status_code == 200
+    assert "No aspect scores for this agency." in agency.text
+    assert "Only one period has been published." in agency.text
+    assert client.get(f"/releases/{rid}/charts/drivers-TAX-en.png").status_code == 200
+    report = client.get(f"/releases/{rid}/report")
+    assert report.status_code == 200
+    css = client.get("/static/publication.css").text
+    assert "@media print" in css and "break-before: page" in css
+    assert "@media (max-width: 40rem)" in css
