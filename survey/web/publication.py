@@ -126,7 +126,7 @@ def _model(request: Request, release: Any, key: Hashable, build: Callable[[], An
 
 
 def _release_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) < 2**31):
         raise NotFound(f"release {text!r} does not exist (release ids are whole numbers)")
     return int(text)
 

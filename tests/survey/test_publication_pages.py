@@ -316,6 +316,10 @@ def test_unknown_things_get_a_friendly_404(client: TestClient, published: Publis
         "/provinces/NOPE",
         "/releases/999",
         "/releases/abc",
+        "/releases/99999999999999999999",
+        "/releases/0",
+        "/releases/" + "9" * 5000,
+        "/releases/۱",
         "/releases/999/report",
         f"/releases/{published.current_id}/agencies/NOPE",
     ):
