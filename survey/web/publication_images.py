@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.charts import ChartError
 from survey.errors import NotFound
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -120,7 +121,10 @@ class ChartStore:
                 if key in self._items:
                     self._items.move_to_end(key)
                     return self._items[key]
-        body = draw(release, chart, fmt, history, labels or {})
+        try:
+            body = draw(release, chart, fmt, history, labels or {})
+        except ChartError as exc:  # nothing drawable in this release: as if the chart did not exist
+            raise NotFound(f"chart {chart!r} of release {release.id}: {exc}") from None
         if cacheable:
             with self._lock:
                 self._items[key] = body
