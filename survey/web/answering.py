@@ -16,6 +16,7 @@ CSP without scripts. Requests are rate-limited per client address (survey.answer
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import cache
 from pathlib import Path
@@ -47,6 +48,7 @@ SECURITY_HEADERS = {
     ),
 }
 _STATE_KEY = "answering"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @cache
@@ -192,7 +194,9 @@ class AnsweringController(Controller):
         except LinkUnavailable:
             parts.throttle.record_miss(client)
             return _notice("unavailable", 404)
-        nonce = request.cookies.get(COOKIE_NAME) or parts.csrf.new_nonce()
+        nonce = request.cookies.get(COOKIE_NAME, "")
+        if not _NONCE.fullmatch(nonce):
+            nonce = parts.csrf.new_nonce()
         lang = _lang(request, form.language)
         field = parts.csrf.field_for(nonce, token)
         saved = request.query_params.get("saved") == "1"
@@ -203,8 +207,7 @@ class AnsweringController(Controller):
         return Response(
             html,
             media_type=MediaType.HTML,
-            headers=SECURITY_HEADERS,
-            cookies=[_csrf_cookie(request, nonce)],
+            headers={**SECURITY_HEADERS, "set-cookie": _csrf_cookie_header(request, nonce)},
         )
 
     @post("/{token:str}", status_code=200)
@@ -295,6 +298,15 @@ class AnsweringController(Controller):
             parts.throttle.record_miss(client)
             return _notice("unavailable", 404)
         return _page("opted_out", lang)
+
+
+def _csrf_cookie_header(request: Request[Any, Any, Any], nonce: str) -> str:
+    """The `Set-Cookie` value of `_csrf_cookie`, written directly: the form page is the hottest
+    response, and Litestar's Cookie goes through `http.cookies.SimpleCookie` (slow). Nonces are
+    URL-safe base64 (a client's cookie is reused only when it looks like one), so they never
+    need quoting."""
+    secure = "; Secure" if request.scope.get("scheme") == "https" else ""
+    return f"{COOKIE_NAME}={nonce}; HttpOnly; Path=/s/; SameSite=Lax{secure}"
 
 
 def _csrf_cookie(request: Request[Any, Any, Any], nonce: str) -> Cookie:

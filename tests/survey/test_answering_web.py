@@ -278,3 +278,21 @@ def test_blank_form_cache_gives_the_page_rendering_gives(
             direct = form_page(state, invited.token, lang, "f" * 64)
             assert cache.page(state, invited.token, lang, "f" * 64) == direct
             assert BlankForms.TOKEN not in direct
+
+
+def test_csrf_cookie_attributes_and_a_forged_cookie_is_not_echoed(
+    client: TestClient, world: AnswerWorld
+) -> None:
+    invited = world.invite()
+    page, _ = _open(client, invited.token)
+    cookie = page.headers["set-cookie"]
+    nonce = re.match(r"s_csrf=([A-Za-z0-9_-]{16,64}); ", cookie)
+    assert nonce, cookie
+    assert {"HttpOnly", "Path=/s/", "SameSite=Lax"} <= {p.strip() for p in cookie.split(";")}
+    again = client.get(f"/s/{invited.token}")  # the browser sends its cookie back: kept
+    assert again.headers["set-cookie"].startswith(f"s_csrf={nonce[1]};")
+    client.cookies.clear()
+    forged = client.get(f"/s/{invited.token}", headers={"Cookie": 's_csrf="x,y Path=/"'})
+    assert forged.status_code == 200
+    fresh = re.match(r"s_csrf=([A-Za-z0-9_-]{16,64}); ", forged.headers["set-cookie"])
+    assert fresh and fresh[1] != nonce[1]
