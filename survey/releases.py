@@ -121,10 +121,16 @@ def content_hash(text: str) -> str:
 
 # -- reading -----------------------------------------------------------------------------------
 
+MAX_ID = 2**31 - 1  # ids beyond the column's range exist nowhere (and must not reach the driver)
+
+
+def _row(session: Session, release_id: int) -> Release | None:
+    return session.get(Release, release_id) if 0 < release_id <= MAX_ID else None
+
 
 def get_release(session: Session, release_id: int) -> StoredRelease:
     """Any release, draft or published (staff); NotFound naming the id otherwise."""
-    row = session.get(Release, release_id)
+    row = _row(session, release_id)
     if row is None:
         raise NotFound(f"release {release_id} does not exist")
     return _stored(row, _superseded_by(session, [release_id]).get(release_id))
@@ -132,7 +138,7 @@ def get_release(session: Session, release_id: int) -> StoredRelease:
 
 def get_published(session: Session, release_id: int) -> StoredRelease:
     """A published release (the public's view); drafts are as unknown as ids never used."""
-    row = session.get(Release, release_id)
+    row = _row(session, release_id)
     if row is None or row.status != "published":
         raise NotFound(f"no published release {release_id}")
     return _stored(row, _superseded_by(session, [release_id]).get(release_id))
@@ -140,7 +146,7 @@ def get_published(session: Session, release_id: int) -> StoredRelease:
 
 def snapshot_text(session: Session, release_id: int, *, published_only: bool = True) -> str:
     """The stored canonical JSON itself: its SHA-256 is the release's `content_hash`."""
-    row = session.get(Release, release_id)
+    row = _row(session, release_id)
     if row is None or (published_only and row.status != "published"):
         raise NotFound(f"no published release {release_id}")
     return row.content
@@ -325,7 +331,11 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
     principal.require_roles("admin", "statistician")
     now = context.clock()
     with transaction(context.sessions) as session:
-        row = session.scalar(sa.select(Release).where(Release.id == release_id).with_for_update())
+        row = (
+            session.scalar(sa.select(Release).where(Release.id == release_id).with_for_update())
+            if 0 < release_id <= MAX_ID
+            else None
+        )
         if row is None:
             raise NotFound(f"release {release_id} does not exist")
         if row.status == "published":

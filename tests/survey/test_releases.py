@@ -85,6 +85,7 @@ def test_draft_preview_publish_and_open_data(
     for path in ("", "/estimates.csv", "/estimates.json", "/snapshot.json"):
         assert client.get(f"/api/v1/releases/{rid}{path}").status_code == 404
         assert client.get(f"/api/v1/releases/999{path}").status_code == 404
+        assert client.get(f"/api/v1/releases/{10**20}{path}").status_code == 404
     assert client.get("/api/v1/releases").json() == {"releases": []}
     assert client.get("/api/v1/releases/latest", follow_redirects=False).status_code == 404
     preview = client.get(f"/api/v1/releases/{rid}/preview", headers=viewer)

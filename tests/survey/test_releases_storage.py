@@ -78,6 +78,9 @@ def test_unknown_and_draft_releases_are_not_found_for_the_public(context: AppCon
     with context.read_sessions() as session:
         with pytest.raises(NotFound, match="release 999 does not exist"):
             get_release(session, 999)
+        for huge in (2**31, 10**20, 0, -1):
+            with pytest.raises(NotFound):
+                get_published(session, huge)
         assert get_release(session, draft).status == "draft"
         with pytest.raises(NotFound, match=f"no published release {draft}"):
             get_published(session, draft)
@@ -95,6 +98,8 @@ def test_publish_once_with_audit_and_never_again(context: AppContext, clock) -> 
         publish_release(context, STATISTICIAN, draft)
     with pytest.raises(NotFound, match="release 404 does not exist"):
         publish_release(context, STATISTICIAN, 404)
+    with pytest.raises(NotFound, match=f"release {10**20} does not exist"):
+        publish_release(context, STATISTICIAN, 10**20)
     with context.read_sessions() as session:
         again = get_published(session, draft)
         entries = session.scalars(
