@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -61,7 +61,7 @@ def _history(context: AppContext) -> AnswerWorld:
     world.frame_count(**EDU_ON, province="tehran", day=day, eligible=400)
     # a transaction outside the history does not count
     world.frame_count(**EDU_ON, province="tehran", day=date(2026, 3, 25), eligible=999)
-    at = datetime(2026, 2, 2, 8, 0).astimezone()
+    at = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)  # explicit: not the machine's time zone
     for stratum, invited, answered in ((TAX_IN, 12, 6), (TAX_ON, 12, 3), (EDU_ON, 4, 0)):
         for i in range(invited):
             unit = world.invite(**stratum, day=day, created=at)
