@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("text", "json"), default="text")
     show.set_defaults(handler=_show)
 
+    files = commands.add_parser(
+        "files", help="write a release's tables (CSV) and the data dictionary to a folder"
+    )
+    files.add_argument("id", type=int)
+    files.add_argument("--out", required=True, help="folder to write (created if missing)")
+    files.set_defaults(handler=_files)
+
     publish = commands.add_parser("publish", help="publish a draft (it never changes after)")
     publish.add_argument("id", type=int)
     publish.set_defaults(handler=_publish)
@@ -147,6 +154,41 @@ def _show(args: argparse.Namespace) -> int:
     ]
     print(format_table(["level", "agency", "measure", "estimate", "95% CI", "grade", "n",
                         "rank (interval)"], rows))  # fmt: skip
+    return 0
+
+
+def _files(args: argparse.Namespace) -> int:
+    """The open-data files of a release, as the API serves them, for officials offline."""
+    from pathlib import Path
+
+    from survey.errors import InvalidInput
+    from survey.release_dictionary import dictionary_json
+    from survey.release_open_data import TABLE_NAMES, table_csv, table_frame
+    from survey.releases import get_release
+
+    context = open_context(args)
+    try:
+        with context.read_sessions() as session:
+            release = get_release(session, args.id)
+    finally:
+        context.close()
+    folder = Path(args.out)
+    written: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in TABLE_NAMES:
+            path = folder / f"release-{release.id}-{release.period}-{name}.csv"
+            path.write_text(table_csv(table_frame(release, name)), encoding="utf-8")
+            written.append(path)
+        path = folder / "dictionary.json"
+        path.write_text(json.dumps(dictionary_json(), ensure_ascii=False, indent=2), "utf-8")
+        written.append(path)
+    except OSError as exc:
+        raise InvalidInput(f"{folder}: cannot be written ({exc.strerror})") from None
+    state = "" if release.published else " (a DRAFT: not published)"
+    print(f"release {release.id} ({release.period}){state}: wrote {len(written)} files")
+    for path in written:
+        print(f"  {path}")
     return 0
 
 

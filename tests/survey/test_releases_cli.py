@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from survey.config import Settings
 from survey.context import AppContext
 from survey.models import AuditLog
+from survey.releases import get_release
 from tests.survey.admin_builders import run, use_test_database
 from tests.survey.release_builders import release_world
 
@@ -20,7 +23,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, migrated_settings: Settings) ->
 
 
 def test_the_release_workflow_from_the_console(
-    capsys: pytest.CaptureFixture[str], context: AppContext
+    capsys: pytest.CaptureFixture[str], context: AppContext, tmp_path: Path
 ) -> None:
     release_world(context)
     code, out, err = run(capsys, "releases", "create", "--period", "1405-01")
@@ -38,6 +41,21 @@ def test_the_release_workflow_from_the_console(
     assert body["status"] == "draft" and len(body["estimates"]) > 10
 
     assert run(capsys, "releases", "publish", "1")[0] == 0
+    code, out, err = run(capsys, "releases", "files", "1", "--out", str(tmp_path / "r1"))
+    assert code == 0, err
+    assert "release 1 (1405-01): wrote 5 files" in out
+    estimates = pd.read_csv(tmp_path / "r1" / "release-1-1405-01-estimates.csv")
+    with context.read_sessions() as session:
+        stored = get_release(session, 1).tables.estimates
+    assert len(estimates) == len(stored)
+    assert estimates["estimate"].sum() == pytest.approx(stored["estimate"].sum(), rel=1e-15)
+    dictionary = json.loads((tmp_path / "r1" / "dictionary.json").read_text(encoding="utf-8"))
+    assert [t["table"] for t in dictionary["tables"]] == [
+        "estimates",
+        "items",
+        "small_areas",
+        "codes",
+    ]
     code, _, err = run(capsys, "releases", "publish", "1")
     assert code == 2 and "release 1 was already published" in err and "Traceback" not in err
 
