@@ -122,7 +122,7 @@ def compute_snapshot(context: AppContext, period: Period) -> dict[str, Any]:
         "drivers": drivers,
         "drivers_from": drivers_from,
         "names": names,
-        "methodology": _methodology(tables.notes),
+        "methodology": _methodology(tables.notes, _questionnaire_counts(responses)),
         "notes": dict(tables.notes),
         "tables": tables.to_json(),
         "changes": [],
@@ -182,13 +182,28 @@ def _names(session: Any, exports: list[ExportResult]) -> dict[str, dict[str, dic
     return names
 
 
-def _methodology(notes: dict[str, str]) -> str:
+def _questionnaire_counts(responses: pd.DataFrame) -> dict[str, int]:
+    counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
+    return {f"{q}@{int(v)}": int(n) for (q, v), n in counts.items()}
+
+
+def _methodology(notes: dict[str, str], questionnaires: dict[str, int]) -> str:
     """The methodology note: the written methods (docs/publication-methods.md, when the
-    installation has it) and the facts of this computation."""
+    installation has it) and the facts of this computation, including which questionnaires
+    the responses answered (indices pool them: each is 0-100, from its own items)."""
     parts: list[str] = []
     if METHODS_FILE.is_file():
         parts.append(METHODS_FILE.read_text(encoding="utf-8").strip())
-    if notes:
-        facts = "\n".join(f"- {key}: {value}" for key, value in sorted(notes.items()))
-        parts.append("## This release\n\n" + facts)
+    facts = [f"- {key}: {value}" for key, value in sorted(notes.items())]
+    used = ", ".join(f"{name} ({n} responses)" for name, n in sorted(questionnaires.items()))
+    facts.append(
+        f"- questionnaires: {used}"
+        + (
+            "; each response's index is computed from its own questionnaire's items and "
+            "weights (0-100), and the published indices pool them"
+            if len(questionnaires) > 1
+            else ""
+        )
+    )
+    parts.append("## This release\n\n" + "\n".join(facts))
     return "\n\n".join(p for p in parts if p)

@@ -18,6 +18,7 @@ from survey.context import AppContext
 from survey.export import export_responses
 from survey.models import AuditLog
 from survey.release_dictionary import DICTIONARY
+from survey.release_inputs import METHODS_FILE
 from tests.survey.release_builders import answered_period, release_world
 
 FARVARDIN = (date(2026, 3, 21), date(2026, 4, 20))  # 1405-01, inclusive
@@ -80,6 +81,8 @@ def test_draft_preview_publish_and_open_data(
     assert set(draft["names"]["provinces"]) == {"tehran", "fars"}
     assert draft["names"]["channels"]["online"]["en"]
     assert "## This release" in draft["methodology"]
+    assert "- questionnaires: core-transaction@1 (100 responses)\n" in draft["methodology"] + "\n"
+    assert draft["methodology"].startswith(METHODS_FILE.read_text(encoding="utf-8").strip()[:200])
 
     # The public sees nothing of a draft: the same 404 as an id never used.
     for path in ("", "/estimates.csv", "/estimates.json", "/snapshot.json"):
