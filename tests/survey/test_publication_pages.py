@@ -259,6 +259,7 @@ def test_agency_page_trend_drivers_channels_provinces(
         if pd.notna(row.importance):
             assert f"{row.importance * 100:.0f}%" in html
     assert f"/releases/{published.current_id}/charts/quadrant-TAX-en.png" in html
+    assert f'href="/releases/{published.current_id}/charts/trend-TAX-en.svg"' in html
     # Channels and provinces of the agency.
     for level, key in (("agency_channel", "channel"), ("agency_province", "province")):
         rows = _rows(tables.estimates, level=level, agency="TAX", measure="index")
