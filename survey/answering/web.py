@@ -98,19 +98,25 @@ class WebAnswering:
 
     # -- public operations -------------------------------------------------------------------
     def open(self, token: str) -> FormState:
-        """The form for a link; marks the invitation opened the first time."""
-        row = self._read_open(token)
-        status = str(row.status)
-        if row.opened_at is None:
-            now = self._clock()
-            with self._engine.begin() as conn:
+        """The form for a link; marks the invitation opened the first time.
+
+        Read and mark in one write transaction (most opens are first opens, which write): one
+        connection and one commit instead of a read and then a write (the row is locked on
+        PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers)."""
+        digest = _digest(token)
+        now = self._clock()
+        with self._engine.begin() as conn:
+            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
+            if row is None or not _is_open(row, now):
+                raise LinkUnavailable()
+            status = str(row.status)
+            if row.opened_at is None:
                 changed = conn.execute(
-                    _MARK_OPENED,
-                    {"invitation_id": row.id, "now": now, "now_for_expiry": now},
+                    _MARK_OPENED, {"invitation_id": row.id, "now": now, "now_for_expiry": now}
                 ).rowcount
-            if changed != 1:
-                raise LinkUnavailable()  # closed between the read and the write
-            status = "opened" if status in NOT_YET_OPENED else status
+                if changed != 1:
+                    raise LinkUnavailable()
+                status = "opened" if status in NOT_YET_OPENED else status
         questionnaire = self._questionnaire(row.questionnaire_version_id)
         return FormState(
             row.id,
