@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
     from survey.web.health import health_handlers
     from survey.web.openapi_errors import document_error_responses
     from survey.web.routes import route_handlers
-    from survey.web.security import security_middleware
+    from survey.web.security import security_headers_hook, security_middleware
 
     app_context = context or AppContext.build(settings)
     owns_context = context is None
@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             observability.prometheus_config().middleware,
             security_middleware(settings),
         ],
+        before_send=[security_headers_hook(settings)],  # also on 404/405 (no route)
         logging_config=observability.litestar_logging_config(),
         # Lifespan managers exit before on_shutdown hooks: the dispatcher stops before the
         # database closes. It runs unless SURVEY_ENV=test (or SURVEY_DISPATCH_IN_SERVE=0).
