@@ -30,7 +30,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -40,7 +40,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from survey.answering.throttle import Bucket
 from survey.config import Settings
 
-__all__ = ["LIMITS", "BodyLimit", "Limiter", "RateRule", "security_middleware"]
+__all__ = [
+    "LIMITS",
+    "BodyLimit",
+    "Limiter",
+    "RateRule",
+    "security_headers_hook",
+    "security_middleware",
+]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -174,6 +181,36 @@ class _TooLarge(HTTPException):
     status_code = 413
 
 
+def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A `before_send` hook adding the headers to responses no route made (404 for an unknown
+    path, 405), which route middleware never sees; routes' responses already have them."""
+    hsts = settings.public_base_url.startswith("https://")
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            _add_headers(str(scope.get("path", "")), message, hsts=hsts)
+
+    return hook
+
+
+def _add_headers(path: str, message: Message, *, hsts: bool) -> None:
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+    present = {key.lower() for key, _ in headers}
+    wanted = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    if not path.startswith(NO_CSP_PREFIXES):
+        wanted.append((b"content-security-policy", CSP.encode()))
+    if hsts:
+        wanted.append((b"strict-transport-security", HSTS.encode()))
+    if message["status"] == 429:
+        wanted.append((b"retry-after", str(ANSWERING_RETRY_AFTER).encode()))
+    headers.extend((key, value) for key, value in wanted if key not in present)
+    message["headers"] = headers
+
+
 def security_middleware(
     settings: Settings, *, limiter: Limiter | None = None
 ) -> Callable[[ASGIApp], ASGIApp]:
@@ -190,21 +227,7 @@ def security_middleware(
         return default_limit
 
     def add_headers(path: str, message: Message) -> None:
-        headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-        present = {key.lower() for key, _ in headers}
-        wanted = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-        ]
-        if not path.startswith(NO_CSP_PREFIXES):
-            wanted.append((b"content-security-policy", CSP.encode()))
-        if hsts:
-            wanted.append((b"strict-transport-security", HSTS.encode()))
-        if message["status"] == 429:
-            wanted.append((b"retry-after", str(ANSWERING_RETRY_AFTER).encode()))
-        headers.extend((key, value) for key, value in wanted if key not in present)
-        message["headers"] = headers
+        _add_headers(path, message, hsts=hsts)
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:

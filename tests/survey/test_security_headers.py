@@ -45,6 +45,8 @@ def test_pages_and_api_answers_carry_the_headers(app: Litestar, context: AppCont
             client.get("/api/v1/users", headers=admin),
             client.get("/api/v1/users"),  # a 401 too
             client.get("/healthz"),
+            client.get("/no/such/page"),  # 404 from the router: no route middleware ran
+            client.post("/healthz"),  # 405
         ):
             headers = response.headers
             assert headers["x-content-type-options"] == "nosniff"
