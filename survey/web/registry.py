@@ -48,6 +48,7 @@ class UserIn(msgspec.Struct, forbid_unknown_fields=True):
     role: str
     agency: str | None = None
     name: str = ""
+    password: str | None = None  # to sign in on /login (survey.sessions); never stored plain
 
 
 def parse_body(body: bytes, schema: type[Any]) -> Any:
@@ -219,6 +220,7 @@ class UserController(Controller):
                     role=data.role,
                     agency=data.agency,
                     display_name=data.name,
+                    password=data.password,
                 )
 
         user, issued = await anyio.to_thread.run_sync(work)
