@@ -100,7 +100,6 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/staff/plans/apply"): WRITERS,
     ("POST", "/staff/plans/propose"): WRITERS,
     ("POST", "/staff/plans/simulate"): WRITERS,
-    ("GET", "/staff/sample-design"): WRITERS,
     # exports and analysis (microdata: statisticians and admins)
     ("GET", "/api/v1/export/responses"): WRITERS,
     ("GET", "/api/v1/export/frame-counts"): WRITERS,

@@ -234,3 +234,22 @@ def test_a_browser_is_sent_to_the_form_and_back(app: Litestar, context: AppConte
         api = client.get("/api/v1/audit", headers=html, follow_redirects=False)
         assert api.status_code == 401  # scripts get the JSON answer
         assert client.get("/audit", follow_redirects=False).status_code == 401
+
+
+def test_an_admin_creates_a_user_who_can_sign_in(app: Litestar, context: AppContext) -> None:
+    admin = add_staff(context, "root", "admin")
+    with https_client(app) as client:
+        weak = client.post(
+            "/api/v1/users",
+            json={"username": "vida", "role": "viewer", "password": "short"},
+            headers=admin,
+        )
+        assert weak.status_code == 422 and weak.json()["problems"][0]["field"] == "password"
+        made = client.post(
+            "/api/v1/users",
+            json={"username": "vida", "role": "viewer", "password": "vida's long passphrase"},
+            headers=admin,
+        )
+        assert made.status_code == 201 and made.json()["user"]["has_password"] is True
+        assert "passphrase" not in made.text
+        assert sign_in(client, "vida", password="vida's long passphrase").status_code == 303
