@@ -140,10 +140,31 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_error(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]]):  # type: ignore[no-untyped-def]
-    body = json.dumps({"error": message}).encode()
+BUSY_PAGE = """<!doctype html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>تلاش‌های زیاد · Too many attempts</title>
+<link rel="stylesheet" href="/static/login.css"></head><body><main>
+<h1>تلاش‌های زیاد</h1><p>لطفاً {seconds} ثانیه دیگر دوباره تلاش کنید.</p>
+<h1 lang="en" dir="ltr">Too many attempts</h1>
+<p lang="en" dir="ltr">Please try again in {seconds} seconds.</p>
+<p><a href="/login">/login</a></p></main></body></html>
+"""
+
+
+async def _send_error(
+    send: Send,
+    status: int,
+    message: str,
+    extra: list[tuple[bytes, bytes]],
+    *,
+    html: str | None = None,
+) -> None:
+    """A JSON error, or the given page for a browser (Accept: text/html)."""
+    body = json.dumps({"error": message}).encode() if html is None else html.encode()
+    content_type = b"application/json" if html is None else b"text/html; charset=utf-8"
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         *extra,
     ]
@@ -270,11 +291,13 @@ def security_middleware(
                     wait = shared.take((rule.name, client), rule.requests)
                 if wait:
                     seconds = max(1, math.ceil(wait))
+                    browser = "text/html" in (_header(scope, b"accept") or b"").decode("latin-1")
                     await _send_error(
                         send_with_headers,
                         429,
                         f"too many requests from this address; retry after {seconds} seconds",
                         [(b"retry-after", str(seconds).encode())],
+                        html=BUSY_PAGE.format(seconds=seconds) if browser else None,
                     )
                     return
 

@@ -37,6 +37,9 @@ def test_sign_in_attempts_are_limited_per_client(app: Litestar, context: AppCont
         assert "retry after" in refused.json()["error"]
         assert "survey_session" not in client.cookies
         assert client.get("/login").status_code == 200  # the form itself is not limited
+        page = client.post("/login", data={"username": "sara"}, headers={"Accept": "text/html"})
+        assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+        assert "Too many attempts" in page.text and "<script" not in page.text
 
 
 def test_webhooks_with_bad_signatures_are_cut_off_then_everything_waits(
