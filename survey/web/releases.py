@@ -137,7 +137,9 @@ class ReleaseController(Controller):
         )
         return _json(release_detail(draft), cache="no-store", status=201)
 
-    @get("/drafts", guards=[staff(*READERS)], summary="Draft releases", sync_to_thread=True)
+    @get(
+        "/drafts", guards=[staff(*READERS, "agency")], summary="Draft releases", sync_to_thread=True
+    )
     def drafts(self, request: Request[Any, Any, Any]) -> Response[Any]:
         with _context(request).read_sessions() as session:
             found = releases.list_releases(session, status="draft")
@@ -145,8 +147,8 @@ class ReleaseController(Controller):
 
     @get(
         "/{release_id:int}/preview",
-        guards=[staff(*READERS)],
-        summary="Any release with its estimates (staff preview)",
+        guards=[staff(*READERS, "agency")],
+        summary="Any release with its estimates (staff preview; agency operators: their own)",
         sync_to_thread=True,
     )
     def preview(self, request: Request[Any, Any, Any], release_id: FromPath[int]) -> Response[Any]:
@@ -155,7 +157,14 @@ class ReleaseController(Controller):
         body = release_detail(found)
         body["published_by"] = found.published_by
         body["created_by"] = found.created_by
-        body["estimates"] = table_records(table_frame(found, "estimates"))
+        estimates = table_records(table_frame(found, "estimates"))
+        principal = principal_of(request)
+        if principal.role == "agency":  # an operator sees only its own agency's results
+            own = principal.agency_code
+            estimates = [row for row in estimates if row.get("agency") == own]
+            changes = body.get("changes") or []
+            body["changes"] = [c for c in changes if isinstance(c, dict) and c.get("agency") == own]
+        body["estimates"] = estimates
         return _json(body, cache="no-store")
 
     @post(
