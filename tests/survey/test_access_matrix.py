@@ -111,10 +111,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/releases"): WRITERS,
     ("GET", "/api/v1/releases/latest"): PUBLIC,
     ("GET", "/api/v1/releases/dictionary"): PUBLIC,
-    ("GET", "/api/v1/releases/drafts"): READERS,
+    ("GET", "/api/v1/releases/drafts"): ALL_STAFF,  # operators: their own rows
     ("GET", "/api/v1/releases/{release_id:int}"): PUBLIC,
     ("GET", "/api/v1/releases/{release_id:int}/{file:str}"): PUBLIC,
-    ("GET", "/api/v1/releases/{release_id:int}/preview"): READERS,
+    ("GET", "/api/v1/releases/{release_id:int}/preview"): ALL_STAFF,  # operators: their own rows
     ("POST", "/api/v1/releases/{release_id:int}/publish"): WRITERS,
     ("POST", "/api/v1/releases/{release_id:int}/corrections"): WRITERS,
     ("GET", "/"): PUBLIC,
@@ -336,3 +336,27 @@ def test_agency_operators_see_only_their_own_agency(
     assert "TAX-01" not in services.text
     rates = client.get("/api/v1/rates?period=1404-12", headers=callers["other-agency"])
     assert rates.status_code == 200 and "TAX" not in rates.text
+
+
+def test_agency_operators_preview_only_their_own_unpublished_results(
+    context: AppContext, client: TestClient, clock
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from tests.survey.release_builders import release_world
+
+    clock.now = datetime(2026, 5, 2, 8, 0, tzinfo=UTC)  # after the month 1405-01 has ended
+    world = release_world(context)  # agencies TAX and EDU, answered
+    statistician = {"Authorization": f"Bearer {world.staff_key('statistician')}"}
+    operator = {"Authorization": f"Bearer {world.staff_key('agency', agency='TAX')}"}
+    created = client.post("/api/v1/releases", json={"period": "1405-01"}, headers=statistician)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    everything = client.get(f"/api/v1/releases/{rid}/preview", headers=statistician).json()
+    own = client.get(f"/api/v1/releases/{rid}/preview", headers=operator).json()
+    assert {r["agency"] for r in everything["estimates"]} >= {"", "TAX", "EDU"}
+    assert own["estimates"] and {r["agency"] for r in own["estimates"]} == {"TAX"}
+    assert len(own["estimates"]) == sum(1 for r in everything["estimates"] if r["agency"] == "TAX")
+    drafts = client.get("/api/v1/releases/drafts", headers=operator).json()
+    assert [r["id"] for r in drafts["releases"]] == [rid]
+    assert client.post(f"/api/v1/releases/{rid}/publish", headers=operator).status_code == 403
