@@ -45,19 +45,6 @@ def agency_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     _authenticate(connection).require_agency()
 
 
-def session_principal(connection: ASGIConnection) -> Principal | None:
-    """The staff member signed in with this request's session cookie, or None (no cookie,
-    expired or signed out). Pages that are public but show more to staff use this."""
-    token = connection.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    context: AppContext = connection.app.state.context
-    try:
-        return context.keys.resolve_session(token, now=context.clock())
-    except NotAuthenticated:
-        return None
-
-
 def csrf_token(connection: ASGIConnection) -> str | None:
     """The CSRF token to put in a staff form (`<input type=hidden name=_csrf_token>`)."""
     token = connection.cookies.get(SESSION_COOKIE)

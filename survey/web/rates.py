@@ -12,10 +12,9 @@ from litestar.params import FromQuery
 
 from survey.access import Principal
 from survey.context import AppContext
-from survey.errors import Forbidden
 from survey.periods import parse_period
 from survey.rates import response_rates
-from survey.web.auth import principal_of, staff
+from survey.web.auth import agency_scope, principal_of, staff
 
 
 class RatesController(Controller):
@@ -33,11 +32,7 @@ class RatesController(Controller):
     ) -> dict[str, Any]:
         context: AppContext = request.app.state.context
         principal: Principal = principal_of(request)
-        agency_id = None
-        if principal.kind == "staff" and principal.role == "agency":
-            if principal.agency_id is None:
-                raise Forbidden("this account is not linked to an agency")
-            agency_id = principal.agency_id
+        agency_id = agency_scope(principal)  # an agency operator: its own agency only
         wanted = parse_period(period)
         with context.read_sessions() as session:
             table = response_rates(session, wanted, by=by, agency_id=agency_id)

@@ -23,10 +23,9 @@ from litestar.params import FromQuery, QueryParameter
 
 from survey.access import Principal
 from survey.context import AppContext
-from survey.errors import Forbidden
 from survey.frames import GROUPINGS, frame_counts
 from survey.ingest import FIELDS, IngestResult, ingest_requests, ingest_transactions
-from survey.web.auth import agency_key, principal_of, staff
+from survey.web.auth import agency_key, agency_scope, principal_of, staff
 
 GROUPED_RECORDS = 8  # requests this small are committed together (see GroupCommit)
 
@@ -232,11 +231,7 @@ class TransactionController(Controller):
     ) -> FrameCountsResponse:
         context: AppContext = request.app.state.context
         principal: Principal = principal_of(request)
-        agency_id = None
-        if principal.kind == "staff" and principal.role == "agency":
-            if principal.agency_id is None:
-                raise Forbidden("this account is not linked to an agency")
-            agency_id = principal.agency_id
+        agency_id = agency_scope(principal)  # an agency operator: its own agency only
         grouping = [name.strip() for name in by.split(",") if name.strip()]
         if not grouping:
             grouping = ["plan", "stratum"]
