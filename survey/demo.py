@@ -15,6 +15,7 @@ forms (some in Persian digits), and a small share of resends (duplicates) and in
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -57,8 +58,8 @@ __all__ = [
     "synthetic_stream",
 ]
 
-DEFAULT_TRANSACTIONS = 20_000
-DEFAULT_DAYS = 30
+DEFAULT_TRANSACTIONS = 120_000
+DEFAULT_DAYS = 62
 DEFAULT_SEED = 1405
 BATCH_SIZE = 2_000
 DUPLICATE_SHARE = 0.02
@@ -96,6 +97,7 @@ class SeedReport:
     admin_token: str
     agency_code: str
     agency_key: str
+    admin_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
                 admin_token = issued.key
         if not admin_token:
             admin_token = users.issue_token(session, principal, ADMIN_USER).key
+        # A fresh password each run, printed once, so a newcomer can sign in to the staff pages.
+        admin_password = secrets.token_urlsafe(12)
+        users.set_password(session, principal, ADMIN_USER, admin_password, now=context.clock())
         agency_key = registry.rotate_agency_key(session, principal, KEY_AGENCY).key
     context.keys.forget()
     return SeedReport(
@@ -220,6 +225,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
         plan_version=version,
         plan_applied=applied,
         admin_token=admin_token,
+        admin_password=admin_password,
         agency_code=KEY_AGENCY,
         agency_key=agency_key,
     )
@@ -468,7 +474,10 @@ def describe(report: DemoReport, *, today: date) -> list[str]:
         *describe_citizens(report.citizens),
         *(report.releases.lines() if report.releases else []),
         f"agency {s.agency_code} ingestion key (new each run): {s.agency_key}",
-        f"overview: the page at /ingestion (Persian; ?lang=en for English), as of {today}",
+        "published satisfaction indices: / (Persian; ?lang=en for English); methodology, "
+        "open data (/api/v1/releases) and printable reports are linked from there",
+        f"staff pages (/ingestion, /staff/plans, /audit, release previews): sign in at /login "
+        f"as {ADMIN_USER} with password {s.admin_password} (new each run); as of {today}",
         "admin API token (new each run; send as 'Authorization: Bearer <token>'):",
         s.admin_token,
     ]

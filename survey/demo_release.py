@@ -1,7 +1,9 @@
 """The demo's publication step: after the simulated citizens have answered, publish a release
-for every Solar Hijri month that has responses (oldest first, so later months show changes),
-through the same workflow staff use. A month already published gets a correction (the demo's
-new run added responses), whose note lists what moved."""
+for every finished Solar Hijri month that has responses (oldest first, so later months show
+changes), through the same workflow staff use. The month still in progress is published (as an
+interim release) only when no finished month has responses, so the overview a newcomer sees is
+a finished month's. A month already published gets a correction (the demo's new run added
+responses), whose note lists what moved."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from survey.access import Principal
 from survey.context import AppContext
 from survey.errors import SurveyError
 from survey.models import Invitation, Response, SampledUnit
-from survey.periods import solar_month_of
+from survey.periods import parse_period, solar_month_of, tehran_day
 from survey.releases import (
     StoredRelease,
     correct_release,
@@ -62,7 +64,13 @@ def publish_demo_releases(context: AppContext, principal: Principal, *, run: int
     """Create (or correct) and publish one release per month with responses."""
     published: list[StoredRelease] = []
     skipped: dict[str, str] = {}
-    for period in months_with_responses(context):
+    months = list(months_with_responses(context))
+    today = tehran_day(context.clock())
+    finished = [m for m in months if parse_period(m).end <= today]
+    if finished:
+        skipped.update({m: "the month is not over yet" for m in months if m not in finished})
+        months = finished
+    for period in months:
         with context.read_sessions() as session:
             head = current_release(session, period)
         try:

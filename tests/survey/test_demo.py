@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from survey.app import create_app
 from survey.cli.output import cli_principal
 from survey.config import Settings
 from survey.context import AppContext
@@ -32,6 +33,7 @@ from survey.models import (
     Service,
 )
 from survey.phones import normalise_mobile
+from tests.survey.access_builders import https_client, sign_in
 from tests.survey.admin_builders import run, use_test_database
 
 
@@ -78,6 +80,12 @@ def test_demo_seeds_ingests_surveys_and_repeats(
     assert token.startswith("stk_")
     principal = context.keys.resolve(f"Bearer {token}")
     assert (principal.name, principal.role) == ("demo-admin", "admin")
+    password = re.search(r"as demo-admin with password (\S+) \(new each run\)", out)
+    assert password is not None, out
+    with https_client(create_app(migrated_settings, context=context)) as client:
+        signed_in = sign_in(client, "demo-admin", password[1], next_path="/ingestion")
+        assert signed_in.status_code == 303, signed_in.text
+        assert client.get("/ingestion").status_code == 200
 
     with context.sessions() as session:
         agencies = session.scalar(sa.select(sa.func.count()).select_from(Agency))
