@@ -94,10 +94,9 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
         request_max_body_size=settings.max_request_bytes,
-        # Request id and access log outermost, then HTTP metrics, then the hygiene checks.
+        # Request id, HTTP metrics and access log outermost, then the hygiene checks.
         middleware=[
             observability.request_context_middleware,
-            observability.prometheus_config().middleware,
             security_middleware(settings),
         ],
         before_send=[security_headers_hook(settings)],  # also on 404/405 (no route)

@@ -2,7 +2,8 @@
 
 Metrics (`GET /metrics`, Prometheus text format):
 - HTTP: `survey_http_requests_total`, `survey_http_request_duration_seconds` (histogram) and
-  `survey_http_requests_in_progress` from Litestar's Prometheus middleware, labelled by the
+  `survey_http_requests_in_progress` (and `survey_http_requests_error_total` for 5xx) from
+  `request_context_middleware`, the names Litestar's Prometheus middleware used, labelled by the
   route *template* (`/s/{token:str}`), never by the raw path, so no token reaches a label;
 - business totals read from the database at scrape time (cached 10 s per process), so they
   are exact across every worker and node and survive restarts: `survey_frame_transactions`
@@ -35,7 +36,6 @@ import re
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +46,6 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.logging.config import LoggingConfig
-from litestar.plugins.prometheus import PrometheusConfig
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
@@ -54,6 +53,8 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
+    Histogram,
     generate_latest,
     multiprocess,
 )
@@ -68,7 +69,6 @@ __all__ = [
     "litestar_logging_config",
     "metrics",
     "out_of_range",
-    "prometheus_config",
     "redact",
     "request_context_middleware",
     "serve_log_config",
@@ -195,60 +195,110 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 
 _REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._-]{8,64}")
+_UNTRACKED = tuple(UNTRACKED_PATHS)
+_APP_NAME = "survey"
+_HTTP_LABELS = ["method", "path", "status_code", "app_name"]
+# The same series Litestar's Prometheus middleware exported (names, labels, help texts, the
+# in-progress gauge's multiprocess mode), kept here so the label children can be cached.
+HTTP_REQUESTS = Counter("survey_http_requests_total", "Total requests", _HTTP_LABELS)
+HTTP_ERRORS = Counter("survey_http_requests_error_total", "Total errors in requests", _HTTP_LABELS)
+HTTP_DURATION = Histogram(
+    "survey_http_request_duration_seconds", "Request duration, in seconds", _HTTP_LABELS
+)
+HTTP_IN_PROGRESS = Gauge(
+    "survey_http_requests_in_progress",
+    "Total requests currently in progress",
+    _HTTP_LABELS,
+    multiprocess_mode="livesum",
+)
+_finished: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+_running: dict[tuple[str, str], Any] = {}
+
+
+def _finished_children(method: str, path: str, status: int) -> tuple[Any, Any, Any]:
+    """(requests, duration, errors or None) children for one label set, looked up once:
+    `.labels()` validates and locks on every call."""
+    key = (method, path, status)
+    children = _finished.get(key)
+    if children is None:
+        values = (method, path, str(status), _APP_NAME)
+        errors = HTTP_ERRORS.labels(*values) if status >= 500 else None
+        children = (HTTP_REQUESTS.labels(*values), HTTP_DURATION.labels(*values), errors)
+        _finished[key] = children
+    return children
+
+
+def _running_child(method: str, path: str) -> Any:
+    child = _running.get((method, path))
+    if child is None:
+        child = HTTP_IN_PROGRESS.labels(method, path, "200", _APP_NAME)
+        _running[(method, path)] = child
+    return child
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if _REQUEST_ID_SHAPE.fullmatch(incoming):
+                return incoming
+            break
+    return os.urandom(16).hex()
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
-    """Give each request an id (echoed as `X-Request-ID`) and write one access log line."""
+    """Give each request an id (echoed as `X-Request-ID`), count it in the HTTP metrics (by
+    route template, never the raw path: survey links carry tokens) and write one access log
+    line. One plain ASGI function with cached metric children: it runs on every request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID_SHAPE.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = _request_id(scope)
+        header = (b"x-request-id", request_id.encode())
         reset = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
+        tracked = not scope["path"].startswith(_UNTRACKED)
+        method: str = scope["method"]
+        route: str = scope.get("path_template") or "(no route)"
+        running = _running_child(method, route) if tracked else None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message["headers"] = [*message.get("headers", ()), header]  # type: ignore[typeddict-item]
             await send(message)
 
+        if running is not None:
+            running.inc()
         try:
             await app(scope, receive, send_with_id)
         finally:
-            path = str(scope.get("path", ""))
-            if not path.startswith(tuple(UNTRACKED_PATHS)):
-                _access_log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope.get("method", ""),
-                        "route": scope.get("path_template") or "(no route)",
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+            if running is not None:
+                duration = time.perf_counter() - started
+                running.dec()
+                requests, durations, errors = _finished_children(method, route, status)
+                requests.inc()
+                durations.observe(duration)
+                if errors is not None:
+                    errors.inc()
+                if _access_log.isEnabledFor(logging.INFO):
+                    _access_log.info(
+                        "request",
+                        extra={
+                            "request_id": request_id,
+                            "method": method,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(duration * 1000, 2),
+                        },
+                    )
             REQUEST_ID.reset(reset)
 
     return middleware
-
-
-# -- metrics -------------------------------------------------------------------------------
-def prometheus_config() -> PrometheusConfig:
-    """HTTP metrics by route template (never the raw path: survey links carry tokens)."""
-    return PrometheusConfig(
-        app_name="survey",
-        prefix="survey_http",
-        group_path=True,
-        exclude=UNTRACKED_PATHS,
-        exclude_unhandled_paths=True,
-    )
 
 
 class DatabaseCollector(Collector):

@@ -202,33 +202,50 @@ class _TooLarge(HTTPException):
     status_code = 413
 
 
+_HANDLED = "survey.security_headers"  # scope key: this response start got them already
+_BASE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_CSP_HEADER = (b"content-security-policy", CSP.encode())
+_HSTS_HEADER = (b"strict-transport-security", HSTS.encode())
+_RETRY_HEADER = (b"retry-after", str(ANSWERING_RETRY_AFTER).encode())
+
+
+def _wanted_headers(*, csp: bool, hsts: bool) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        *_BASE_HEADERS,
+        *((_CSP_HEADER,) if csp else ()),
+        *((_HSTS_HEADER,) if hsts else ()),
+    )
+
+
 def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A `before_send` hook adding the headers to responses no route made (404 for an unknown
     path, 405), which route middleware never sees; routes' responses already have them."""
     hsts = settings.public_base_url.startswith("https://")
 
     async def hook(message: Message, scope: Scope) -> None:
-        if message["type"] == "http.response.start":
+        if message["type"] == "http.response.start" and not scope.get(_HANDLED):
             _add_headers(str(scope.get("path", "")), message, hsts=hsts)
 
     return hook
 
 
 def _add_headers(path: str, message: Message, *, hsts: bool) -> None:
-    headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+    wanted = _wanted_headers(csp=not path.startswith(NO_CSP_PREFIXES), hsts=hsts)
+    _extend_headers(message, wanted)
+
+
+def _extend_headers(message: Message, wanted: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Append the `wanted` headers the response did not set itself (keys are lower case in
+    the ASGI messages Litestar and this module write; compared case-insensitively anyway)."""
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
     present = {key.lower() for key, _ in headers}
-    wanted = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-    ]
-    if not path.startswith(NO_CSP_PREFIXES):
-        wanted.append((b"content-security-policy", CSP.encode()))
-    if hsts:
-        wanted.append((b"strict-transport-security", HSTS.encode()))
     if message["status"] == 429:
-        wanted.append((b"retry-after", str(ANSWERING_RETRY_AFTER).encode()))
-    headers.extend((key, value) for key, value in wanted if key not in present)
+        wanted = (*wanted, _RETRY_HEADER)
+    headers.extend(item for item in wanted if item[0] not in present)
     message["headers"] = headers
 
 
@@ -247,8 +264,17 @@ def security_middleware(
                 return min(limit.max_bytes, default_limit)
         return default_limit
 
+    with_csp = _wanted_headers(csp=True, hsts=hsts)
+    without_csp = _wanted_headers(csp=False, hsts=hsts)
+
     def add_headers(path: str, message: Message) -> None:
-        _add_headers(path, message, hsts=hsts)
+        _extend_headers(message, without_csp if path.startswith(NO_CSP_PREFIXES) else with_csp)
+
+    def rule_for(method: str, path: str) -> RateRule | None:
+        for rule in RATE_RULES:
+            if method == rule.method and path.startswith(rule.prefix):
+                return rule
+        return None
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -257,15 +283,18 @@ def security_middleware(
                 return
             path: str = scope["path"]
             client = scope["client"][0] if scope.get("client") else "unknown"
-
+            rule = rule_for(scope["method"], path)
             to_login = _wants_login_page(scope)
             swallowed = False
+            started = False
 
             async def send_with_headers(message: Message) -> None:
-                nonlocal swallowed
+                nonlocal swallowed, started
                 if swallowed:
                     return
                 if message["type"] == "http.response.start":
+                    started = True
+                    scope[_HANDLED] = True  # type: ignore[literal-required]
                     if to_login and message["status"] == 401:
                         swallowed = True  # the JSON 401 body is replaced by the redirect
                         await _redirect_to_login(send, scope, lambda m: add_headers(path, m))
@@ -275,14 +304,6 @@ def security_middleware(
                         shared.take((rule.name + ":misses", client), rule.misses)
                 await send(message)
 
-            rule = next(
-                (
-                    r
-                    for r in RATE_RULES
-                    if scope["method"] == r.method and path.startswith(r.prefix)
-                ),
-                None,
-            )
             if rule is not None:
                 wait = 0.0
                 if rule.misses is not None:
@@ -313,7 +334,6 @@ def security_middleware(
                 )
                 return
             received = 0
-            started = False
 
             async def counting_receive() -> Message:
                 nonlocal received
@@ -327,14 +347,8 @@ def security_middleware(
                         )
                 return message
 
-            async def tracking_send(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                await send_with_headers(message)
-
             try:
-                await app(scope, counting_receive, tracking_send)
+                await app(scope, counting_receive, send_with_headers)
             except _TooLarge:
                 if not started:
                     await _send_error(
