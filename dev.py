@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Bootstrap and run: `python3 dev.py demo` or `python3 dev.py test [pytest args]`.
 
+The tests run in one process per core (pytest-xdist); pass `-n 0` for a single process.
+
 Needs only Python 3.11+. Creates `.venv` beside this file on first use (and again whenever
 pyproject.toml changes), installs the project with its test extra, then runs the command.
 """
@@ -22,7 +24,7 @@ STAMP = VENV / ".installed-from"
 COMMANDS = {
     "demo": ["survey", "demo"],
     "serve": ["survey", "serve"],
-    "test": ["python", "-m", "pytest"],
+    "test": ["python", "-m", "pytest", "-n", "auto"],  # `-n 0` after it: one process
     "lint": ["ruff", "check", "."],
 }
 

@@ -61,8 +61,19 @@ PROVINCES = [
 
 
 def _seed_reference_tables() -> None:
-    channel = sa.table("channel", sa.column("code"), sa.column("name_fa"), sa.column("name_en"))
-    province = sa.table("province", sa.column("code"), sa.column("name_fa"), sa.column("name_en"))
+    # Typed columns, so the rows also render as literals in offline (`--sql`) scripts.
+    channel = sa.table(
+        "channel",
+        sa.column("code", sa.String),
+        sa.column("name_fa", sa.String),
+        sa.column("name_en", sa.String),
+    )
+    province = sa.table(
+        "province",
+        sa.column("code", sa.String),
+        sa.column("name_fa", sa.String),
+        sa.column("name_en", sa.String),
+    )
     op.bulk_insert(
         channel, [dict(zip(("code", "name_fa", "name_en"), row, strict=True)) for row in CHANNELS]
     )

@@ -64,13 +64,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_release_period"), "release", ["period"], unique=False)
     op.create_index(op.f("ix_release_published_at"), "release", ["published_at"], unique=False)
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for statement in POSTGRES_TRIGGER if dialect == "postgresql" else SQLITE_TRIGGERS:
         op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_context().dialect.name == "postgresql":
         op.execute('DROP TRIGGER IF EXISTS release_published_immutable ON "release"')
         op.execute("DROP FUNCTION IF EXISTS release_published_immutable()")
     else:

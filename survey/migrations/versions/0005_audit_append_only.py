@@ -35,13 +35,13 @@ POSTGRES_TRIGGER = (
 
 
 def upgrade() -> None:
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for statement in POSTGRES_TRIGGER if dialect == "postgresql" else SQLITE_TRIGGERS:
         op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_context().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     else:
