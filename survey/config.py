@@ -84,6 +84,10 @@ class Settings:
                 "SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production"
             )
         webhook_secret = raw_webhook.encode() if raw_webhook else secret_key
+        if production and env_vars.get("SURVEY_PASSWORD_HASHING", "").strip():
+            raise ConfigurationError(
+                "SURVEY_PASSWORD_HASHING is for the test suite only; unset it in production"
+            )
         previous = tuple(
             _decode_secret("SURVEY_PREVIOUS_SECRET_KEYS", part.strip())
             for part in env_vars.get("SURVEY_PREVIOUS_SECRET_KEYS", "").split(",")

@@ -23,6 +23,8 @@ from survey import db
 from survey.config import Settings
 
 TEST_SECRET = bytes(range(32))
+# Argon2's cheapest profile for the suite's passwords, also in the servers tests start.
+os.environ.setdefault("SURVEY_PASSWORD_HASHING", "cheapest-for-tests")
 DATA_DIR = Path(__file__).parent / "data"
 
 

@@ -75,6 +75,18 @@ def test_production_requires_secrets(tmp_path: Path) -> None:
         Settings.from_env({"SURVEY_ENV": "production", "SURVEY_DATABASE_URL": "sqlite:///x.db"})
 
 
+def test_production_refuses_the_test_suites_cheap_password_hashing() -> None:
+    production = {
+        "SURVEY_ENV": "production",
+        "SURVEY_DATABASE_URL": "sqlite:///x.db",
+        "SURVEY_SECRET_KEY": "ab" * 32,
+        "SURVEY_SMS_WEBHOOK_SECRET": "webhook-secret-0123456789",
+    }
+    assert Settings.from_env(production).env == "production"
+    with pytest.raises(ConfigurationError, match="SURVEY_PASSWORD_HASHING is for the test"):
+        Settings.from_env({**production, "SURVEY_PASSWORD_HASHING": "cheapest-for-tests"})
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
