@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextvars
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -243,7 +244,13 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID_SHAPE.fullmatch(incoming):
                 return incoming
             break
-    return os.urandom(16).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+# Request ids need to be unique, not secret: a random prefix per process (workers are spawned,
+# so each has its own) and a counter, instead of a getrandom call on every request.
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
