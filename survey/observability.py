@@ -244,7 +244,7 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID_SHAPE.fullmatch(incoming):
                 return incoming
             break
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"  # 32 characters, as a uuid4 hex
 
 
 # Request ids need to be unique, not secret: a random prefix per process (workers are spawned,
