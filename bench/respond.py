@@ -1,10 +1,10 @@
 """Web answering throughput over HTTP on SQLite: completed responses per second and p99 latency.
 
-    python bench/respond.py [--responses 4000] [--clients 8]
+    python bench/respond.py [--responses 4000] [--clients 8] [--workers 1]
 
 Creates a temporary SQLite database, seeds `--responses` invitations (core-transaction, every
-one a different citizen), starts a real uvicorn server (this script with `--serve`, one worker,
-in its own process) and drives it with client threads over keep-alive `http.client`
+one a different citizen), starts a real uvicorn server (this script with `--serve`, `--workers`
+processes, one by default) and drives it with client threads over keep-alive `http.client`
 connections. One completed response is what a citizen's phone does: `GET /s/{token}` (the
 form, a CSRF cookie and field) then `POST /s/{token}` with every answer and `action=submit`
 (answered 303 to the thank-you page, not followed). The server's per-address rate limit is
@@ -195,16 +195,35 @@ def serve(args: argparse.Namespace) -> None:
     """Server mode: the real app on the seeded database, rate limit raised for one client."""
     import uvicorn
 
+    os.environ.update(BENCH_DB=args.db, BENCH_SECRET=args.secret, BENCH_VAR=args.var)
+    options = {"host": "127.0.0.1", "port": args.port, "log_level": "warning"}
+    if args.workers == 1:
+        uvicorn.run(bench_app(), access_log=False, **options)
+    else:  # worker processes import this module by name (the script's folder is on sys.path)
+        uvicorn.run(
+            f"{Path(__file__).stem}:bench_app",
+            factory=True,
+            workers=args.workers,
+            access_log=False,
+            **options,
+        )
+
+
+def bench_app():  # type: ignore[no-untyped-def]
+    """The app for one server process, from the settings `serve` put in the environment."""
     from survey.answering.throttle import Bucket, RateLimit, Throttle
     from survey.app import create_app
     from survey.web.answering import AnsweringParts
 
-    settings = _settings(Path(args.db), args.secret, Path(args.var))
+    environ = os.environ
+    settings = _settings(
+        Path(environ["BENCH_DB"]), environ["BENCH_SECRET"], Path(environ["BENCH_VAR"])
+    )
     app = create_app(settings)
     parts = AnsweringParts(app.state.context)
     parts.throttle = Throttle(RateLimit(requests=Bucket(1e9, 1e9), misses=Bucket(20, 1 / 30)))
     app.state["answering"] = parts
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    return app
 
 
 class Client(threading.Thread):
@@ -274,13 +293,25 @@ def _wait(port: int, seconds: float = 30) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to report cost per response on a
-    machine shared with other work, where wall-clock rates depend on the neighbours."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU time of a process and its descendants (Linux /proc: the workers),
+    to report cost per response on a machine shared with other work, where wall-clock rates
+    depend on the neighbours."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    if pid not in stats:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    family, grown = {pid}, True
+    while grown:
+        more = {p for p, fields in stats.items() if int(fields[1]) in family} - family
+        family |= more
+        grown = bool(more)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -292,6 +323,7 @@ def main() -> int:
     parser.add_argument("--responses", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8, help="client threads (citizens at once)")
     parser.add_argument("--warmup", type=int, default=200, help="completions before timing")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
@@ -313,7 +345,8 @@ def main() -> int:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--db", str(workdir / "survey.db"),
-         "--secret", secret, "--var", str(workdir / "var"), "--port", str(port)],
+         "--secret", secret, "--var", str(workdir / "var"), "--port", str(port),
+         "--workers", str(args.workers)],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
@@ -324,6 +357,7 @@ def main() -> int:
         timed = tokens[args.warmup :]
         clients = [Client(port, timed[i :: args.clients]) for i in range(args.clients)]
         cpu_before = _cpu_seconds(server.pid)
+        client_before = time.process_time()
         clock = time.perf_counter()
         for client in clients:
             client.start()
@@ -331,6 +365,7 @@ def main() -> int:
             client.join()
         elapsed = time.perf_counter() - clock
         server_cpu = _cpu_seconds(server.pid) - cpu_before
+        client_cpu = time.process_time() - client_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -358,7 +393,12 @@ def main() -> int:
     per_response = server_cpu / max(len(done), 1) * 1000
     print(
         f"server CPU {per_response:.2f} ms per completed response (GET + POST): "
-        f"at most {1000 / per_response:.0f} responses/s per core for this one-worker server"
+        f"at most {1000 / per_response:.0f} responses/s per fully used core "
+        f"({args.workers} worker process(es))"
+    )
+    print(
+        f"client CPU {client_cpu / max(len(done), 1) * 1000:.2f} ms per completed response "
+        f"(on the same {os.cpu_count()} cores: the load generator's share is not the server's)"
     )
     print(
         f"failures {failures}; completed responses in the database {stored} "
