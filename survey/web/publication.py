@@ -251,51 +251,19 @@ class PublicationController(Controller):
         self, request: Request, code: FromPath[str], lang: FromQuery[str] = "fa"
     ) -> Template:
         """One agency in the latest published release."""
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                latest = self._latest(session)
-                return self._agency(request, session, wrap, wrap(latest), code, language, "")
-            except NotFound as exc:
-                return _not_found(request, language, exc)
+        return self._section(request, None, "agency", code, lang)
 
     @get("/provinces/{code:str}", sync_to_thread=True)
     def latest_province(
         self, request: Request, code: FromPath[str], lang: FromQuery[str] = "fa"
     ) -> Template:
         """One province in the latest published release."""
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                latest = self._latest(session)
-                shown = wrap(latest)
-                model = _model(
-                    request,
-                    shown,
-                    ("province", code, language, ""),
-                    lambda: view.province_page(shown, code, language),
-                )
-            except NotFound as exc:
-                return _not_found(request, language, exc)
-        return _page(request, "province.html.j2", language, model, release=latest)
+        return self._section(request, None, "province", code, lang)
 
     @get("/methodology", sync_to_thread=True)
     def latest_methodology(self, request: Request, lang: FromQuery[str] = "fa") -> Template:
         """How the latest published release was computed."""
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                latest = self._latest(session)
-            except NotFound as exc:
-                return _not_found(request, language, exc)
-            shown = wrap(latest)
-            model = _model(
-                request,
-                shown,
-                ("methodology", language, ""),
-                lambda: view.methodology_page(shown, language),
-            )
-        return _page(request, "methodology.html.j2", language, model, release=latest)
+        return self._section(request, None, "methodology", "", lang)
 
     # -- one published release at its stable address ---------------------------------------
 
@@ -321,15 +289,7 @@ class PublicationController(Controller):
         code: FromPath[str],
         lang: FromQuery[str] = "fa",
     ) -> Template:
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                release = wrap(releases.get_published(session, _release_id(release_id)))
-                return self._agency(
-                    request, session, wrap, release, code, language, f"/releases/{release.id}"
-                )
-            except NotFound as exc:
-                return _not_found(request, language, exc)
+        return self._section(request, release_id, "agency", code, lang)
 
     @get("/releases/{release_id:str}/provinces/{code:str}", sync_to_thread=True)
     def release_province(
@@ -339,55 +299,13 @@ class PublicationController(Controller):
         code: FromPath[str],
         lang: FromQuery[str] = "fa",
     ) -> Template:
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                release = wrap(releases.get_published(session, _release_id(release_id)))
-                base = f"/releases/{release.id}"
-                model = _model(
-                    request,
-                    release,
-                    ("province", code, language, base),
-                    lambda: view.province_page(release, code, language, base),
-                )
-            except NotFound as exc:
-                return _not_found(request, language, exc)
-        return _page(
-            request,
-            "province.html.j2",
-            language,
-            model,
-            release=release,
-            base=base,
-            cache_control=STABLE,
-        )
+        return self._section(request, release_id, "province", code, lang)
 
     @get("/releases/{release_id:str}/methodology", sync_to_thread=True)
     def release_methodology(
         self, request: Request, release_id: FromPath[str], lang: FromQuery[str] = "fa"
     ) -> Template:
-        language = _language(lang)
-        with _session(request) as (session, wrap):
-            try:
-                release = wrap(releases.get_published(session, _release_id(release_id)))
-            except NotFound as exc:
-                return _not_found(request, language, exc)
-            base = f"/releases/{release.id}"
-            model = _model(
-                request,
-                release,
-                ("methodology", language, base),
-                lambda: view.methodology_page(release, language, base),
-            )
-        return _page(
-            request,
-            "methodology.html.j2",
-            language,
-            model,
-            release=release,
-            base=base,
-            cache_control=STABLE,
-        )
+        return self._section(request, release_id, "methodology", "", lang)
 
     @get("/releases/{release_id:str}/report", sync_to_thread=True)
     def release_report(
@@ -453,6 +371,40 @@ class PublicationController(Controller):
         )
 
     # -- shared -------------------------------------------------------------------------------
+
+    def _section(
+        self, request: Request, release_id: str | None, page: str, code: str, lang: str
+    ) -> Template:
+        """An agency, province or methodology page of a published release (`release_id`,
+        at its stable address) or of the latest one (None)."""
+        language = _language(lang)
+        with _session(request) as (session, wrap):
+            try:
+                if release_id is None:
+                    release, base = wrap(self._latest(session)), ""
+                else:
+                    release = wrap(releases.get_published(session, _release_id(release_id)))
+                    base = f"/releases/{release.id}"
+                if page == "agency":
+                    return self._agency(request, session, wrap, release, code, language, base)
+                if page == "province":
+                    key: tuple[Any, ...] = ("province", code, language, base)
+                    build = lambda: view.province_page(release, code, language, base)  # noqa: E731
+                else:
+                    key = ("methodology", language, base)
+                    build = lambda: view.methodology_page(release, language, base)  # noqa: E731
+                model = _model(request, release, key, build)
+            except NotFound as exc:
+                return _not_found(request, language, exc)
+        return _page(
+            request,
+            f"{page}.html.j2",
+            language,
+            model,
+            release=release,
+            base=base,
+            cache_control=STABLE if base else None,
+        )
 
     @staticmethod
     def _latest(session: Session) -> Any:

@@ -6,23 +6,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 from survey.context import AppContext
 from tests.survey.answer_builders import AnswerWorld
+from tests.survey.browser_support import requires_chromium
 from tests.survey.test_browser import (  # noqa: F401 - the fixtures are used by name
-    CHROMEDRIVER,
-    CHROMIUM,
     _choose,
     _wait_for_url,
     browser,
     server,
 )
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)",
-)
+pytestmark = requires_chromium
 
 
 def test_a_half_finished_form_saves_with_required_items_empty(

@@ -8,92 +8,44 @@ Needs Debian's `chromium` and `chromium-driver` (and selenium); skipped, saying 
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
+from tests.survey.browser_support import SCREENSHOTS, chromium, live_server, requires_chromium
 from tests.survey.test_publication_pages import (  # noqa: F401 (fixtures)
     NAMES,
     computed,
     published,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
-)
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE_WIDTH = 360
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytestmark = requires_chromium
 
 
 @pytest.fixture
 def server(migrated_settings: Settings, context: AppContext) -> Iterator[str]:
-    port = _free_port()
-    app = create_app(migrated_settings, context=context)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not running.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(migrated_settings, context=context)) as base:
+        yield base
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=800,900",
-        "--force-device-scale-factor=1",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(60)
-    _phone(driver, 800)  # a desktop window cannot be narrower than 500 px: emulate the phone
-    try:
+    with chromium(
+        tmp_path / "chromium-profile",
+        window=(800, 900),
+        page_load_timeout=60,
+        flags=("--hide-scrollbars",),
+    ) as driver:
+        _phone(driver, 800)  # a desktop window cannot be narrower than 500 px: emulate the phone
         yield driver
-    finally:
-        driver.quit()
 
 
 def _phone(driver: Any, height: int) -> None:
