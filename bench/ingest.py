@@ -113,6 +113,8 @@ def main() -> int:
             ),
             ("single transactions", singles, args.singles, args.single_clients),
         ):
+            if not count:  # --batches 0 or --singles 0: that part is skipped
+                continue
             cpu = _cpu_seconds(pid)
             seconds, latencies, accepted = _run(base, key, bodies, clients)
             _report(what, count, accepted, seconds, latencies, clients, _cpu_seconds(pid) - cpu)

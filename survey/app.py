@@ -51,13 +51,28 @@ def _survey_error(_: Request, exc: SurveyError) -> Response:
     return Response(body, status_code=_status_for(exc), media_type=MediaType.JSON, headers=headers)
 
 
-def _http_error(_: Request, exc: HTTPException) -> Response:
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404 and _browser_page_request(request):
+        from survey.web.publication import missing_page
+
+        return missing_page(request)  # type: ignore[return-value]
     body: dict[str, object] = {"error": exc.detail}
     if isinstance(exc, ValidationException) and exc.extra:
         body["problems"] = exc.extra
     return Response(
         body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers
     )
+
+
+def _browser_page_request(request: Request) -> bool:
+    """A person's browser following a link (GET of HTML outside the API): a missing page is
+    answered with a page, an API client keeps getting JSON."""
+    if request.method not in ("GET", "HEAD") or request.url.path.startswith(API_PATHS):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+API_PATHS = ("/api/", "/metrics", "/healthz", "/readyz", "/static/")
 
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:

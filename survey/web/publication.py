@@ -224,6 +224,20 @@ def _not_found(request: Request, lang: str, exc: NotFound) -> Template:
     )
 
 
+def missing_page(request: Request) -> Template:
+    """The page a browser gets for an address with no page (a mistyped or outdated link):
+    the site's own not-found page in the asked language, not the API's JSON error."""
+    lang = _language(request.query_params.get("lang", "fa"))
+    return _page(
+        request,
+        "not_found.html.j2",
+        lang,
+        {"problem": request.url.path[:200], "text_key": "missing_text"},
+        status_code=404,
+        cache_control="no-store",
+    )
+
+
 def _charts(release: Any, lang: str) -> dict[str, str]:
     """Addresses of the release's charts, without extension (the page picks PNG or SVG)."""
     return {"forest": f"/releases/{release.id}/charts/forest-{lang}"}

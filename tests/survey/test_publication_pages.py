@@ -332,6 +332,26 @@ def test_unknown_things_get_a_friendly_404(client: TestClient, published: Publis
     assert chart.status_code == 404
 
 
+def test_a_browser_at_an_address_without_a_page_gets_the_sites_404_page(
+    client: TestClient,
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    persian = client.get("/agencies", headers=html)
+    assert persian.status_code == 404
+    assert persian.headers["content-type"].startswith("text/html")
+    assert 'dir="rtl"' in persian.text and "در این نشانی صفحه‌ای نیست" in persian.text
+    english = client.get("/no/such/page?lang=en", headers=html)
+    assert english.status_code == 404
+    assert "There is no page at this address" in english.text
+    assert 'href="/?lang=en"' in english.text
+    hostile = client.get('/"><script>alert(1)</script>', headers=html)
+    assert hostile.status_code == 404 and "<script>alert(1)" not in hostile.text
+    # API clients, and the API even from a browser, keep the JSON error.
+    assert client.get("/no/such/page").json() == {"error": "Not Found"}
+    api = client.get("/api/v1/no-such-thing", headers=html)
+    assert api.status_code == 404 and api.json() == {"error": "Not Found"}
+
+
 def test_drafts_are_hidden_from_the_public_and_previewed_by_staff(
     client: TestClient, context: AppContext, computed: tuple[ReleaseTables, ReleaseTables]
 ) -> None:
