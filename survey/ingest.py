@@ -52,6 +52,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -62,6 +63,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from survey.context import AppContext
+from survey.db import writer_queue
 from survey.errors import NotFound
 from survey.models import (
     CHANNELS,
@@ -180,10 +182,10 @@ def ingest_requests(
             outcomes[position] = NotFound(f"agency {code!r} is not registered")
     for _attempt in range(3):
         batches = {
-            code: _validate(
+            code: _prepare(context, _validate(
                 [record for p in positions for record in requests[p][1]],
                 code, reference, now, zone, context,
-            )
+            ))
             for code, positions in groups.items()
         }  # fmt: skip
         try:
@@ -256,6 +258,10 @@ class _Batch:
     valid: list[_Valid]
     repeated: list[_Valid]  # same external_id earlier in this batch
     rejected: dict[int, RecordStatus]
+    # Keyed hashes (no database needed), computed before the write lock is taken:
+    phone_hashes: dict[str, str] = field(default_factory=dict)  # phone -> current hash
+    lookup_hashes: list[str] = field(default_factory=list)  # and earlier keys' hashes
+    decisions: dict[int, Decision] = field(default_factory=dict)  # by record index
 
 
 def _type_name(value: object) -> str:
@@ -453,6 +459,14 @@ _NOTE_NO_PLAN = "no sampling plan is in force on {day}; recorded and counted, ne
 _Cells = dict[tuple[int, date, int, str, str], list[Any]]  # cell -> [stratum, 5 counters]
 
 
+def _prepare(context: AppContext, batch: _Batch) -> _Batch:
+    """The batch's phone hashes and sampling decisions: HMACs that need no database, so they
+    are computed before the write lock (for every valid record; duplicates are few)."""
+    batch.phone_hashes, batch.lookup_hashes = _phone_hashes(context, batch.valid)
+    batch.decisions = _decisions(context.sampling_key, batch.agency_code, batch.valid)
+    return batch
+
+
 def _phone_hashes(context: AppContext, fresh: list[_Valid]) -> tuple[dict[str, str], list[str]]:
     """Each phone's current hash, and every hash to look up (earlier keys' too, after a key
     rotation, so opt-outs and contacts stored under an old key still count)."""
@@ -494,14 +508,14 @@ def _store(
     for item in batch.valid:
         (duplicates if item.external_id in existing else fresh).append(item)
 
-    phone_hashes, lookup_hashes = _phone_hashes(context, fresh)
+    phone_hashes, lookup_hashes = batch.phone_hashes, batch.lookup_hashes
     longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
     opted_out, last_contact = store.contact_history(
         lookup_hashes, now - timedelta(days=longest) if longest > 0 else None
     )
     if context.vault.previous:
         _fold_old_hashes(context, phone_hashes, opted_out, last_contact)
-    decisions = _decisions(context.sampling_key, batch.agency_code, fresh)
+    decisions = batch.decisions
 
     cells: _Cells = {}
     transaction_rows: list[tuple[Any, ...]] = []
@@ -876,7 +890,7 @@ def _load_reference(connection: Connection) -> _Reference:
 
 @dataclass
 class _EngineState:
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    write_lock: AbstractContextManager[object]
     cached: _Reference | None = None
     guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -907,5 +921,5 @@ def _state_for(engine: Engine) -> _EngineState:
     with _STATES_GUARD:
         state = _STATES.get(engine)
         if state is None:
-            state = _STATES[engine] = _EngineState()
+            state = _STATES[engine] = _EngineState(writer_queue(engine))
         return state
