@@ -82,14 +82,28 @@ class WriterQueue:
             self._fd = None
 
 
+_QUEUES: weakref.WeakKeyDictionary[Engine, AbstractContextManager[object]] = (
+    weakref.WeakKeyDictionary()
+)
+_QUEUES_GUARD = threading.Lock()
+
+
 def writer_queue(engine: Engine) -> AbstractContextManager[object]:
-    """The `WriterQueue` of a SQLite file database; a plain thread lock for anything else
-    (PostgreSQL's own locks queue without polling; an in-memory SQLite has one process)."""
-    database = engine.url.database
-    in_memory = not database or database == ":memory:"
-    if engine.dialect.name != "sqlite" or in_memory or os.name != "posix":
-        return threading.Lock()
-    return WriterQueue(f"{database}-writers.lock")
+    """The engine's one `WriterQueue` on a SQLite file database; a plain thread lock for
+    anything else (PostgreSQL's own locks queue without polling; an in-memory SQLite has one
+    process). Hot writers hold it around their write transaction (`with queue, engine.begin()`);
+    it is not re-entrant, so such a transaction must not open another write transaction."""
+    with _QUEUES_GUARD:
+        queue = _QUEUES.get(engine)
+        if queue is None:
+            database = engine.url.database
+            in_memory = not database or database == ":memory:"
+            if engine.dialect.name != "sqlite" or in_memory or os.name != "posix":
+                queue = threading.Lock()
+            else:
+                queue = WriterQueue(f"{database}-writers.lock")
+            _QUEUES[engine] = queue
+        return queue
 
 
 def normalise_url(url: str) -> str:

@@ -33,6 +33,7 @@ from questionnaires.schema import Questionnaire
 from survey import audit
 from survey.answering.answers import FormReading, ItemProblem, read_form
 from survey.context import AppContext, Clock
+from survey.db import writer_queue
 from survey.errors import NotFound
 from survey.models import Invitation, OptOut, QuestionnaireVersion, Response, SampledUnit
 from survey.tokens import looks_like_token, token_hash
@@ -87,6 +88,7 @@ class WebAnswering:
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
+        self._queue = writer_queue(engine)  # SQLite: writers of every worker queue without polling
         self._reader = engine.execution_options(read_only=True)
         self._clock = clock
         self._questionnaires: dict[int, Questionnaire] = {}
@@ -105,7 +107,7 @@ class WebAnswering:
         PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers)."""
         digest = _digest(token)
         now = self._clock()
-        with self._engine.begin() as conn:
+        with self._queue, self._engine.begin() as conn:
             row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
@@ -131,7 +133,7 @@ class WebAnswering:
         """Store the form's valid answers; with `submit` and no problems, complete (once)."""
         digest = _digest(token)
         now = self._clock()
-        with self._engine.begin() as conn:
+        with self._queue, self._engine.begin() as conn:
             row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
@@ -180,7 +182,7 @@ class WebAnswering:
         """Close the invitation as opted out and add its phone to the opt-out list."""
         digest = _digest(token)
         now = self._clock()
-        with self._engine.begin() as conn:
+        with self._queue, self._engine.begin() as conn:
             row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
