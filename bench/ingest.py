@@ -53,11 +53,19 @@ def main() -> int:
     parser.add_argument("--key", help="the agency key for --url")
     parser.add_argument("--batches", type=int, default=120, help="batches of --batch-size")
     parser.add_argument("--batch-size", type=int, default=1_000)
-    parser.add_argument("--batch-clients", type=int, default=2)
+    parser.add_argument(
+        "--batch-clients", type=int, help="clients posting batches (default: 2 per worker)"
+    )
     parser.add_argument("--singles", type=int, default=6_000, help="single-transaction requests")
-    parser.add_argument("--single-clients", type=int, default=8)
+    parser.add_argument(
+        "--single-clients", type=int, help="clients posting singles (default: 8 per worker)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
+    # Each keep-alive connection stays with the worker that accepted it: enough of them that
+    # every worker gets some.
+    args.batch_clients = args.batch_clients or 2 * args.workers
+    args.single_clients = args.single_clients or 8 * args.workers
 
     server = None
     if args.url:

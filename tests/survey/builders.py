@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
+
 from survey.context import AppContext
 from survey.credentials import display_prefix, key_hash, new_key
 from survey.db import transaction
@@ -117,3 +119,44 @@ def transaction_record(n: int, service: str = "TAX-01", **overrides: Any) -> dic
     }
     record.update(overrides)
     return record
+
+
+@dataclass(frozen=True)
+class IngestionTotals:
+    """What ingestion left in the database, for tests that check it stayed exact."""
+
+    reported: int
+    duplicates: int
+    eligible: int
+    ineligible: int
+    sampled: int
+    stored: int  # service_transaction rows
+    units: int  # sampled_unit rows
+    sampled_outcomes: int  # service_transaction rows with outcome 'sampled'
+    phones_invited_twice: int  # phone hashes with more than one sampled unit
+
+
+def ingestion_totals(context: AppContext) -> IngestionTotals:
+    with context.engine.connect() as connection:
+        frame = connection.execute(
+            sa.text(
+                "SELECT sum(reported), sum(duplicates), sum(eligible), sum(ineligible), "
+                "sum(sampled) FROM frame_count"
+            )
+        ).one()
+
+        def count(sql: str) -> int:
+            return int(connection.execute(sa.text(sql)).scalar_one())
+
+        return IngestionTotals(
+            *(int(value or 0) for value in frame),
+            stored=count("SELECT count(*) FROM service_transaction"),
+            units=count("SELECT count(*) FROM sampled_unit"),
+            sampled_outcomes=count(
+                "SELECT count(*) FROM service_transaction WHERE outcome = 'sampled'"
+            ),
+            phones_invited_twice=count(
+                "SELECT count(*) FROM (SELECT phone_hash FROM sampled_unit "
+                "GROUP BY phone_hash HAVING count(*) > 1) AS twice"
+            ),
+        )

@@ -17,7 +17,7 @@ from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
 from survey.ingest import ingest_transactions
-from tests.survey.builders import add_agency, add_plan, transaction_record
+from tests.survey.builders import add_agency, add_plan, ingestion_totals, transaction_record
 
 
 def _free_port() -> int:
@@ -111,30 +111,14 @@ def test_frame_counts_are_exact_under_eight_concurrent_clients(
     assert sum(r["accepted"] for r in results) == distinct
     assert sum(r["duplicates"] for r in results) == len(posted_ids) - distinct
     assert sum(r["rejected"] for r in results) == clients * batches
-    with context.engine.connect() as connection:
-        frame = connection.execute(
-            sa.text(
-                "SELECT sum(reported), sum(duplicates), sum(eligible), sum(ineligible), "
-                "sum(sampled) "
-                "FROM frame_count"
-            )
-        ).one()
-        stored = connection.execute(sa.text("SELECT count(*) FROM service_transaction")).scalar()
-        units = connection.execute(sa.text("SELECT count(*) FROM sampled_unit")).scalar()
-        sampled_outcomes = connection.execute(
-            sa.text("SELECT count(*) FROM service_transaction WHERE outcome = 'sampled'")
-        ).scalar()
-    assert stored == distinct
+    totals = ingestion_totals(context)
+    assert totals.stored == distinct
     # The contact rule held across concurrent requests: no phone was invited twice.
-    with context.engine.connect() as connection:
-        twice = connection.execute(
-            sa.text("SELECT phone_hash FROM sampled_unit GROUP BY phone_hash HAVING count(*) > 1")
-        ).all()
-    assert twice == []
-    assert frame[0] == distinct
-    assert frame[1] == len(posted_ids) - distinct
-    assert frame[2] + frame[3] == distinct
-    assert frame[4] == units == sampled_outcomes
+    assert totals.phones_invited_twice == 0
+    assert totals.reported == distinct
+    assert totals.duplicates == len(posted_ids) - distinct
+    assert totals.eligible + totals.ineligible == distinct
+    assert totals.sampled == totals.units == totals.sampled_outcomes
 
 
 PHONES = [f"0912{n:07d}" for n in (1234567, 7654321, 5550000, 5551234)] + ["09351112233"]

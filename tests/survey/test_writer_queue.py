@@ -9,13 +9,11 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from survey.config import Settings
 from survey.context import AppContext
 from survey.db import WriterQueue
 from survey.ingest import ingest_transactions
-from tests.survey.builders import add_agency, add_plan, transaction_record
+from tests.survey.builders import add_agency, add_plan, ingestion_totals, transaction_record
 
 FORK = multiprocessing.get_context("fork")
 
@@ -83,20 +81,9 @@ def test_frame_counts_are_exact_when_two_processes_ingest_at_once(
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    with context.engine.connect() as connection:
-        reported, duplicates, eligible, ineligible, sampled = connection.execute(
-            sa.text(
-                "SELECT sum(reported), sum(duplicates), sum(eligible), sum(ineligible), "
-                "sum(sampled) FROM frame_count"
-            )
-        ).one()
-        stored = connection.execute(sa.text("SELECT count(*) FROM service_transaction")).scalar()
-        units = connection.execute(sa.text("SELECT count(*) FROM sampled_unit")).scalar()
-        twice = connection.execute(
-            sa.text("SELECT phone_hash FROM sampled_unit GROUP BY phone_hash HAVING count(*) > 1")
-        ).all()
-    assert stored == reported == len(posted)
-    assert duplicates == sent - len(posted)
-    assert eligible + ineligible == reported
-    assert sampled == units > 0
-    assert twice == [], "a phone was invited twice: the contact rule broke across processes"
+    totals = ingestion_totals(context)
+    assert totals.stored == totals.reported == len(posted)
+    assert totals.duplicates == sent - len(posted)
+    assert totals.eligible + totals.ineligible == totals.reported
+    assert totals.sampled == totals.units == totals.sampled_outcomes > 0
+    assert totals.phones_invited_twice == 0, "the contact rule broke across processes"
