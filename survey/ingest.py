@@ -64,6 +64,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from survey.context import AppContext
 from survey.db import writer_queue
+from survey.driver import Driver, read_time
 from survey.errors import NotFound
 from survey.models import (
     CHANNELS,
@@ -712,19 +713,6 @@ STAMP_SQL = (
 )
 
 
-def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite text form of a UTC time, 'YYYY-MM-DD HH:MM:SS.ffffff'."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
 @lru_cache(maxsize=512)
 def _values_sql(mark: str, head: str, width: int, rows: int, tail: str) -> str:
     row = "(" + ", ".join([mark] * width) + ")"
@@ -740,10 +728,13 @@ class _Store:
     """The batch's reads and writes, on the DBAPI cursor of the batch's connection."""
 
     def __init__(self, connection: Connection) -> None:
-        self.sqlite = connection.dialect.name == "sqlite"
-        self.mark = "?" if self.sqlite else "%s"
-        self.time = _sqlite_time if self.sqlite else _naive_utc
-        self.day = date.isoformat if self.sqlite else _same
+        dialect = Driver(connection.engine)
+        self.sqlite, self.mark, self.time, self.day = (
+            dialect.sqlite,
+            dialect.mark,
+            dialect.time,
+            dialect.day,
+        )
         driver = connection.connection.driver_connection
         assert driver is not None
         self.cursor = driver.cursor()
@@ -799,7 +790,7 @@ class _Store:
                 if kind == "o":
                     opted_out.add(phone_hash)
                 else:
-                    last_contact[phone_hash] = _read_time(latest)
+                    last_contact[phone_hash] = read_time(latest)  # type: ignore[assignment]
         return opted_out, last_contact
 
     def _insert(self, head: str, width: int, rows: list[tuple[Any, ...]], tail: str) -> list[Any]:
@@ -843,12 +834,6 @@ class _Store:
             rows,
             f" ON CONFLICT ({', '.join(FRAME_KEY)}) DO UPDATE SET {increments}",
         )
-
-
-def _read_time(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC)
 
 
 # -- reference data (agencies, services, provinces, plans), cached per engine ------------------

@@ -18,7 +18,6 @@ submit cannot complete twice or change a completed response.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,16 +31,16 @@ from sqlalchemy.engine import Connection, Engine
 from questionnaires.schema import Questionnaire
 from survey import audit
 from survey.answering.answers import FormReading, ItemProblem, read_form
+from survey.answering.store import CLOSED_STATUSES, NOT_YET_OPENED, LinkRow, LinkStore
 from survey.context import AppContext, Clock
 from survey.db import writer_queue
+from survey.driver import Driver
 from survey.errors import NotFound
 from survey.models import Invitation, OptOut, QuestionnaireVersion, Response, SampledUnit
 from survey.tokens import looks_like_token, token_hash
 
 __all__ = ["CLOSED_STATUSES", "FormState", "LinkUnavailable", "SaveResult", "WebAnswering"]
 
-CLOSED_STATUSES = frozenset({"completed", "expired", "opted_out"})
-NOT_YET_OPENED = ("pending", "sent", "delivered", "failed")
 
 _inv = Invitation.__table__  # type: ignore[attr-defined]
 _resp = Response.__table__  # type: ignore[attr-defined]
@@ -89,6 +88,8 @@ class WebAnswering:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
         self._queue = writer_queue(engine)  # SQLite: writers of every worker queue without polling
+        self._driver = Driver(engine)
+        self._links = LinkStore(self._driver)
         self._reader = engine.execution_options(read_only=True)
         self._clock = clock
         self._questionnaires: dict[int, Questionnaire] = {}
@@ -107,16 +108,14 @@ class WebAnswering:
         PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers)."""
         digest = _digest(token)
         now = self._clock()
-        with self._queue, self._engine.begin() as conn:
-            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
+        links = self._links
+        with self._queue, self._driver.transaction() as cursor:
+            row = links.find(cursor, digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
-            status = str(row.status)
+            status = row.status
             if row.opened_at is None:
-                changed = conn.execute(
-                    _MARK_OPENED, {"invitation_id": row.id, "now": now, "now_for_expiry": now}
-                ).rowcount
-                if changed != 1:
+                if not links.mark_opened(cursor, row.id, now):
                     raise LinkUnavailable()
                 status = "opened" if status in NOT_YET_OPENED else status
         questionnaire = self._questionnaire(row.questionnaire_version_id)
@@ -133,8 +132,9 @@ class WebAnswering:
         """Store the form's valid answers; with `submit` and no problems, complete (once)."""
         digest = _digest(token)
         now = self._clock()
-        with self._queue, self._engine.begin() as conn:
-            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
+        links = self._links
+        with self._queue, self._driver.transaction() as cursor:
+            row = links.find(cursor, digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
             questionnaire = self._questionnaire(row.questionnaire_version_id)
@@ -147,14 +147,14 @@ class WebAnswering:
                 status = "opened" if status in NOT_YET_OPENED else status
             if reading.answers or completed:
                 status = "completed" if completed else "partial"
-                _store_response(conn, row, reading.answers, status, now)
+                links.store_response(cursor, row, reading.answers, status, now)
                 if row.partial_at is None:
                     changes["partial_at"] = now
                 if completed:
                     changes["completed_at"] = now
             if changes or status != row.status:
                 changes["status"] = status
-                conn.execute(_invitation_update(tuple(sorted(changes))), {"iid": row.id, **changes})
+                links.update_invitation(cursor, row.id, changes)
         state = FormState(
             row.id,
             row.language,
@@ -253,69 +253,11 @@ _BY_HASH = (
     )
     .where(_inv.c.token_hash == sa.bindparam("digest"))
 )
-_BY_HASH_LOCKED = _BY_HASH.with_for_update(of=_inv)
-_MARK_OPENED = (
-    sa.update(_inv)
-    .where(
-        _inv.c.id == sa.bindparam("invitation_id"),
-        _inv.c.opened_at.is_(None),
-        _inv.c.status.not_in(sorted(CLOSED_STATUSES)),
-        _inv.c.expires_at > sa.bindparam("now_for_expiry", type_=_inv.c.expires_at.type),
-    )
-    .values(
-        opened_at=sa.bindparam("now", type_=_inv.c.opened_at.type),
-        status=sa.case(
-            (_inv.c.status.in_(NOT_YET_OPENED), sa.literal("opened")), else_=_inv.c.status
-        ),
-    )
-)
+_BY_HASH_LOCKED = _BY_HASH.with_for_update(of=_inv)  # opt-out (the hot paths: LinkStore)
 
 
-def _is_open(row: sa.Row[Any], now: datetime) -> bool:
+def _is_open(row: sa.Row[Any] | LinkRow, now: datetime) -> bool:
     return row.status not in CLOSED_STATUSES and row.expires_at > now
-
-
-def _store_response(
-    conn: Connection, row: sa.Row[Any], answers: dict[str, Any], status: str, now: datetime
-) -> None:
-    values: dict[str, Any] = {
-        "answers": answers,
-        "status": status,
-        "updated_at": now,
-        "completed_at": now if status == "completed" else None,
-    }
-    if row.response_id is None:
-        conn.execute(
-            _INSERT_RESPONSE,
-            {
-                "invitation_id": row.id,
-                "questionnaire_version_id": row.questionnaire_version_id,
-                "channel": "web",
-                "started_at": now,
-                **values,
-            },
-        )
-    else:
-        conn.execute(_UPDATE_RESPONSE, {"rid": row.response_id, **values})
-
-
-_INSERT_RESPONSE = sa.insert(_resp)
-_UPDATE_RESPONSE = (
-    sa.update(_resp)
-    .where(_resp.c.id == sa.bindparam("rid"))
-    .values({name: sa.bindparam(name, type_=_resp.c[name].type) for name in
-             ("answers", "status", "updated_at", "completed_at")})
-)  # fmt: skip
-
-
-@functools.cache
-def _invitation_update(columns: tuple[str, ...]) -> sa.Update:
-    """UPDATE invitation SET <columns> WHERE id = :iid, built once per set of columns."""
-    return (
-        sa.update(_inv)
-        .where(_inv.c.id == sa.bindparam("iid"))
-        .values({name: sa.bindparam(name, type_=_inv.c[name].type) for name in columns})
-    )
 
 
 def _record_opt_out(conn: Connection, phone_hash: str, now: datetime) -> None:
