@@ -190,18 +190,19 @@ def ingest_requests(
             for code, positions in groups.items()
         }  # fmt: skip
         try:
-            with state.write_lock, context.engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
-                store = _Store(connection)
+            with state.write_lock, state.driver.transaction() as cursor:
+                store = _Store(state.driver, cursor)
+                if not state.driver.sqlite:
+                    store.lock(_PG_INGEST_LOCK)
                 if store.stamp() != reference.stamp:
-                    reference = state.reference(connection, force=True)
                     raise _Stale
                 results = {
-                    code: _store(connection, context, batch, store, now)
-                    for code, batch in batches.items()
+                    code: _store(context, batch, store, now) for code, batch in batches.items()
                 }
-        except (_Stale, _Race):
+        except _Stale:
+            reference = state.reference(context.engine, force=True)
+            continue
+        except _Race:
             continue
         for code, positions in groups.items():
             start = 0
@@ -496,7 +497,6 @@ def _fold_old_hashes(
 
 
 def _store(
-    connection: Connection,
     context: AppContext,
     batch: _Batch,
     store: _Store,
@@ -727,17 +727,18 @@ def _in_sql(mark: str, head: str, count: int, tail: str = "") -> str:
 class _Store:
     """The batch's reads and writes, on the DBAPI cursor of the batch's connection."""
 
-    def __init__(self, connection: Connection) -> None:
-        dialect = Driver(connection.engine)
+    def __init__(self, driver: Driver, cursor: Any) -> None:
         self.sqlite, self.mark, self.time, self.day = (
-            dialect.sqlite,
-            dialect.mark,
-            dialect.time,
-            dialect.day,
+            driver.sqlite,
+            driver.mark,
+            driver.time,
+            driver.day,
         )
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        self.cursor = driver.cursor()
+        self.cursor = cursor
+
+    def lock(self, key: int) -> None:
+        """PostgreSQL: one ingesting transaction at a time (released at commit)."""
+        self.cursor.execute(f"SELECT pg_advisory_xact_lock({self.mark})", (key,))
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.cursor.execute(sql, tuple(params))
@@ -876,10 +877,11 @@ def _load_reference(connection: Connection) -> _Reference:
 @dataclass
 class _EngineState:
     write_lock: AbstractContextManager[object]
+    driver: Driver
     cached: _Reference | None = None
     guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def reference(self, source: Engine | Connection, *, force: bool = False) -> _Reference:
+    def reference(self, engine: Engine, *, force: bool = False) -> _Reference:
         cached = self.cached
         if (
             not force
@@ -887,12 +889,9 @@ class _EngineState:
             and time.monotonic() - cached.loaded_at < REFERENCE_TTL_SECONDS
         ):
             return cached
-        if isinstance(source, Engine):
-            with source.execution_options(read_only=True).connect() as connection:
-                loaded = _load_reference(connection)
-                connection.rollback()
-        else:
-            loaded = _load_reference(source)
+        with engine.execution_options(read_only=True).connect() as connection:
+            loaded = _load_reference(connection)
+            connection.rollback()
         with self.guard:
             self.cached = loaded
         return loaded
@@ -906,5 +905,5 @@ def _state_for(engine: Engine) -> _EngineState:
     with _STATES_GUARD:
         state = _STATES.get(engine)
         if state is None:
-            state = _STATES[engine] = _EngineState(writer_queue(engine))
+            state = _STATES[engine] = _EngineState(writer_queue(engine), Driver(engine))
         return state

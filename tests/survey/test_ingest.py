@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from survey.access import CLI_PRINCIPAL
 from survey.context import AppContext
 from survey.db import transaction
 from survey.errors import NotFound
 from survey.ingest import ingest_requests, ingest_transactions
 from survey.models import OptOut
+from survey.registry import add_service
 from survey.sampling import PlanSpec, Unit, decide
 from tests.survey.builders import add_agency, add_plan, transaction_record
 
@@ -232,3 +234,18 @@ def test_rows_written_by_ingestion_read_back_through_the_models(context: AppCont
     assert unit.created_at == context.clock()
     assert unit.transaction_id == stored.id
     assert (contact.sampled_unit_id, contact.contacted_at) == (unit.id, context.clock())
+
+
+def test_a_service_registered_after_the_cache_was_loaded_counts_at_once(
+    context: AppContext,
+    tax,  # type: ignore[no-untyped-def]
+) -> None:
+    first = ingest_transactions(context, "TAX", [transaction_record(1)])
+    assert first.accepted == 1  # the reference data (services, plans) is now cached
+    with transaction(context.sessions) as session:
+        add_service(
+            session, CLI_PRINCIPAL, agency="TAX", code="TAX-09", name_fa="خدمت", name_en="New"
+        )
+    result = ingest_transactions(context, "TAX", [transaction_record(2, service="TAX-09")])
+    assert (result.accepted, result.rejected) == (1, 0), result.statuses
+    assert _rows(context, "SELECT count(*) FROM service_transaction") == [(2,)]
