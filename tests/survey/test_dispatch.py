@@ -411,6 +411,31 @@ def test_run_forever_stops_on_the_event(context, clock) -> None:  # type: ignore
     assert not thread.is_alive() and len(gateway.sent) == 1
 
 
+def test_a_stop_mid_batch_gives_the_unsent_messages_back_at_once(context, clock) -> None:  # type: ignore[no-untyped-def]
+    world = SmsWorld(context)
+    for i in range(6):
+        world.unit(f"+98912444{i:04d}")
+    gateway = MemoryGateway()
+    stop = threading.Event()
+    gateway.after_send(lambda _: stop.set())  # SIGTERM while the first message goes out
+    first = _dispatcher(context, gateway, batch_size=6, poll_seconds=60)
+    thread = threading.Thread(target=first.run_forever, args=(stop,))
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "the dispatcher kept sending its batch after the stop"
+    assert len(gateway.sent) == 1
+    rows = world.rows(OutboxMessage)
+    assert sorted(r.status for r in rows) == ["queued"] * 5 + ["sent"]
+    assert all(r.attempts == 0 and r.claimed_by is None for r in rows if r.status == "queued")
+    # The next dispatcher sends the rest at once (no lease to wait for), each exactly once,
+    # without asking the gateway first (none of them was ever handed to it).
+    gateway.after_send(None)
+    second = Dispatcher(context, gateway, options=DispatchOptions(), worker_id="w2")
+    assert second.run_once().sent == 5
+    assert sorted(m.to for m in gateway.sent) == [f"+98912444{i:04d}" for i in range(6)]
+    assert gateway.status_calls == []
+
+
 def test_one_pass_handles_more_than_a_batch(context, clock) -> None:  # type: ignore[no-untyped-def]
     world = SmsWorld(context, reminder_after_hours=1, expires_after_days=1)
     for i in range(5):
