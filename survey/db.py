@@ -6,7 +6,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -82,27 +82,24 @@ class WriterQueue:
             self._fd = None
 
 
-_QUEUES: weakref.WeakKeyDictionary[Engine, AbstractContextManager[object]] = (
-    weakref.WeakKeyDictionary()
-)
+_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 _QUEUES_GUARD = threading.Lock()
 
 
 def writer_queue(engine: Engine) -> AbstractContextManager[object]:
-    """The engine's one `WriterQueue` on a SQLite file database; a plain thread lock for
-    anything else (PostgreSQL's own locks queue without polling; an in-memory SQLite has one
-    process). Hot writers hold it around their write transaction (`with queue, engine.begin()`);
-    it is not re-entrant, so such a transaction must not open another write transaction."""
+    """The engine's one `WriterQueue` on a SQLite file database; nothing (a null context)
+    anywhere else: PostgreSQL's row and advisory locks let writers wait without polling and
+    independent writers run at once, and an in-memory SQLite lives in one process. Hot writers
+    hold it around their write transaction (`with queue, engine.begin()`); it is not
+    re-entrant, so such a transaction must not open another write transaction."""
+    database = engine.url.database
+    in_memory = not database or database == ":memory:"
+    if engine.dialect.name != "sqlite" or in_memory or os.name != "posix":
+        return nullcontext()
     with _QUEUES_GUARD:
         queue = _QUEUES.get(engine)
         if queue is None:
-            database = engine.url.database
-            in_memory = not database or database == ":memory:"
-            if engine.dialect.name != "sqlite" or in_memory or os.name != "posix":
-                queue = threading.Lock()
-            else:
-                queue = WriterQueue(f"{database}-writers.lock")
-            _QUEUES[engine] = queue
+            queue = _QUEUES[engine] = WriterQueue(f"{database}-writers.lock")
         return queue
 
 

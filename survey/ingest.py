@@ -63,7 +63,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from survey.context import AppContext
-from survey.db import writer_queue
+from survey.db import WriterQueue, writer_queue
 from survey.driver import Driver, read_time
 from survey.errors import NotFound
 from survey.models import (
@@ -905,5 +905,9 @@ def _state_for(engine: Engine) -> _EngineState:
     with _STATES_GUARD:
         state = _STATES.get(engine)
         if state is None:
-            state = _STATES[engine] = _EngineState(writer_queue(engine), Driver(engine))
+            queue = writer_queue(engine)
+            # PostgreSQL: one process's ingesting threads still take turns here, each
+            # holding a pooled connection while it waits for the advisory lock otherwise.
+            lock = queue if isinstance(queue, WriterQueue) else threading.Lock()
+            state = _STATES[engine] = _EngineState(lock, Driver(engine))
         return state

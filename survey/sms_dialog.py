@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from questionnaires.schema import Questionnaire
 from survey import audit, sms_replies
 from survey.context import AppContext
-from survey.db import transaction
+from survey.db import transaction, writer_queue
 from survey.dispatch import outbox
 from survey.dispatch.messages import count_parts, render
 from survey.invitations import answer_url
@@ -89,7 +89,8 @@ def handle_inbound(
         phone_hashes = None
     reply = sms_replies.parse_reply(text)
     try:
-        with transaction(context.sessions) as session:
+        # SQLite: workers' writers queue without polling (survey.db.WriterQueue).
+        with writer_queue(context.engine), transaction(context.sessions) as session:
             if session.scalar(
                 sa.select(InboundMessage.id).where(InboundMessage.message_id == message_id)
             ):
