@@ -3,8 +3,8 @@
 Opening a form and saving it are the service's most frequent requests: each is one short write
 transaction of two or three fixed statements, where SQLAlchemy's own per-statement and
 per-transaction Python costs more than the database's work. So `WebAnswering.open` and
-`save` send these statements to the DBAPI cursor (see survey.driver); rarer operations (the
-opt-out page, the SMS dialogue) stay on Core.
+`save` send these statements to the DBAPI cursor (see survey.driver); the opt-out page
+reads the invitation with the same statement.
 """
 
 from __future__ import annotations
@@ -50,14 +50,15 @@ class LinkStore:
         self.driver = driver
         m, json_mark = driver.mark, driver.json_mark
         lock = "" if driver.sqlite else " FOR UPDATE OF invitation"  # SQLite: BEGIN IMMEDIATE
-        self._find = (
+        self._peek = (
             "SELECT invitation.id, invitation.status, invitation.language, "
             "invitation.questionnaire_version_id, invitation.expires_at, invitation.opened_at, "
             "invitation.partial_at, sampled_unit.phone_hash, response.id, response.answers "
             "FROM invitation JOIN sampled_unit ON sampled_unit.id = invitation.sampled_unit_id "
             "LEFT OUTER JOIN response ON response.invitation_id = invitation.id "
-            f"WHERE invitation.token_hash = {m}{lock}"
+            f"WHERE invitation.token_hash = {m}"
         )
+        self._find = self._peek + lock
         self._mark_opened = (
             f"UPDATE invitation SET opened_at = {m}, status = CASE WHEN status IN "
             f"({_sql_list(NOT_YET_OPENED)}) THEN 'opened' ELSE status END "
@@ -74,9 +75,10 @@ class LinkStore:
             f"completed_at = {m} WHERE id = {m}"
         )
 
-    def find(self, cursor: Any, digest: str) -> LinkRow | None:
-        """The invitation with this token hash, locked for the transaction."""
-        cursor.execute(self._find, (digest,))
+    def find(self, cursor: Any, digest: str, *, lock: bool = True) -> LinkRow | None:
+        """The invitation with this token hash, locked for the transaction unless `lock` is
+        False (a read that changes nothing)."""
+        cursor.execute(self._find if lock else self._peek, (digest,))
         row = cursor.fetchone()
         if row is None:
             return None

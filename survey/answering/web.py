@@ -36,15 +36,13 @@ from survey.context import AppContext, Clock
 from survey.db import writer_queue
 from survey.driver import Driver
 from survey.errors import NotFound
-from survey.models import Invitation, OptOut, QuestionnaireVersion, Response, SampledUnit
+from survey.models import Invitation, OptOut, QuestionnaireVersion
 from survey.tokens import looks_like_token, token_hash
 
 __all__ = ["CLOSED_STATUSES", "FormState", "LinkUnavailable", "SaveResult", "WebAnswering"]
 
 
 _inv = Invitation.__table__  # type: ignore[attr-defined]
-_resp = Response.__table__  # type: ignore[attr-defined]
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
 _qv = QuestionnaireVersion.__table__  # type: ignore[attr-defined]
 _optout = OptOut.__table__  # type: ignore[attr-defined]
 
@@ -183,7 +181,7 @@ class WebAnswering:
         digest = _digest(token)
         now = self._clock()
         with self._queue, self._engine.begin() as conn:
-            row = conn.execute(_BY_HASH_LOCKED, {"digest": digest}).first()
+            row = self._links.find(conn.connection.cursor(), digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
             conn.execute(
@@ -204,10 +202,10 @@ class WebAnswering:
             )
 
     # -- internals ----------------------------------------------------------------------------
-    def _read_open(self, token: str) -> sa.Row[Any]:
+    def _read_open(self, token: str) -> LinkRow:
         digest = _digest(token)
         with self._reader.connect() as conn:
-            row = conn.execute(_BY_HASH, {"digest": digest}).first()
+            row = self._links.find(conn.connection.cursor(), digest, lock=False)
         if row is None or not _is_open(row, self._clock()):
             raise LinkUnavailable()
         return row
@@ -233,30 +231,7 @@ def _digest(token: str) -> str:
     return token_hash(token)
 
 
-_BY_HASH = (
-    sa.select(
-        _inv.c.id,
-        _inv.c.status,
-        _inv.c.language,
-        _inv.c.questionnaire_version_id,
-        _inv.c.expires_at,
-        _inv.c.opened_at,
-        _inv.c.partial_at,
-        _unit.c.phone_hash,
-        _resp.c.id.label("response_id"),
-        _resp.c.answers,
-    )
-    .select_from(
-        _inv.join(_unit, _unit.c.id == _inv.c.sampled_unit_id).outerjoin(
-            _resp, _resp.c.invitation_id == _inv.c.id
-        )
-    )
-    .where(_inv.c.token_hash == sa.bindparam("digest"))
-)
-_BY_HASH_LOCKED = _BY_HASH.with_for_update(of=_inv)  # opt-out (the hot paths: LinkStore)
-
-
-def _is_open(row: sa.Row[Any] | LinkRow, now: datetime) -> bool:
+def _is_open(row: LinkRow, now: datetime) -> bool:
     return row.status not in CLOSED_STATUSES and row.expires_at > now
 
 

@@ -213,12 +213,14 @@ def _page(
     )
 
 
-def _not_found(request: Request, lang: str, exc: NotFound) -> Template:
+def _not_found(
+    request: Request, lang: str, problem: str, text_key: str = "not_found_text"
+) -> Template:
     return _page(
         request,
         "not_found.html.j2",
         lang,
-        {"problem": exc.message},
+        {"problem": problem, "text_key": text_key},
         status_code=404,
         cache_control="no-store",
     )
@@ -228,14 +230,7 @@ def missing_page(request: Request) -> Template:
     """The page a browser gets for an address with no page (a mistyped or outdated link):
     the site's own not-found page in the asked language, not the API's JSON error."""
     lang = _language(request.query_params.get("lang", "fa"))
-    return _page(
-        request,
-        "not_found.html.j2",
-        lang,
-        {"problem": request.url.path[:200], "text_key": "missing_text"},
-        status_code=404,
-        cache_control="no-store",
-    )
+    return _not_found(request, lang, request.url.path[:200], "missing_text")
 
 
 def _charts(release: Any, lang: str) -> dict[str, str]:
@@ -290,7 +285,7 @@ class PublicationController(Controller):
             try:
                 release = wrap(releases.get_published(session, _release_id(release_id)))
             except NotFound as exc:
-                return _not_found(request, language, exc)
+                return _not_found(request, language, exc.message)
             return self._overview(
                 request, release, language, base=f"/releases/{release.id}", immutable=True
             )
@@ -331,7 +326,7 @@ class PublicationController(Controller):
             try:
                 release = wrap(releases.get_published(session, _release_id(release_id)))
             except NotFound as exc:
-                return _not_found(request, language, exc)
+                return _not_found(request, language, exc.message)
             return self._report(request, session, wrap, release, language, inline=False)
 
     @get(
@@ -348,7 +343,7 @@ class PublicationController(Controller):
             try:
                 release = releases.get_release(session, _release_id(release_id))
             except NotFound as exc:
-                return _not_found(request, language, exc)
+                return _not_found(request, language, exc.message)
             shown = (
                 Shown(release, release.tables) if release.status != "published" else wrap(release)
             )
@@ -409,7 +404,7 @@ class PublicationController(Controller):
                     build = lambda: view.methodology_page(release, language, base)  # noqa: E731
                 model = _model(request, release, key, build)
             except NotFound as exc:
-                return _not_found(request, language, exc)
+                return _not_found(request, language, exc.message)
         return _page(
             request,
             f"{page}.html.j2",
