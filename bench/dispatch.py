@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def seed(context, units: int) -> None:  # type: ignore[no-untyped-def]
     from questionnaires.loading import load_library
-    from survey.db import transaction
+    from survey.kernel.db import transaction
     from survey.models import (
         Agency,
         QuestionnaireVersion,
@@ -126,11 +126,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from survey import db
     from survey.config import Settings
     from survey.context import AppContext
-    from survey.dispatch.dispatcher import Dispatcher, DispatchOptions
-    from survey.dispatch.gateways.file import FileGateway
+    from survey.kernel import db
+    from survey.outreach.dispatcher import Dispatcher, DispatchOptions
+    from survey.outreach.gateways.file import FileGateway
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"

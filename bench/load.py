@@ -101,7 +101,7 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from survey import db
+    from survey.kernel import db
 
     schema = f"bench_load_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(db.normalise_url(args.db_url), poolclass=sa.pool.NullPool)
@@ -194,9 +194,10 @@ def _seed_invitations(
     import sqlalchemy as sa
 
     from questionnaires.loading import load_library
-    from survey import db
     from survey.config import Settings
-    from survey.crypto import PhoneVault
+    from survey.kernel import db
+    from survey.kernel.crypto import PhoneVault
+    from survey.kernel.tokens import token_for, token_hash
     from survey.models import (
         Agency,
         Invitation,
@@ -206,7 +207,6 @@ def _seed_invitations(
         Service,
         ServiceTransaction,
     )
-    from survey.tokens import token_for, token_hash
 
     engine = db.create_db_engine(Settings(database_url=url, secret_key=secret))
     vault = PhoneVault.from_secret(secret)
@@ -282,7 +282,7 @@ def _seed_invitations(
 def _drive(
     args: argparse.Namespace, port: int, key: str, links: list[str], phones: list[str]
 ) -> tuple[Stats, list[str], int]:
-    from survey.web.sms import signature_for
+    from survey.answering.api import signature_for
 
     stats = Stats()
     stop = threading.Event()
@@ -424,7 +424,7 @@ def _report(stats: Stats, seconds: float) -> None:
 def _check(url: str, acked: list[str], completed: int) -> None:
     import sqlalchemy as sa
 
-    from survey import db
+    from survey.kernel import db
 
     engine = sa.create_engine(db.normalise_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:

@@ -67,8 +67,9 @@ def seed(settings, count: int) -> list[str]:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
     from questionnaires.loading import load_library
-    from survey import db
     from survey.context import AppContext
+    from survey.kernel import db
+    from survey.kernel.tokens import token_for, token_hash
     from survey.models import (
         Agency,
         Invitation,
@@ -78,7 +79,6 @@ def seed(settings, count: int) -> list[str]:  # type: ignore[no-untyped-def]
         Service,
         ServiceTransaction,
     )
-    from survey.tokens import token_for, token_hash
 
     db.upgrade(settings)
     context = AppContext.build(settings)
@@ -211,9 +211,9 @@ def serve(args: argparse.Namespace) -> None:
 
 def bench_app():  # type: ignore[no-untyped-def]
     """The app for one server process, from the settings `serve` put in the environment."""
-    from survey.answering.throttle import Bucket, RateLimit, Throttle
+    from survey.answering.pages import AnsweringParts
     from survey.app import create_app
-    from survey.web.answering import AnsweringParts
+    from survey.kernel.limits import Bucket, RateLimit, Throttle
 
     environ = os.environ
     settings = _settings(
@@ -336,7 +336,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-respond-"))
     secret = secrets.token_hex(32)
-    settings = _settings(workdir / "survey.db", secret, workdir / "var")
+    settings = _settings(workdir / "survey.kernel.db", secret, workdir / "var")
     total = args.responses + args.warmup
     started = time.perf_counter()
     tokens = seed(settings, total)
@@ -344,7 +344,7 @@ def main() -> int:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--db", str(workdir / "survey.db"),
+        [sys.executable, __file__, "--serve", "--db", str(workdir / "survey.kernel.db"),
          "--secret", secret, "--var", str(workdir / "var"), "--port", str(port),
          "--workers", str(args.workers)],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

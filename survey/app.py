@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, PrefixLoader
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
@@ -24,7 +25,10 @@ from survey.errors import (
     SurveyError,
 )
 
-WEB_DIR = Path(__file__).parent / "web"
+SURVEY_DIR = Path(__file__).parent
+# Each domain's pages name their templates "<domain>/<file>"; the files live in <domain>/templates.
+STATIC_DIR = SURVEY_DIR / "http" / "static"
+TEMPLATE_DOMAINS = ("access", "sampling", "ingestion", "answering", "publication")
 
 # The one table from domain errors to HTTP statuses.
 STATUS_OF: dict[type[SurveyError], int] = {
@@ -53,7 +57,7 @@ def _survey_error(_: Request, exc: SurveyError) -> Response:
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404 and _browser_page_request(request):
-        from survey.web.publication import missing_page
+        from survey.publication.pages import missing_page
 
         return missing_page(request)  # type: ignore[return-value]
     body: dict[str, object] = {"error": exc.detail}
@@ -77,13 +81,13 @@ API_PATHS = ("/api/", "/metrics", "/healthz", "/readyz", "/static/")
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
     """Build the service. Pass `context` to share a database and clock with a test."""
-    from survey import observability
-    from survey.dispatch.background import dispatcher_lifespan
-    from survey.retention import retention_lifespan
-    from survey.web.health import health_handlers
-    from survey.web.openapi_errors import document_error_responses
-    from survey.web.routes import route_handlers
-    from survey.web.security import security_headers_hook, security_middleware
+    from survey.http.health import health_handlers
+    from survey.http.openapi import document_error_responses
+    from survey.http.routes import route_handlers
+    from survey.http.security import security_headers_hook, security_middleware
+    from survey.kernel import observability
+    from survey.outreach.background import dispatcher_lifespan
+    from survey.outreach.retention import retention_lifespan
 
     app_context = context or AppContext.build(settings)
     owns_context = context is None
@@ -97,7 +101,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             *health_handlers(),
             observability.metrics,
             *route_handlers(),
-            create_static_files_router(path="/static", directories=[WEB_DIR / "static"]),
+            create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         exception_handlers={
             SurveyError: _survey_error,
@@ -106,7 +110,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             DataError: observability.out_of_range,  # PostgreSQL: out of range, too long
             Exception: observability.internal_error,
         },
-        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(instance=_template_engine()),
         openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
         request_max_body_size=settings.max_request_bytes,
         # Request id, HTTP metrics and access log outermost, then the hygiene checks.
@@ -130,6 +134,12 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         ),
         debug=False,
     )
+
+
+def _template_engine() -> JinjaTemplateEngine:
+    loaders = {d: FileSystemLoader(SURVEY_DIR / d / "templates") for d in TEMPLATE_DOMAINS}
+    environment = Environment(loader=PrefixLoader(loaders), autoescape=True)
+    return JinjaTemplateEngine.from_environment(environment)
 
 
 def app_from_env() -> Litestar:

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from survey import db
-from survey.access import KeyResolver
+from survey.access.keys import KeyResolver
 from survey.config import Settings
-from survey.crypto import PhoneVault, derive_key
+from survey.kernel import db
+from survey.kernel.crypto import PhoneVault, derive_key
 from survey.models import utcnow
 
 Clock = Callable[[], datetime]
@@ -46,3 +46,17 @@ class AppContext:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def load_settings() -> Settings:
+    """The settings of a console command: the environment, read once."""
+    return Settings.from_env()
+
+
+def open_context(_args: object = None, *, migrate: bool = True) -> AppContext:
+    """The service's context on the configured database, migrated to the latest schema (the
+    console commands' way in)."""
+    settings = load_settings()
+    if migrate:
+        db.upgrade(settings)
+    return AppContext.build(settings)

@@ -3,7 +3,7 @@
 Opening a form and saving it are the service's most frequent requests: each is one short write
 transaction of two or three fixed statements, where SQLAlchemy's own per-statement and
 per-transaction Python costs more than the database's work. So `WebAnswering.open` and
-`save` send these statements to the DBAPI cursor (see survey.driver); the opt-out page
+`save` send these statements to the DBAPI cursor (see survey.kernel.dbapi); the opt-out page
 reads the invitation with the same statement.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from survey.driver import Driver, read_json, read_time
+from survey.kernel.dbapi import Driver, read_json, read_time
 
 __all__ = ["CLOSED_STATUSES", "NOT_YET_OPENED", "LinkRow", "LinkStore"]
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the URL that `survey.db.alembic_config` sets."""
+"""Alembic environment: runs migrations on the URL that `survey.kernel.db.alembic_config` sets."""
 
 from __future__ import annotations
 

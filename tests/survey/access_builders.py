@@ -7,10 +7,10 @@ import re
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from survey import users
-from survey.access import CLI_PRINCIPAL
+from survey.access import users
 from survey.context import AppContext
-from survey.db import transaction
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
 
 PASSWORD = "correct horse battery staple"
 _FIELD = re.compile(r'name="_csrf_token" value="([^"]*)"')

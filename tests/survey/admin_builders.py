@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from survey import registry, users
-from survey.access import CLI_PRINCIPAL
+from survey.access import users
 from survey.cli import main
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import transaction
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
+from survey.registry import agencies as registry
 from tests.conftest import TEST_SECRET
 
 EXAMPLE_PLAN = """\

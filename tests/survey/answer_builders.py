@@ -2,7 +2,7 @@
 
 `AnswerWorld(context)` inserts agencies, services, a plan, bundled questionnaires (as
 `QuestionnaireVersion` rows whose content is `Questionnaire.to_dict()`), sampled units with
-encrypted phones, their invitations (token hash derived by survey.tokens) and frame counts.
+encrypted phones, their invitations (token hash derived by survey.kernel.tokens) and frame counts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from questionnaires.loading import load_library
 from survey.context import AppContext
-from survey.credentials import display_prefix, key_hash, new_key
+from survey.kernel.credentials import display_prefix, key_hash, new_key
+from survey.kernel.tokens import token_for, token_hash
 from survey.models import (
     Agency,
     ApiKey,
@@ -31,7 +32,6 @@ from survey.models import (
     Service,
     ServiceTransaction,
 )
-from survey.tokens import token_for, token_hash
 
 
 @dataclass(frozen=True)

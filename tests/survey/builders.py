@@ -1,7 +1,7 @@
 """Test data for ingestion: agencies with services and keys, staff keys, sampling plans.
 
 Rows are inserted directly (the registry's own services are tested on their own); keys are
-real keys from `survey.credentials`, so requests authenticate through the real guards.
+real keys from `survey.kernel.credentials`, so requests authenticate through the real guards.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from survey.context import AppContext
-from survey.credentials import display_prefix, key_hash, new_key
-from survey.db import transaction
+from survey.kernel.credentials import display_prefix, key_hash, new_key
+from survey.kernel.db import transaction
 from survey.models import Agency, ApiKey, AppUser, SamplingPlan, Service
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from questionnaires.loading import load_library
 from survey.context import AppContext
-from survey.db import transaction
+from survey.kernel.db import transaction
 from survey.models import (
     Agency,
     QuestionnaireVersion,

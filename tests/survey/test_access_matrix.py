@@ -17,8 +17,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from survey.answering.api import signature_for
 from survey.context import AppContext
-from survey.web.sms import signature_for
 from tests.survey.access_builders import add_staff, https_client, sign_in
 from tests.survey.admin_builders import add_tax_agency
 
@@ -181,9 +181,9 @@ def app_routes(app: Litestar) -> list[Route]:
 def callers(context: AppContext) -> dict[str, dict[str, str]]:
     """Headers per caller: staff bearer tokens of each role, an agency key, nobody."""
     key = add_tax_agency(context)
-    from survey import registry
-    from survey.access import CLI_PRINCIPAL
-    from survey.db import transaction
+    from survey.kernel.db import transaction
+    from survey.kernel.principal import CLI_PRINCIPAL
+    from survey.registry import agencies as registry
 
     with transaction(context.sessions) as session:
         registry.add_agency(session, CLI_PRINCIPAL, code="SSO", name_fa="تأمین", name_en="SSO")
@@ -303,10 +303,10 @@ def test_a_browser_session_has_the_same_rights_as_a_token(
 def test_agency_operators_see_only_their_own_agency(
     client: TestClient, callers: dict[str, dict[str, str]], context: AppContext
 ) -> None:
-    from survey import plans
-    from survey.access import CLI_PRINCIPAL
-    from survey.db import transaction
-    from survey.ingest import ingest_transactions
+    from survey.ingestion.ingest import ingest_transactions
+    from survey.kernel.db import transaction
+    from survey.kernel.principal import CLI_PRINCIPAL
+    from survey.sampling import plans
     from tests.survey.admin_builders import EXAMPLE_PLAN
 
     with transaction(context.sessions) as session:

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from analysis import SurveyDesign
 from analysis.regression import regress
 from survey.context import AppContext
-from survey.export import export_responses
+from survey.results.export import export_responses
 from tests.survey.answer_builders import AnswerWorld
 
 PERIOD = "1404-12"  # Esfand 1404: 2026-02-20 to 2026-03-20

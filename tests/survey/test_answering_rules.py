@@ -7,10 +7,10 @@ import threading
 from questionnaires.loading import load_library
 from questionnaires.schema import Questionnaire
 from survey.answering.answers import ItemProblem, read_form
-from survey.answering.csrf import CsrfSigner
-from survey.answering.throttle import Bucket, RateLimit, Throttle
-from survey.answering.web import LinkUnavailable, WebAnswering
+from survey.answering.forms import LinkUnavailable, WebAnswering
 from survey.context import AppContext
+from survey.kernel.csrf import CsrfSigner
+from survey.kernel.limits import Bucket, RateLimit, Throttle
 from tests.survey.answer_builders import AnswerWorld
 
 CORE = load_library()["core-transaction"]

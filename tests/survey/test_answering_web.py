@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from survey.context import AppContext
+from survey.kernel.tokens import token_for
 from survey.models import OptOut
-from survey.tokens import token_for
 from tests.survey.answer_builders import AnswerWorld, Invited
 
 CSRF = re.compile(r'name="_csrf_token" value="([0-9a-f]+)"')
@@ -266,8 +266,8 @@ def test_reused_links_keep_one_response(client: TestClient, world: AnswerWorld) 
 def test_blank_form_cache_gives_the_page_rendering_gives(
     client: TestClient, world: AnswerWorld, context: AppContext
 ) -> None:
-    from survey.answering.web import WebAnswering
-    from survey.web.answering import BlankForms, form_page
+    from survey.answering.forms import WebAnswering
+    from survey.answering.pages import BlankForms, form_page
 
     first, second = world.invite(), world.invite(language="en")
     service = WebAnswering.from_context(context)

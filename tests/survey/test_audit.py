@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from survey.answering.api import signature_for
 from survey.context import AppContext
-from survey.dispatch.dispatcher import Dispatcher, DispatchOptions
-from survey.dispatch.gateways.memory import MemoryGateway
 from survey.models import AuditLog, utcnow
-from survey.web.sms import signature_for
+from survey.outreach.dispatcher import Dispatcher, DispatchOptions
+from survey.outreach.gateways.memory import MemoryGateway
 from tests.survey.access_builders import add_staff, https_client
 from tests.survey.admin_builders import EXAMPLE_PLAN, add_tax_agency, run, use_test_database
 from tests.survey.answer_builders import AnswerWorld

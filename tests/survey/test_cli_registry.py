@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from survey.config import Settings
 from survey.context import AppContext
-from survey.credentials import key_hash
 from survey.errors import NotAuthenticated
+from survey.kernel.credentials import key_hash
 from survey.models import Agency, ApiKey, AuditLog, Service
 from tests.survey.admin_builders import run, use_test_database, write
 

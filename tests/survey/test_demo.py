@@ -15,12 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from survey.app import create_app
-from survey.cli.output import cli_principal
 from survey.config import Settings
 from survey.context import AppContext
-from survey.demo import load_demo_data, seed, synthetic_stream
-from survey.demo_survey import demo_sms_file, survey_moment
-from survey.frames import frame_counts
+from survey.demo.seed import load_demo_data, seed, synthetic_stream
+from survey.demo.survey_round import demo_sms_file, survey_moment
+from survey.ingestion.frames import frame_counts
+from survey.kernel.console import cli_principal
+from survey.kernel.phones import normalise_mobile
 from survey.models import (
     Agency,
     AppUser,
@@ -32,7 +33,6 @@ from survey.models import (
     SamplingPlan,
     Service,
 )
-from survey.phones import normalise_mobile
 from tests.survey.access_builders import https_client, sign_in
 from tests.survey.admin_builders import run, use_test_database
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from survey.context import AppContext
-from survey.dispatch import outbox
-from survey.dispatch.dispatcher import Dispatcher, DispatchOptions, Pacer
-from survey.dispatch.gateways.base import GatewayUnavailable, MessageRejected
-from survey.dispatch.gateways.console import ConsoleGateway
-from survey.dispatch.gateways.memory import MemoryGateway
-from survey.dispatch.schedule import RetryPolicy
+from survey.kernel.tokens import token_for, token_hash
 from survey.models import Invitation, OutboxMessage, QuestionnaireVersion, SampledUnit
-from survey.tokens import token_for, token_hash
+from survey.outreach import outbox
+from survey.outreach.dispatcher import Dispatcher, DispatchOptions, Pacer
+from survey.outreach.gateways.base import GatewayUnavailable, MessageRejected
+from survey.outreach.gateways.console import ConsoleGateway
+from survey.outreach.gateways.memory import MemoryGateway
+from survey.outreach.schedule import RetryPolicy
 
 from .sms_builders import SmsWorld
 
@@ -257,7 +257,7 @@ def test_crash_after_gateway_call_is_recovered_without_resending(context, clock)
     dispatcher = _dispatcher(context, gateway)
     dispatcher.create_invitations()
     claimed = _crash_after_claim(context)
-    from survey.dispatch.gateways.base import OutgoingSms
+    from survey.outreach.gateways.base import OutgoingSms
 
     gateway.send(
         OutgoingSms(PHONE, claimed.body, claimed.local_id, claimed.invitation_id, "invite")

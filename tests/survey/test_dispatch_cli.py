@@ -17,8 +17,8 @@ from litestar.testing import TestClient
 from survey.app import create_app
 from survey.cli import main
 from survey.config import Settings
-from survey.dispatch.background import dispatcher_lifespan, wanted_in_serve
 from survey.errors import ConfigurationError
+from survey.outreach.background import dispatcher_lifespan, wanted_in_serve
 
 from .sms_builders import SmsWorld
 
@@ -134,7 +134,7 @@ def test_survey_dispatch_in_serve_refuses_nonsense(tmp_path: Path) -> None:
 def test_options_read_the_optional_settings(context) -> None:  # type: ignore[no-untyped-def]
     from types import SimpleNamespace
 
-    from survey.dispatch.dispatcher import DispatchOptions
+    from survey.outreach.dispatcher import DispatchOptions
 
     assert DispatchOptions.from_settings(context.settings).rate_per_second == 10
     given = SimpleNamespace(sms_rate_per_second="2.5", sms_max_attempts=3)

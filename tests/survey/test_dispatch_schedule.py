@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from survey.dispatch.schedule import QuietHours, RetryPolicy, next_allowed
+from survey.outreach.schedule import QuietHours, RetryPolicy, next_allowed
 
 NIGHT = ["21:00", "08:00"]
 

@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 
 from survey.cli import main
 from survey.context import AppContext
-from survey.export import ExportError, export_responses, pseudonymous_id, write_export
 from survey.models import AuditLog
+from survey.results.export import ExportError, export_responses, pseudonymous_id, write_export
 from tests.survey.answer_builders import AnswerWorld, Invited
 
 T = datetime(2026, 3, 9, 8, 0).astimezone()

@@ -11,7 +11,7 @@ import pytest
 
 import analysis
 from survey.context import AppContext
-from survey.export import export_responses, write_export
+from survey.results.export import export_responses, write_export
 from tests.survey.answer_builders import AnswerWorld
 
 EDU = {"agency": "EDU", "service": "EDU-01", "channel": "online"}

@@ -10,17 +10,17 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from questionnaires.loading import load_library
-from survey.access import CLI_PRINCIPAL
 from survey.context import AppContext
-from survey.db import transaction
-from survey.export import export_responses, frame_counts_csv, responses_csv
-from survey.ingest import ingest_transactions
-from survey.invitations import create_invitations
+from survey.ingestion.ingest import ingest_transactions
+from survey.kernel.db import transaction
+from survey.kernel.periods import parse_period
+from survey.kernel.principal import CLI_PRINCIPAL
+from survey.kernel.tokens import token_for
 from survey.models import Invitation
-from survey.periods import parse_period
-from survey.questionnaire_registry import register
-from survey.rates import response_rates
-from survey.tokens import token_for
+from survey.outreach.invitations import create_invitations
+from survey.registry.questionnaires import register
+from survey.results.export import export_responses, frame_counts_csv, responses_csv
+from survey.results.rates import response_rates
 from tests.survey.builders import add_agency, add_plan, transaction_record
 
 CSRF = re.compile(r'name="_csrf_token" value="([0-9a-f]+)"')

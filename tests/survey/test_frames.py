@@ -9,8 +9,8 @@ from litestar.testing import TestClient
 
 from survey.context import AppContext
 from survey.errors import InvalidInput
-from survey.frames import frame_counts
-from survey.ingest import ingest_transactions
+from survey.ingestion.frames import frame_counts
+from survey.ingestion.ingest import ingest_transactions
 from tests.survey.builders import add_agency, add_plan, add_staff, transaction_record
 
 URL = "/api/v1/frame-counts"

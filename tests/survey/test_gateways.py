@@ -10,18 +10,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from survey.dispatch.gateways import (
+from survey.errors import ConfigurationError
+from survey.outreach.gateways import (
     DeliveryStatus,
     GatewayUnavailable,
     MessageRejected,
     OutgoingSms,
     gateway_from_spec,
 )
-from survey.dispatch.gateways.console import ConsoleGateway
-from survey.dispatch.gateways.file import FileGateway
-from survey.dispatch.gateways.http import HttpGateway
-from survey.dispatch.gateways.memory import MemoryGateway
-from survey.errors import ConfigurationError
+from survey.outreach.gateways.console import ConsoleGateway
+from survey.outreach.gateways.file import FileGateway
+from survey.outreach.gateways.http import HttpGateway
+from survey.outreach.gateways.memory import MemoryGateway
 
 PHONE = "+989121234567"
 

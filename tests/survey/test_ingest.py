@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from survey.access import CLI_PRINCIPAL
 from survey.context import AppContext
-from survey.db import transaction
 from survey.errors import NotFound
-from survey.ingest import ingest_requests, ingest_transactions
+from survey.ingestion.ingest import ingest_requests, ingest_transactions
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
 from survey.models import OptOut
-from survey.registry import add_service
-from survey.sampling import PlanSpec, Unit, decide
+from survey.registry.agencies import add_service
+from survey.sampling.draw import PlanSpec, Unit, decide
 from tests.survey.builders import add_agency, add_plan, transaction_record
 
 

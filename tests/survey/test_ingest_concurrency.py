@@ -16,7 +16,7 @@ import uvicorn
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
-from survey.ingest import ingest_transactions
+from survey.ingestion.ingest import ingest_transactions
 from tests.survey.builders import add_agency, add_plan, ingestion_totals, transaction_record
 
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from survey.dispatch.messages import count_parts
-from survey.invitations import create_invitations
+from survey.kernel.tokens import TOKEN_LENGTH, looks_like_token, token_for, token_hash
 from survey.models import Invitation, OutboxMessage, QuestionnaireVersion, SampledUnit
-from survey.tokens import TOKEN_LENGTH, looks_like_token, token_for, token_hash
+from survey.outreach.invitations import create_invitations
+from survey.outreach.messages import count_parts
 
 from .sms_builders import SmsWorld
 

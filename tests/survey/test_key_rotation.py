@@ -13,16 +13,16 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
+from survey.answering.api import signature_for
 from survey.app import create_app
 from survey.cli import main
 from survey.config import Settings
 from survey.context import AppContext
-from survey.crypto import PhoneVault
-from survey.dispatch.dispatcher import Dispatcher, DispatchOptions
-from survey.dispatch.gateways.memory import MemoryGateway
-from survey.key_rotation import key_status
+from survey.kernel.crypto import PhoneVault
 from survey.models import OptOut, SampledUnit
-from survey.web.sms import signature_for
+from survey.outreach.dispatcher import Dispatcher, DispatchOptions
+from survey.outreach.gateways.memory import MemoryGateway
+from survey.outreach.key_rotation import key_status
 from tests.survey.builders import AgencyFixture, add_agency, add_plan, transaction_record
 from tests.survey.sms_builders import SmsWorld
 

@@ -249,7 +249,7 @@ def test_sigkill_mid_load_loses_nothing_acknowledged_and_sends_nothing_twice(
             ).all()
         )
     assert set(load.acked_ids) <= stored
-    from survey.tokens import token_hash
+    from survey.kernel.tokens import token_hash
 
     assert all(completed.get(token_hash(t)) == "completed" for t in load.acked_tokens)
     lines = [json.loads(line) for line in sms_file.read_text(encoding="utf-8").splitlines()]

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 
+from survey.access.sessions import LOCKOUT, MAX_FAILURES
 from survey.config import Settings
 from survey.context import AppContext
-from survey.credentials import key_hash
+from survey.kernel.credentials import key_hash
 from survey.models import ApiKey, AppUser, AuditLog
-from survey.sessions import LOCKOUT, MAX_FAILURES
 from tests.survey.access_builders import (
     PASSWORD,
     add_staff,

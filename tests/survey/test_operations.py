@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from survey import db
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
-from survey.observability import JsonFormatter, redact, serve_log_config
+from survey.kernel import db
+from survey.kernel.observability import JsonFormatter, redact, serve_log_config
 from tests.survey.builders import add_agency, add_plan, transaction_record
 
 TOKEN = "metrics-token-for-tests"
@@ -122,10 +122,10 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 def test_access_log_lines_are_json_with_the_route_template_not_the_token(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="survey.access")
+    caplog.set_level(logging.INFO, logger="survey.access.keys")
     response = client.get("/s/abcdefghijklmnop", headers={"X-Request-ID": "req-abcdef12"})
     assert response.status_code in (404, 410, 200)
-    [record] = [r for r in caplog.records if r.name == "survey.access"]
+    [record] = [r for r in caplog.records if r.name == "survey.access.keys"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-abcdef12"
     assert line["method"] == "GET" and line["status"] == response.status_code
@@ -165,7 +165,7 @@ def test_json_formatter_writes_one_object_per_line_with_the_traceback_redacted()
     assert entry["level"] == "error" and entry["logger"] == "survey.dispatch"
     assert "1234567" not in line and "ValueError" in entry["error"]
     config = serve_log_config()
-    assert config["formatters"]["json"]["()"] == "survey.observability.JsonFormatter"
+    assert config["formatters"]["json"]["()"] == "survey.kernel.observability.JsonFormatter"
 
 
 def test_serve_with_two_workers_aggregates_metrics_and_logs_json(
@@ -207,7 +207,7 @@ def test_serve_with_two_workers_aggregates_metrics_and_logs_json(
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(60)
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
-    access = [json.loads(line) for line in lines if '"survey.access"' in line]
+    access = [json.loads(line) for line in lines if '"survey.access.keys"' in line]
     assert len(access) >= 40 and {entry["route"] for entry in access} == {"/api/v1/agencies"}
     assert len({entry["request_id"] for entry in access}) == len(access)
     if len({entry["pid"] for entry in access}) == 2:  # both workers served: one sum for both

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
-from survey import plans
-from survey.access import CLI_PRINCIPAL
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import transaction
-from survey.ingest import ingest_transactions
+from survey.ingestion.ingest import ingest_transactions
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
+from survey.sampling import plans
 from tests.survey.admin_builders import EXAMPLE_PLAN, add_tax_agency, staff_token
 
 PHONE = "09121234567"

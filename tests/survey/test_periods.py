@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from survey.periods import (
+from survey.kernel.periods import (
     PeriodError,
     format_date,
     parse_day,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey.phones import InvalidPhone, check_mobile, describe, normalise_mobile
+from survey.kernel.phones import InvalidPhone, check_mobile, describe, normalise_mobile
 
 
 @pytest.mark.parametrize(

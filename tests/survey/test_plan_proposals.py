@@ -12,14 +12,14 @@ import sqlalchemy as sa
 import yaml
 
 from analysis.plan_design import Target
-from survey import plans
-from survey.cli.plan_design import design_path, inputs_path, register_plan_design
 from survey.config import Settings
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound
+from survey.kernel.periods import parse_period
 from survey.models import SamplingPlan
-from survey.periods import parse_period
-from survey.plan_proposals import (
+from survey.sampling import plans
+from survey.sampling.design_cli import design_path, inputs_path, register_plan_design
+from survey.sampling.proposals import (
     Assumptions,
     design_inputs,
     propose_plan,

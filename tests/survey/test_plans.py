@@ -9,14 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from questionnaires.loading import library_path
-from survey import plans, questionnaire_registry
-from survey.access import CLI_PRINCIPAL
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import transaction
 from survey.errors import PlanError
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
 from survey.models import AuditLog, QuestionnaireVersion, SamplingPlan
-from survey.sampling import PlanSpec, Unit
+from survey.registry import questionnaires as questionnaire_registry
+from survey.sampling import plans
+from survey.sampling.draw import PlanSpec, Unit
 from tests.survey.admin_builders import EXAMPLE_PLAN, add_tax_agency, run, use_test_database, write
 
 

@@ -16,13 +16,18 @@ from litestar.testing import TestClient
 
 from analysis.release import ReleaseTables, compute_release
 from questionnaires.loading import load_library
-from survey.access import CLI_PRINCIPAL, Principal
 from survey.context import AppContext
-from survey.db import transaction
-from survey.export import export_responses
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL, Principal
 from survey.models import Release
-from survey.questionnaire_registry import register
-from survey.releases import canonical_json, content_hash, create_release, publish_release
+from survey.publication.releases import (
+    canonical_json,
+    content_hash,
+    create_release,
+    publish_release,
+)
+from survey.registry.questionnaires import register
+from survey.results.export import export_responses
 from tests.analysis.test_release import ITEMS, make_export
 from tests.survey.admin_builders import add_tax_agency, staff_token
 from tests.survey.release_builders import ITEMS as BUILDER_ITEMS

@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from questionnaires.loading import library_path
-from survey import questionnaire_registry
-from survey.access import CLI_PRINCIPAL
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import transaction
 from survey.errors import Conflict
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
 from survey.models import AuditLog, QuestionnaireVersion
+from survey.registry import questionnaires as questionnaire_registry
 from tests.survey.admin_builders import run, staff_token, use_test_database, write
 
 SMS_SHORT = library_path() / "sms-short.yaml"

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from survey.answering.throttle import Bucket
+from survey.answering.api import signature_for
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
-from survey.web.security import Limiter
-from survey.web.sms import signature_for
+from survey.http.security import Limiter
+from survey.kernel.limits import Bucket
 from tests.survey.access_builders import PASSWORD, add_staff, https_client, sign_in
 
 

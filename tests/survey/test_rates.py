@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 from survey.cli import main
 from survey.context import AppContext
 from survey.errors import InvalidInput
-from survey.periods import parse_period
-from survey.rates import dispositions, rates, response_rates
+from survey.kernel.periods import parse_period
+from survey.results.rates import dispositions, rates, response_rates
 from tests.survey.answer_builders import AnswerWorld
 
 T = datetime(2026, 3, 9, 8, 0).astimezone()

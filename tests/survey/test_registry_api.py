@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from survey.context import AppContext
-from survey.credentials import key_hash
+from survey.kernel.credentials import key_hash
 from survey.models import ApiKey, AuditLog
 from tests.survey.admin_builders import add_tax_agency, staff_token
 

@@ -15,10 +15,10 @@ from litestar.testing import TestClient
 
 from analysis.release import compute_release
 from survey.context import AppContext
-from survey.export import export_responses
 from survey.models import AuditLog
-from survey.release_dictionary import DICTIONARY
-from survey.release_inputs import METHODS_FILE
+from survey.publication.dictionary import DICTIONARY
+from survey.publication.inputs import METHODS_FILE
+from survey.results.export import export_responses
 from tests.survey.release_builders import answered_period, release_world
 
 FARVARDIN = (date(2026, 3, 21), date(2026, 4, 20))  # 1405-01, inclusive

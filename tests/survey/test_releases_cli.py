@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from survey.config import Settings
 from survey.context import AppContext
 from survey.models import AuditLog
-from survey.releases import get_release
+from survey.publication.releases import get_release
 from tests.survey.admin_builders import run, use_test_database
 from tests.survey.release_builders import release_world
 

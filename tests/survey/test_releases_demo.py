@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from survey.access import CLI_PRINCIPAL
 from survey.config import Settings
 from survey.context import AppContext
-from survey.demo_release import months_with_responses, publish_demo_releases
-from survey.periods import parse_period, tehran_day
-from survey.releases import latest_published, published_releases
+from survey.demo.releases import months_with_responses, publish_demo_releases
+from survey.kernel.periods import parse_period, tehran_day
+from survey.kernel.principal import CLI_PRINCIPAL
+from survey.publication.releases import latest_published, published_releases
 from tests.conftest import FixedClock
 from tests.survey.admin_builders import run, use_test_database
 from tests.survey.answer_builders import AnswerWorld

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from survey.access import Principal
 from survey.context import AppContext
-from survey.db import transaction
 from survey.errors import Conflict, NotFound
+from survey.kernel.db import transaction
+from survey.kernel.principal import Principal
 from survey.models import AuditLog, Release
-from survey.releases import (
+from survey.publication.releases import (
     canonical_json,
     content_hash,
     get_published,
@@ -188,8 +188,8 @@ def test_a_second_correction_of_the_same_release_cannot_be_published(context: Ap
     ],
 )
 def test_release_periods_and_their_previous_period(text: str, label: str, previous: str) -> None:
-    from survey.release_inputs import parse_release_period
-    from survey.release_inputs import previous_period as before
+    from survey.publication.inputs import parse_release_period
+    from survey.publication.inputs import previous_period as before
 
     period = parse_release_period(text)
     assert period.label == label
@@ -208,7 +208,7 @@ def test_release_periods_and_their_previous_period(text: str, label: str, previo
 )
 def test_release_period_errors_name_the_field_and_the_forms(text: str, words: str) -> None:
     from survey.errors import InvalidInput
-    from survey.release_inputs import parse_release_period
+    from survey.publication.inputs import parse_release_period
 
     with pytest.raises(InvalidInput, match="period") as caught:
         parse_release_period(text)

@@ -14,10 +14,10 @@ from litestar.testing import TestClient
 from survey.cli import main
 from survey.config import Settings
 from survey.context import AppContext
-from survey.dispatch.dispatcher import Dispatcher, DispatchOptions
-from survey.dispatch.gateways.memory import MemoryGateway
 from survey.models import Contact, Invitation, OptOut, SampledUnit
-from survey.retention import RetentionWorker, purge_phones
+from survey.outreach.dispatcher import Dispatcher, DispatchOptions
+from survey.outreach.gateways.memory import MemoryGateway
+from survey.outreach.retention import RetentionWorker, purge_phones
 from tests.survey.builders import add_agency, add_plan, transaction_record
 from tests.survey.sms_builders import SmsWorld
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from scipy.stats import binom
 
-from survey.sampling import PlanSpec, Unit, decide, decide_many, plan_in_force
+from survey.sampling.draw import PlanSpec, Unit, decide, decide_many, plan_in_force
 
 KEY = b"k" * 32
 
@@ -184,9 +184,9 @@ def test_sampling_is_pure() -> None:
     import ast
     import sys
 
-    import survey.sampling
+    import survey.sampling.draw
 
-    tree = ast.parse(Path(survey.sampling.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(survey.sampling.draw.__file__).read_text(encoding="utf-8"))
     imported = {
         (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)

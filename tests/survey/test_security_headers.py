@@ -12,19 +12,19 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from survey import registry
-from survey.access import CLI_PRINCIPAL
+from survey.answering.api import signature_for
 from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import transaction
-from survey.web.security import CSP
-from survey.web.sms import signature_for
+from survey.http.security import CSP
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
+from survey.registry import agencies as registry
 from tests.survey.access_builders import PASSWORD, add_staff, https_client, sign_in
 from tests.survey.answer_builders import AnswerWorld
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_DIRS = [ROOT / "survey" / "web" / "templates", ROOT / "questionnaires" / "templates"]
+TEMPLATE_DIRS = [*(ROOT / "survey").glob("*/templates"), ROOT / "questionnaires" / "templates"]
 
 
 def _directives(policy: str) -> dict[str, str]:
@@ -162,7 +162,7 @@ def test_no_phone_token_key_or_password_reaches_the_logs(
         [logging.Formatter("%(name)s %(message)s %(args)s").format(r) for r in server_records]
         + [line for line in lines if " httpx " not in line and "httpx:" not in line]
     )
-    assert any(r.name == "survey.access" for r in server_records), "no access log captured"
+    assert any(r.name == "survey.access.keys" for r in server_records), "no access log captured"
     for phone in [*phones, invited.phone]:
         digits = re.sub(r"\D", "", phone)[-10:]
         assert digits not in logged, phone

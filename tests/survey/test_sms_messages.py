@@ -6,7 +6,7 @@ import pytest
 
 from questionnaires.loading import load_library
 from questionnaires.rendering import sms_prompt
-from survey.dispatch.messages import (
+from survey.outreach.messages import (
     MessageTooLong,
     SmsParts,
     check_invitation_fits,

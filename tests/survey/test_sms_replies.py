@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from survey.sms_replies import Answer, Invalid, OptIn, OptOut, normalise_reply, parse_reply
+from survey.answering.sms_replies import (
+    Answer,
+    Invalid,
+    OptIn,
+    OptOut,
+    normalise_reply,
+    parse_reply,
+)
 
 
 @pytest.mark.parametrize(

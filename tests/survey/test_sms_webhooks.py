@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from survey.dispatch.dispatcher import Dispatcher, DispatchOptions
-from survey.dispatch.gateways.memory import MemoryGateway
+from survey.answering.api import signature_for
 from survey.models import InboundMessage, Invitation, OutboxMessage
-from survey.web.sms import signature_for
+from survey.outreach.dispatcher import Dispatcher, DispatchOptions
+from survey.outreach.gateways.memory import MemoryGateway
 
 from .sms_builders import SmsWorld
 

@@ -1,17 +1,18 @@
-"""Staff users and their tokens (survey.users), through the service functions."""
+"""Staff users and their tokens (survey.access.users), through the service functions."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from survey import registry, users
-from survey.access import CLI_PRINCIPAL
+from survey.access import users
 from survey.context import AppContext
-from survey.credentials import key_hash
-from survey.db import transaction
 from survey.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from survey.kernel.credentials import key_hash
+from survey.kernel.db import transaction
+from survey.kernel.principal import CLI_PRINCIPAL
 from survey.models import ApiKey, AppUser, AuditLog
+from survey.registry import agencies as registry
 from tests.survey.admin_builders import add_tax_agency
 
 

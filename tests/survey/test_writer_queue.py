@@ -1,5 +1,5 @@
 """Ingestion from several worker processes into one database (what `survey serve --workers N`
-does): writers queue without polling (survey.db.WriterQueue on SQLite), and the frame counts
+does): writers queue without polling (survey.kernel.db.WriterQueue on SQLite), and the frame counts
 and the contact rule stay exact across processes."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from survey.config import Settings
 from survey.context import AppContext
-from survey.db import WriterQueue
-from survey.ingest import ingest_transactions
+from survey.ingestion.ingest import ingest_transactions
+from survey.kernel.db import WriterQueue
 from tests.survey.builders import add_agency, add_plan, ingestion_totals, transaction_record
 
 FORK = multiprocessing.get_context("fork")

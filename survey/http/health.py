@@ -1,0 +1,57 @@
+"""`/healthz` (the process answers) and `/readyz` (it can serve: database reachable and its
+schema at the migrations' head). Load balancers route to a node only while /readyz is 200."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from litestar import MediaType, Request, Response, get
+
+from survey.kernel import db
+
+__all__ = ["health_handlers"]
+
+
+@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@cache
+def _head_revisions(script_location: str) -> frozenset[str]:
+    """The migration heads shipped with this code (read once per process)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+@get("/readyz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=True)
+def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    context = request.app.state.context
+    heads = _head_revisions(
+        db.alembic_config(context.settings).get_main_option("script_location") or ""
+    )
+    try:
+        with context.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            current = frozenset(MigrationContext.configure(conn).get_current_heads())
+    except sa.exc.SQLAlchemyError as exc:
+        problem = f"database unreachable: {type(exc).__name__}"
+        return Response({"status": "unavailable", "problems": [problem]}, status_code=503)
+    if current != heads:
+        problem = (
+            f"database schema at {sorted(current) or 'nothing'}, code expects {sorted(heads)}; "
+            "run `survey db upgrade`"
+        )
+        return Response({"status": "unavailable", "problems": [problem]}, status_code=503)
+    return Response({"status": "ready", "revision": sorted(current)}, status_code=200)
+
+
+def health_handlers() -> list[Any]:
+    return [healthz, readyz]

@@ -1,0 +1,913 @@
+"""Transaction ingestion: validate, de-duplicate, apply the contact rule, sample, count.
+
+`ingest_transactions(context, agency_code, records)` takes one batch of decoded JSON values (the
+HTTP API and the CSV import both call it) and handles it in ONE database transaction:
+
+1. Each record is validated on its own; a bad record is rejected with reasons naming its fields
+   and the valid records of the batch are kept.
+2. Identity is (agency, external_id): a record already stored, or repeated earlier in the same
+   batch, is a `duplicate` (counted in `frame_count.duplicates`, nothing else changes). Rows are
+   written with INSERT ... ON CONFLICT DO NOTHING RETURNING, so even a concurrent resend that
+   slipped past the look-up is stored once (the batch is then redone, see `_Race`).
+3. The plan in force is the one with the latest `starts` on or before the transaction's
+   Tehran-local date; without one the record is stored with outcome `no_plan` and never sampled.
+4. Contact rule: a phone (by keyed hash) that opted out, or that was invited within the plan's
+   `contact_rule_days` (in the `contact` table or earlier in this batch), makes the transaction
+   ineligible. The window ends at the invitation time (now), since that is when a citizen would
+   be contacted again; for transactions reported as they happen it is the same as counting back
+   from `completed_at`.
+5. Eligible transactions are sampled by `sampling.decide`. A sampled one becomes a
+   `SampledUnit` holding the phone encrypted and its keyed hash, the inclusion probability, the
+   stratum and the questionnaire and mode the plan names; plus a `Contact` row. Transactions not
+   sampled keep no phone at all.
+6. Frame counts per (plan, Tehran day, service, channel, province) are incremented with atomic
+   upserts (`x = x + excluded.x`) in the same transaction, so they stay exact under concurrency.
+
+Per-record statuses are `accepted`, `duplicate` or `rejected`: the agency is never told whether
+a transaction was sampled. If it were, it could learn which transactions get surveyed (and, by
+resending under new ids, steer the sample towards satisfied citizens); the survey would no longer
+be a probability sample of its services.
+
+What the frame counts count: `reported` = new valid transactions, `duplicates` = resends (in the
+cell of the resent record), `eligible` + `ineligible` = `reported`, `sampled` <= `eligible`.
+Rejected records are not counted anywhere but in the response. Transactions without a plan in
+force are stored (outcome `no_plan`) but have no frame cell, since a cell belongs to a plan.
+
+`ingest_requests(context, [(agency_code, records), ...])` stores several requests in one
+transaction, each getting the result it would have got alone (the web layer's group commit).
+
+Writers are serialised: SQLite takes its write lock at BEGIN (IMMEDIATE), and on PostgreSQL a
+transaction-level advisory lock does the same, so the duplicate look-up and the contact rule
+see every earlier batch. In-process a lock queues writer threads, which is cheaper than SQLite's
+busy-wait polling. Agencies, services, provinces and plans are cached per engine; every batch
+checks a fingerprint of those tables inside its transaction and validates again if they changed,
+so a newly registered service or newly applied plan counts from the next batch on (the
+cache is also reloaded every 30 s, for rows changed in place).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from survey.context import AppContext
+from survey.errors import NotFound
+from survey.kernel.db import WriterQueue, writer_queue
+from survey.kernel.dbapi import Driver, read_time
+from survey.kernel.phones import check_mobile, describe
+from survey.models import (
+    CHANNELS,
+    Agency,
+    Province,
+    SamplingPlan,
+    Service,
+)
+from survey.sampling.draw import Decision, PlanSpec, Unit, decide_many, plan_in_force
+
+__all__ = [
+    "FIELDS",
+    "IngestResult",
+    "RecordStatus",
+    "ingest_requests",
+    "ingest_transactions",
+]
+
+FIELDS: tuple[str, ...] = (
+    "external_id",
+    "service",
+    "channel",
+    "completed_at",
+    "phone",
+    "language",
+    "province",
+    "office",
+)
+REQUIRED: tuple[str, ...] = FIELDS[:5]
+LANGUAGES: tuple[str, ...] = ("fa", "en")
+FUTURE_TOLERANCE = timedelta(minutes=15)
+MAX_EXTERNAL_ID = 120
+MAX_OFFICE = 120
+REFERENCE_TTL_SECONDS = 30.0
+_LOOKUP_CHUNK = 5_000
+_PG_INGEST_LOCK = 727_001
+_FIELD_SET = frozenset(FIELDS)
+_CHANNEL_SET = frozenset(CHANNELS)
+_CHANNEL_LIST = ", ".join(CHANNELS)
+_TYPE_NAMES = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordStatus:
+    """The outcome for one record, in input order. Never says whether it was sampled."""
+
+    index: int
+    external_id: str | None
+    status: str  # accepted | duplicate | rejected
+    problems: tuple[Problem, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    no_plan: int
+    statuses: list[RecordStatus]
+
+
+def ingest_transactions(
+    context: AppContext, agency_code: str, records: Sequence[Any]
+) -> IngestResult:
+    """Ingest one batch for the agency `agency_code`; one database transaction for the batch.
+
+    `records` are decoded JSON values (normally dicts with `FIELDS`); anything else is rejected
+    record by record. Raises `NotFound` if the agency does not exist.
+    """
+    outcome = ingest_requests(context, [(agency_code, records)])[0]
+    if isinstance(outcome, NotFound):
+        raise outcome
+    return outcome
+
+
+def ingest_requests(
+    context: AppContext, requests: Sequence[tuple[str, Sequence[Any]]]
+) -> list[IngestResult | NotFound]:
+    """Ingest several requests (agency code, records) in ONE database transaction.
+
+    The result for each request is exactly what `ingest_transactions` would have returned had
+    the requests been sent one after another in this order; a request from an unknown agency
+    gets `NotFound` in its place. The web layer uses this to commit concurrent small requests
+    together (group commit): one write transaction instead of one per request.
+    """
+    state = _state_for(context.engine)
+    now = context.clock()
+    reference = state.reference(context.engine)
+    if any(code not in reference.agencies for code, _ in requests):
+        reference = state.reference(context.engine, force=True)
+    zone = ZoneInfo(context.settings.timezone)
+    # Requests of the same agency are joined into one batch and split again afterwards.
+    groups: dict[str, list[int]] = {}
+    outcomes: list[IngestResult | NotFound | None] = [None] * len(requests)
+    for position, (code, _) in enumerate(requests):
+        if code in reference.agencies:
+            groups.setdefault(code, []).append(position)
+        else:
+            outcomes[position] = NotFound(f"agency {code!r} is not registered")
+    for _attempt in range(3):
+        batches = {
+            code: _prepare(context, _validate(
+                [record for p in positions for record in requests[p][1]],
+                code, reference, now, zone, context,
+            ))
+            for code, positions in groups.items()
+        }  # fmt: skip
+        try:
+            with state.write_lock, state.driver.transaction() as cursor:
+                store = _Store(state.driver, cursor)
+                if not state.driver.sqlite:
+                    store.lock(_PG_INGEST_LOCK)
+                if store.stamp() != reference.stamp:
+                    raise _Stale
+                results = {
+                    code: _store(context, batch, store, now) for code, batch in batches.items()
+                }
+        except _Stale:
+            reference = state.reference(context.engine, force=True)
+            continue
+        except _Race:
+            continue
+        for code, positions in groups.items():
+            start = 0
+            for position in positions:
+                size = len(requests[position][1])
+                outcomes[position] = _slice(results[code], start, size)
+                start += size
+        return [outcome for outcome in outcomes if outcome is not None]
+    raise RuntimeError("ingestion could not complete after 3 attempts (reference data changing)")
+
+
+def _slice(result: IngestResult, start: int, size: int) -> IngestResult:
+    """The part of a joined batch's result that belongs to one request, re-indexed from 0."""
+    if start == 0 and size == result.received:
+        return result
+    statuses = [
+        RecordStatus(s.index - start, s.external_id, s.status, s.problems, s.note)
+        for s in result.statuses[start : start + size]
+    ]
+    kinds = Counter(s.status for s in statuses)
+    return IngestResult(
+        received=size,
+        accepted=kinds["accepted"],
+        duplicates=kinds["duplicate"],
+        rejected=kinds["rejected"],
+        no_plan=sum(1 for s in statuses if s.note is not None),
+        statuses=statuses,
+    )
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Valid:
+    index: int
+    external_id: str
+    service_id: int
+    service_code: str
+    channel: str
+    completed_at: datetime
+    day: date
+    phone: str
+    language: str
+    province: str
+    office: str | None
+    plan: PlanSpec | None
+
+
+@dataclass(slots=True)
+class _Batch:
+    agency_id: int
+    agency_code: str
+    size: int
+    valid: list[_Valid]
+    repeated: list[_Valid]  # same external_id earlier in this batch
+    rejected: dict[int, RecordStatus]
+    # Keyed hashes (no database needed), computed before the write lock is taken:
+    phone_hashes: dict[str, str] = field(default_factory=dict)  # phone -> current hash
+    lookup_hashes: list[str] = field(default_factory=list)  # and earlier keys' hashes
+    decisions: dict[int, Decision] = field(default_factory=dict)  # by record index
+
+
+def _type_name(value: object) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _validate(
+    records: Sequence[Any],
+    agency_code: str,
+    reference: _Reference,
+    now: datetime,
+    zone: ZoneInfo,
+    context: AppContext,
+) -> _Batch:
+    agency_id = reference.agencies[agency_code]
+    services = reference.services
+    provinces = reference.provinces
+    plans = reference.plans
+    latest = now + FUTURE_TOLERANCE
+    valid: list[_Valid] = []
+    repeated: list[_Valid] = []
+    rejected: dict[int, RecordStatus] = {}
+    seen: set[str] = set()
+    plan_of_day: dict[date, PlanSpec | None] = {}
+    for index, record in enumerate(records):
+        if type(record) is not dict:
+            rejected[index] = RecordStatus(
+                index,
+                None,
+                "rejected",
+                (Problem("", f"a transaction must be a JSON object; got {_type_name(record)}"),),
+            )
+            continue
+        problems: list[Problem] = []
+        if not _FIELD_SET.issuperset(record):
+            for name in record:
+                if name not in _FIELD_SET:
+                    problems.append(
+                        Problem(str(name), f"unknown field {name!r} (fields: {', '.join(FIELDS)})")
+                    )
+        for name in REQUIRED:
+            value = record.get(name)
+            if value is None:
+                problems.append(Problem(name, f"{name} is required"))
+            elif type(value) is not str:
+                problems.append(Problem(name, f"{name} must be a string; got {_type_name(value)}"))
+        external_id = record.get("external_id")
+        external_id = external_id if type(external_id) is str else None
+        if external_id is not None:
+            external_id = external_id.strip()
+            if not external_id:
+                problems.append(Problem("external_id", "external_id must not be empty"))
+            elif len(external_id) > MAX_EXTERNAL_ID:
+                problems.append(
+                    Problem(
+                        "external_id",
+                        f"external_id is {len(external_id)} characters long; "
+                        f"at most {MAX_EXTERNAL_ID} allowed",
+                    )
+                )
+        service_id = 0
+        service_code = record.get("service")
+        if type(service_code) is str:
+            known = services.get(service_code)
+            if known is None:
+                problems.append(Problem("service", f"service {service_code!r} is not registered"))
+            elif known[1] != agency_id:
+                problems.append(
+                    Problem(
+                        "service",
+                        f"service {service_code!r} does not belong to agency {agency_code!r}",
+                    )
+                )
+            else:
+                service_id = known[0]
+        channel = record.get("channel")
+        if type(channel) is str and channel not in _CHANNEL_SET:
+            problems.append(
+                Problem("channel", f"channel must be one of {_CHANNEL_LIST}; got {channel!r}")
+            )
+        completed_at = None
+        raw_time = record.get("completed_at")
+        if type(raw_time) is str:
+            completed_at = _parse_time(raw_time, latest, problems)
+        phone = None
+        raw_phone = record.get("phone")
+        if type(raw_phone) is str:
+            phone, reason = check_mobile(raw_phone)
+            if phone is None:
+                problems.append(Problem("phone", f"phone {describe(raw_phone)} {reason}"))
+        language = record.get("language")
+        if language is None:
+            language = "fa"
+        elif language not in LANGUAGES:
+            shown = repr(language) if type(language) is str else _type_name(language)
+            problems.append(Problem("language", f"language must be 'fa' or 'en'; got {shown}"))
+        province = record.get("province")
+        if province is None or province == "":
+            province = ""
+        elif type(province) is not str:
+            problems.append(
+                Problem("province", f"province must be a string; got {_type_name(province)}")
+            )
+        elif province not in provinces:
+            problems.append(
+                Problem(
+                    "province",
+                    f"province {province!r} is not a province code (e.g. 'tehran', 'fars')",
+                )
+            )
+        office = record.get("office")
+        if office is not None:
+            if type(office) is not str:
+                problems.append(
+                    Problem("office", f"office must be a string; got {_type_name(office)}")
+                )
+            elif len(office) > MAX_OFFICE:
+                problems.append(
+                    Problem("office", f"office is {len(office)} characters; at most {MAX_OFFICE}")
+                )
+            elif not office.strip():
+                office = None
+        if problems:
+            rejected[index] = RecordStatus(index, external_id, "rejected", tuple(problems))
+            continue
+        assert completed_at is not None and phone is not None and external_id is not None
+        day = completed_at.astimezone(zone).date()
+        if day in plan_of_day:
+            plan = plan_of_day[day]
+        else:
+            plan = plan_of_day[day] = plan_in_force(plans, day)
+        item = _Valid(
+            index,
+            external_id,
+            service_id,
+            service_code,  # type: ignore[arg-type]
+            channel,  # type: ignore[arg-type]
+            completed_at,
+            day,
+            phone,
+            language,
+            province,
+            office,
+            plan,
+        )
+        if external_id in seen:
+            repeated.append(item)
+        else:
+            seen.add(external_id)
+            valid.append(item)
+    return _Batch(agency_id, agency_code, len(records), valid, repeated, rejected)
+
+
+def _parse_time(raw: str, latest: datetime, problems: list[Problem]) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        problems.append(
+            Problem(
+                "completed_at",
+                f"completed_at must be an ISO 8601 time with offset such as "
+                f"2026-03-10T12:30:00+03:30; got {raw[:40]!r}",
+            )
+        )
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        problems.append(
+            Problem(
+                "completed_at",
+                f"completed_at must include a UTC offset (e.g. +03:30 or Z); got {raw[:40]!r}",
+            )
+        )
+        return None
+    value = value.astimezone(UTC)
+    if value > latest:
+        problems.append(Problem("completed_at", f"completed_at {raw[:40]!r} is in the future"))
+        return None
+    return value
+
+
+# -- storing -----------------------------------------------------------------------------------
+
+
+class _Stale(Exception):
+    """Reference data (services, plans) changed since validation: validate again."""
+
+
+class _Race(Exception):
+    """A row expected to be new already existed (a writer outside the lock): redo the batch."""
+
+
+_NOTE_NO_PLAN = "no sampling plan is in force on {day}; recorded and counted, never surveyed"
+
+
+_Cells = dict[tuple[int, date, int, str, str], list[Any]]  # cell -> [stratum, 5 counters]
+
+
+def _prepare(context: AppContext, batch: _Batch) -> _Batch:
+    """The batch's phone hashes and sampling decisions: HMACs that need no database, so they
+    are computed before the write lock (for every valid record; duplicates are few)."""
+    batch.phone_hashes, batch.lookup_hashes = _phone_hashes(context, batch.valid)
+    batch.decisions = _decisions(context.sampling_key, batch.agency_code, batch.valid)
+    return batch
+
+
+def _phone_hashes(context: AppContext, fresh: list[_Valid]) -> tuple[dict[str, str], list[str]]:
+    """Each phone's current hash, and every hash to look up (earlier keys' too, after a key
+    rotation, so opt-outs and contacts stored under an old key still count)."""
+    phone_hash = context.vault.phone_hash
+    current = {item.phone: phone_hash(item.phone) for item in fresh if item.plan}
+    if not context.vault.previous:
+        return current, list(set(current.values()))
+    every = {h for phone in current for h in context.vault.phone_hashes(phone)}
+    return current, list(every)
+
+
+def _fold_old_hashes(
+    context: AppContext,
+    current: dict[str, str],
+    opted_out: set[str],
+    last_contact: dict[str, datetime],
+) -> None:
+    """Credit what was found under an earlier key's hash to the phone's current hash."""
+    for phone, hashed in current.items():
+        for old in context.vault.phone_hashes(phone)[1:]:
+            if old in opted_out:
+                opted_out.add(hashed)
+            seen = last_contact.get(old)
+            if seen is not None and (hashed not in last_contact or last_contact[hashed] < seen):
+                last_contact[hashed] = seen
+
+
+def _store(
+    context: AppContext,
+    batch: _Batch,
+    store: _Store,
+    now: datetime,
+) -> IngestResult:
+    """Classify the batch's valid records and write them: one statement per table."""
+    existing = store.existing_ids(batch.agency_id, [item.external_id for item in batch.valid])
+    fresh: list[_Valid] = []
+    duplicates = list(batch.repeated)
+    for item in batch.valid:
+        (duplicates if item.external_id in existing else fresh).append(item)
+
+    phone_hashes, lookup_hashes = batch.phone_hashes, batch.lookup_hashes
+    longest = max((item.plan.contact_rule_days for item in fresh if item.plan), default=0)
+    opted_out, last_contact = store.contact_history(
+        lookup_hashes, now - timedelta(days=longest) if longest > 0 else None
+    )
+    if context.vault.previous:
+        _fold_old_hashes(context, phone_hashes, opted_out, last_contact)
+    decisions = batch.decisions
+
+    cells: _Cells = {}
+    transaction_rows: list[tuple[Any, ...]] = []
+    sampled: list[tuple[_Valid, PlanSpec, Decision, str]] = []
+    no_plan: set[int] = set()
+    now_param = store.time(now)
+    for item in fresh:
+        plan = item.plan
+        outcome = "no_plan"
+        stratum = ""
+        if plan is None:
+            no_plan.add(item.index)
+        else:
+            decision = decisions[item.index]
+            stratum = decision.stratum
+            cell = _cell(cells, item, plan, stratum)
+            cell[1] += 1
+            hashed = phone_hashes[item.phone]
+            previous = last_contact.get(hashed)
+            if hashed in opted_out or (
+                plan.contact_rule_days > 0
+                and previous is not None
+                and previous > now - timedelta(days=plan.contact_rule_days)
+            ):
+                outcome = "ineligible"
+                cell[4] += 1
+            else:
+                cell[3] += 1
+                outcome = "not_sampled"
+                if decision.sampled:
+                    outcome = "sampled"
+                    cell[5] += 1
+                    last_contact[hashed] = now
+                    sampled.append((item, plan, decision, hashed))
+        transaction_rows.append(
+            (
+                batch.agency_id,
+                item.external_id,
+                item.service_id,
+                item.channel,
+                store.time(item.completed_at),
+                now_param,
+                item.province or None,
+                item.office,
+                item.language,
+                plan.plan_id if plan is not None else None,
+                stratum,
+                outcome,
+            )
+        )
+    for item in duplicates:
+        if item.plan is not None:
+            unit = Unit(
+                batch.agency_code, item.external_id, item.service_code, item.channel, item.province
+            )
+            _cell(cells, item, item.plan, item.plan.stratum_key(unit))[2] += 1
+
+    if transaction_rows:
+        inserted = store.insert_transactions(transaction_rows)
+        if len(inserted) != len(transaction_rows):
+            raise _Race
+        if sampled:
+            ids = {external_id: row_id for row_id, external_id in inserted}
+            _write_sampled(store, context, batch.agency_id, ids, sampled, now_param)
+    if cells:
+        store.add_frame_counts(
+            [
+                (
+                    plan_id,
+                    store.day(day),
+                    service_id,
+                    channel,
+                    province,
+                    cell[0],
+                    batch.agency_id,
+                    *cell[1:],
+                )
+                for (plan_id, day, service_id, channel, province), cell in cells.items()
+            ]
+        )
+    return _result(batch, fresh, duplicates, no_plan)
+
+
+def _decisions(key: bytes, agency_code: str, fresh: list[_Valid]) -> dict[int, Decision]:
+    """Sampling decisions for every record with a plan, by record index (plan by plan)."""
+    decisions: dict[int, Decision] = {}
+    by_plan: dict[int, tuple[PlanSpec, list[_Valid]]] = {}
+    for item in fresh:
+        if item.plan is not None:
+            by_plan.setdefault(item.plan.plan_id, (item.plan, []))[1].append(item)
+    for plan, items in by_plan.values():
+        units = [
+            Unit(agency_code, item.external_id, item.service_code, item.channel, item.province)
+            for item in items
+        ]
+        for item, decision in zip(items, decide_many(key, plan, units), strict=True):
+            decisions[item.index] = decision
+    return decisions
+
+
+def _cell(cells: _Cells, item: _Valid, plan: PlanSpec, stratum: str) -> list[Any]:
+    key = (plan.plan_id, item.day, item.service_id, item.channel, item.province)
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = [stratum, 0, 0, 0, 0, 0]
+    return cell
+
+
+def _write_sampled(
+    store: _Store,
+    context: AppContext,
+    agency_id: int,
+    transaction_ids: dict[str, int],
+    sampled: list[tuple[_Valid, PlanSpec, Decision, str]],
+    now_param: Any,
+) -> None:
+    """The sampled units (phone encrypted, with its keyed hash) and their contact rows."""
+    vault = context.vault
+    key_id = vault.key_id
+    unit_rows = []
+    for item, plan, decision, hashed in sampled:
+        questionnaire = plan.questionnaire_for(item.service_code, item.channel)
+        unit_rows.append(
+            (
+                transaction_ids[item.external_id],
+                plan.plan_id,
+                agency_id,
+                item.service_id,
+                item.channel,
+                item.province,
+                decision.stratum,
+                store.day(item.day),
+                decision.inclusion_probability,
+                vault.encrypt(item.phone),
+                key_id,
+                hashed,
+                item.language,
+                questionnaire.questionnaire if questionnaire else None,
+                questionnaire.mode if questionnaire else None,
+                "pending",
+                now_param,
+            )
+        )
+    units = store.insert_sampled_units(unit_rows)
+    hash_of = {row[0]: row[11] for row in unit_rows}
+    store.insert_contacts(
+        [(hash_of[transaction_id], now_param, unit_id) for unit_id, transaction_id in units]
+    )
+
+
+def _result(
+    batch: _Batch, fresh: list[_Valid], duplicates: list[_Valid], no_plan: set[int]
+) -> IngestResult:
+    status_of: dict[int, RecordStatus] = dict(batch.rejected)
+    for item in fresh:
+        note = _NOTE_NO_PLAN.format(day=item.day.isoformat()) if item.index in no_plan else None
+        status_of[item.index] = RecordStatus(item.index, item.external_id, "accepted", (), note)
+    for item in duplicates:
+        status_of[item.index] = RecordStatus(item.index, item.external_id, "duplicate")
+    return IngestResult(
+        received=batch.size,
+        accepted=len(fresh),
+        duplicates=len(duplicates),
+        rejected=len(batch.rejected),
+        no_plan=len(no_plan),
+        statuses=[status_of[index] for index in range(batch.size)],
+    )
+
+
+# -- SQL at the driver level -------------------------------------------------------------------
+# The batch's statements go straight to the DBAPI cursor of the SQLAlchemy connection (so they
+# run inside its transaction): multi-row VALUES, no per-row parameter processing, no statement
+# compilation. Times are stored as SQLAlchemy stores them (naive UTC; on SQLite the same text
+# format), so the ORM and Core read these rows exactly like their own.
+
+TRANSACTION_COLUMNS = (
+    "agency_id", "external_id", "service_id", "channel", "completed_at", "received_at",
+    "province_code", "office", "language", "plan_id", "stratum", "outcome",
+)  # fmt: skip
+UNIT_COLUMNS = (
+    "transaction_id", "plan_id", "agency_id", "service_id", "channel", "province_code",
+    "stratum", "day", "inclusion_probability", "phone_ciphertext", "phone_key_id",
+    "phone_hash", "language", "questionnaire_qid", "mode", "status", "created_at",
+)  # fmt: skip
+CONTACT_COLUMNS = ("phone_hash", "contacted_at", "sampled_unit_id")
+FRAME_KEY = ("plan_id", "day", "service_id", "channel", "province_code")
+FRAME_COUNTERS = ("reported", "duplicates", "eligible", "ineligible", "sampled")
+FRAME_COLUMNS = (*FRAME_KEY, "stratum", "agency_id", *FRAME_COUNTERS)
+_ROWS_PER_STATEMENT = 1_000
+STAMP_SQL = (
+    "SELECT (SELECT count(*) FROM agency), (SELECT max(id) FROM agency), "
+    "(SELECT count(*) FROM service), (SELECT max(id) FROM service), "
+    "(SELECT count(*) FROM sampling_plan), (SELECT max(id) FROM sampling_plan)"
+)
+
+
+@lru_cache(maxsize=512)
+def _values_sql(mark: str, head: str, width: int, rows: int, tail: str) -> str:
+    row = "(" + ", ".join([mark] * width) + ")"
+    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _in_sql(mark: str, head: str, count: int, tail: str = "") -> str:
+    return f"{head} IN ({', '.join([mark] * count)}){tail}"
+
+
+class _Store:
+    """The batch's reads and writes, on the DBAPI cursor of the batch's connection."""
+
+    def __init__(self, driver: Driver, cursor: Any) -> None:
+        self.sqlite, self.mark, self.time, self.day = (
+            driver.sqlite,
+            driver.mark,
+            driver.time,
+            driver.day,
+        )
+        self.cursor = cursor
+
+    def lock(self, key: int) -> None:
+        """PostgreSQL: one ingesting transaction at a time (released at commit)."""
+        self.cursor.execute(f"SELECT pg_advisory_xact_lock({self.mark})", (key,))
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.cursor.execute(sql, tuple(params))
+        return list(self.cursor.fetchall()) if self.cursor.description else []
+
+    def stamp(self) -> tuple[Any, ...]:
+        return tuple(self._rows(STAMP_SQL)[0])
+
+    def existing_ids(self, agency_id: int, external_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(external_ids), _LOOKUP_CHUNK):
+            chunk = external_ids[start : start + _LOOKUP_CHUNK]
+            sql = _in_sql(
+                self.mark,
+                "SELECT external_id FROM service_transaction WHERE agency_id = "
+                f"{self.mark} AND external_id",
+                len(chunk),
+            )
+            found.update(row[0] for row in self._rows(sql, [agency_id, *chunk]))
+        return found
+
+    def contact_history(
+        self, hashes: list[str], since: datetime | None
+    ) -> tuple[set[str], dict[str, datetime]]:
+        """Opted-out phones, and each phone's latest contact after `since` (None: no rule).
+
+        One round trip: the two look-ups are tagged 'o' and 'c' and sent as one UNION ALL.
+        """
+        opted_out: set[str] = set()
+        last_contact: dict[str, datetime] = {}
+        mark = self.mark
+        for start in range(0, len(hashes), _LOOKUP_CHUNK):
+            chunk = hashes[start : start + _LOOKUP_CHUNK]
+            sql = _in_sql(
+                mark,
+                "SELECT 'o', phone_hash, NULL FROM opt_out WHERE active AND phone_hash",
+                len(chunk),
+            )
+            params: list[Any] = list(chunk)
+            if since is not None:
+                sql += " UNION ALL " + _in_sql(
+                    mark,
+                    "SELECT 'c', phone_hash, max(contacted_at) FROM contact "
+                    f"WHERE contacted_at > {mark} AND phone_hash",
+                    len(chunk),
+                    " GROUP BY phone_hash",
+                )
+                params += [self.time(since), *chunk]
+            for kind, phone_hash, latest in self._rows(sql, params):
+                if kind == "o":
+                    opted_out.add(phone_hash)
+                else:
+                    last_contact[phone_hash] = read_time(latest)  # type: ignore[assignment]
+        return opted_out, last_contact
+
+    def _insert(self, head: str, width: int, rows: list[tuple[Any, ...]], tail: str) -> list[Any]:
+        out: list[Any] = []
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            sql = _values_sql(self.mark, head, width, len(chunk), tail)
+            out.extend(self._rows(sql, [value for row in chunk for value in row]))
+        return out
+
+    def insert_transactions(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
+        """Insert new transactions; returns (id, external_id) of those actually inserted."""
+        return self._insert(
+            f"INSERT INTO service_transaction ({', '.join(TRANSACTION_COLUMNS)})",
+            len(TRANSACTION_COLUMNS),
+            rows,
+            " ON CONFLICT (agency_id, external_id) DO NOTHING RETURNING id, external_id",
+        )
+
+    def insert_sampled_units(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
+        return self._insert(
+            f"INSERT INTO sampled_unit ({', '.join(UNIT_COLUMNS)})",
+            len(UNIT_COLUMNS),
+            rows,
+            " RETURNING id, transaction_id",
+        )
+
+    def insert_contacts(self, rows: list[tuple[Any, ...]]) -> None:
+        self._insert(
+            f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})", len(CONTACT_COLUMNS), rows, ""
+        )
+
+    def add_frame_counts(self, rows: list[tuple[Any, ...]]) -> None:
+        """Atomic increments: a cell's counters are added to, never overwritten."""
+        increments = ", ".join(
+            f"{name} = frame_count.{name} + excluded.{name}" for name in FRAME_COUNTERS
+        )
+        self._insert(
+            f"INSERT INTO frame_count ({', '.join(FRAME_COLUMNS)})",
+            len(FRAME_COLUMNS),
+            rows,
+            f" ON CONFLICT ({', '.join(FRAME_KEY)}) DO UPDATE SET {increments}",
+        )
+
+
+# -- reference data (agencies, services, provinces, plans), cached per engine ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    stamp: tuple[Any, ...]
+    agencies: dict[str, int]
+    services: dict[str, tuple[int, int]]  # code -> (service id, agency id)
+    provinces: frozenset[str]
+    plans: tuple[PlanSpec, ...]
+    loaded_at: float
+
+
+def _load_reference(connection: Connection) -> _Reference:
+    agency = Agency.__table__  # type: ignore[attr-defined]
+    service = Service.__table__  # type: ignore[attr-defined]
+    province = Province.__table__  # type: ignore[attr-defined]
+    stamp = tuple(connection.exec_driver_sql(STAMP_SQL).one())
+    agencies = {
+        code: agency_id
+        for agency_id, code in connection.execute(sa.select(agency.c.id, agency.c.code))
+    }
+    services = {
+        code: (service_id, agency_id)
+        for service_id, code, agency_id in connection.execute(
+            sa.select(service.c.id, service.c.code, service.c.agency_id)
+        )
+    }
+    provinces = frozenset(connection.execute(sa.select(province.c.code)).scalars())
+    plan_table = SamplingPlan.__table__  # type: ignore[attr-defined]
+    plans = tuple(
+        PlanSpec.from_row(row)  # type: ignore[arg-type]
+        for row in connection.execute(sa.select(plan_table))
+    )
+    return _Reference(stamp, agencies, services, provinces, plans, time.monotonic())
+
+
+@dataclass
+class _EngineState:
+    write_lock: AbstractContextManager[object]
+    driver: Driver
+    cached: _Reference | None = None
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def reference(self, engine: Engine, *, force: bool = False) -> _Reference:
+        cached = self.cached
+        if (
+            not force
+            and cached is not None
+            and time.monotonic() - cached.loaded_at < REFERENCE_TTL_SECONDS
+        ):
+            return cached
+        with engine.execution_options(read_only=True).connect() as connection:
+            loaded = _load_reference(connection)
+            connection.rollback()
+        with self.guard:
+            self.cached = loaded
+        return loaded
+
+
+_STATES: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
+_STATES_GUARD = threading.Lock()
+
+
+def _state_for(engine: Engine) -> _EngineState:
+    with _STATES_GUARD:
+        state = _STATES.get(engine)
+        if state is None:
+            queue = writer_queue(engine)
+            # PostgreSQL: one process's ingesting threads still take turns here, each
+            # holding a pooled connection while it waits for the advisory lock otherwise.
+            lock = queue if isinstance(queue, WriterQueue) else threading.Lock()
+            state = _STATES[engine] = _EngineState(lock, Driver(engine))
+        return state

@@ -1,0 +1,315 @@
+"""Turn sampled units into invitations, each with its first message in the outbox.
+
+For every pending sampled unit whose questionnaire is registered:
+- `due_at`: now, or the end of the plan's quiet hours (Tehran) when now falls inside them;
+- `expires_at`: `due_at` + the plan's `expires_after_days`;
+- `reminder_due_at`: `due_at` + `reminder_after_hours` (None when the plan has no reminder);
+  moved later by the same amount if the invitation itself goes out late;
+- the token (derived, see survey.kernel.tokens) is stored only as its hash;
+- the first message (`inv<ID>-invite`): the link for `sms_link`, the first SMS question for
+  `sms_dialog`, in the unit's language, ending with the opt-out hint, at most two SMS parts;
+- the questionnaire version's `first_used_at` is set (it is immutable from then on).
+
+A unit whose number opted out since it was sampled gets an invitation in status `opted_out`
+and no message (it still counts for response rates). A unit whose texts cannot fit in two
+parts (a plan that skipped validation) is marked `unsendable` and logged, never sent cut.
+Units whose questionnaire is not registered yet wait as `pending`.
+
+Concurrent dispatchers take disjoint units (`FOR UPDATE SKIP LOCKED`; SQLite: one writer),
+and `invitation.sampled_unit_id` is unique besides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from questionnaires.schema import Questionnaire
+from survey.kernel.db import transaction
+from survey.kernel.tokens import TOKEN_LENGTH, token_for, token_hash
+from survey.models import (
+    Agency,
+    Invitation,
+    OptOut,
+    OutboxMessage,
+    QuestionnaireVersion,
+    SampledUnit,
+    SamplingPlan,
+)
+from survey.outreach.messages import LANGUAGES, MessageTooLong, count_parts, render_invitation
+from survey.outreach.schedule import next_allowed
+
+__all__ = ["CreatedInvitations", "answer_url", "create_invitations", "invitation_text"]
+
+log = logging.getLogger("survey.outreach.invitations")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvitations:
+    invited: int = 0
+    opted_out: int = 0
+    unsendable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.invited + self.opted_out + self.unsendable
+
+
+def answer_url(public_base_url: str, token: str) -> str:
+    """The short link an invitation carries."""
+    return f"{public_base_url.rstrip('/')}/s/{token}"
+
+
+def invitation_text(
+    kind: str,
+    *,
+    mode: str,
+    lang: str,
+    questionnaire: Questionnaire,
+    url: str,
+    agency: str | None,
+    position: int = 0,
+) -> str:
+    """The invite or reminder text: the link (`sms_link`) or SMS item `position` (`sms_dialog`)."""
+    from questionnaires.rendering import sms_prompt
+
+    question = None
+    if mode == "sms_dialog":
+        if not questionnaire.sms:
+            raise MessageTooLong(
+                f"questionnaire {questionnaire.id!r} has no SMS items; it cannot be answered "
+                "in mode sms_dialog"
+            )
+        question = sms_prompt(questionnaire, questionnaire.sms[position], lang)
+    return render_invitation(
+        kind, mode, lang, url=url if mode == "sms_link" else None, question=question, agency=agency
+    )
+
+
+def create_invitations(
+    session_factory: Any,
+    *,
+    secret_key: bytes,
+    public_base_url: str,
+    now: datetime,
+    limit: int = 500,
+) -> CreatedInvitations:
+    """Create invitations for up to `limit` pending units in one transaction.
+
+    Set-wise: one query for the units, one for their opt-outs, one multi-row INSERT ...
+    RETURNING for the invitations, one for their messages, one UPDATE each for tokens and units.
+    """
+    registered = sa.select(QuestionnaireVersion.qid).distinct().scalar_subquery()
+    query = (
+        sa.select(SampledUnit)
+        .where(
+            SampledUnit.status == "pending",
+            SampledUnit.mode.is_not(None),
+            SampledUnit.questionnaire_qid.in_(registered),
+        )
+        .order_by(SampledUnit.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with transaction(session_factory) as session:
+        units = list(session.scalars(query))
+        if not units:
+            return CreatedInvitations()
+        lookups = _Lookups(session)
+        opted_out = set(
+            session.scalars(
+                sa.select(OptOut.phone_hash).where(
+                    OptOut.active.is_(True),
+                    OptOut.phone_hash.in_({unit.phone_hash for unit in units}),
+                )
+            )
+        )
+        planned = [
+            _plan_invitation(lookups, unit, public_base_url, now, opted_out) for unit in units
+        ]
+        ready = [p for p in planned if p.row is not None]
+        unit_status = [{"id": p.unit_id, "status": p.outcome} for p in planned]
+        if ready:
+            created = session.execute(
+                sa.insert(Invitation).returning(
+                    Invitation.id, Invitation.sampled_unit_id, sort_by_parameter_order=True
+                ),
+                [p.row for p in ready],
+            ).all()
+            tokens, messages = [], []
+            for plan, (invitation_id, unit_id) in zip(ready, created, strict=True):
+                assert plan.unit_id == unit_id
+                token = token_for(secret_key, invitation_id)
+                tokens.append({"id": invitation_id, "token_hash": token_hash(token)})
+                if plan.outcome != "invited":
+                    continue
+                text = plan.text(answer_url(public_base_url, token))
+                messages.append(
+                    {
+                        "invitation_id": invitation_id,
+                        "kind": "invite",
+                        "local_id": f"inv{invitation_id}-invite",
+                        "body": text,
+                        "parts": count_parts(text).parts,
+                        "status": "queued",
+                        "attempts": 0,
+                        "next_attempt_at": plan.row["due_at"],  # type: ignore[index]
+                        "created_at": now,
+                    }
+                )
+            session.execute(sa.update(Invitation), tokens)
+            if messages:
+                session.execute(sa.insert(OutboxMessage), messages)
+            for version in lookups.versions.values():
+                if version.first_used_at is None and any(
+                    p.row["questionnaire_version_id"] == version.id  # type: ignore[index]
+                    for p in ready
+                ):
+                    version.first_used_at = now
+        session.execute(sa.update(SampledUnit), unit_status)
+    counts = {"invited": 0, "opted_out": 0, "unsendable": 0}
+    for plan in planned:
+        counts[plan.outcome] += 1
+    return CreatedInvitations(**counts)
+
+
+@dataclass
+class _Planned:
+    """One unit's invitation row to insert and how to write its first message."""
+
+    unit_id: int
+    outcome: str  # invited | opted_out | unsendable
+    row: dict[str, Any] | None = None
+    text: Any = None  # url -> message text
+
+
+class _Lookups:
+    """Plans, questionnaires and agencies of one batch, each read once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.plans: dict[int, SamplingPlan] = {}
+        self.versions: dict[tuple[int, str], QuestionnaireVersion] = {}
+        self.questionnaires: dict[int, Questionnaire] = {}
+        self.agencies: dict[tuple[int, str], str] = {}
+        self.fits: dict[tuple[int, str, str, str], bool] = {}
+
+    def plan(self, plan_id: int) -> SamplingPlan:
+        if plan_id not in self.plans:
+            plan = self.session.get(SamplingPlan, plan_id)
+            assert plan is not None  # foreign key
+            self.plans[plan_id] = plan
+        return self.plans[plan_id]
+
+    def version(self, plan: SamplingPlan, qid: str) -> QuestionnaireVersion:
+        key = (plan.id or 0, qid)
+        if key not in self.versions:
+            wanted = next(
+                (
+                    choice.get("version")
+                    for choice in plan.questionnaires or ()
+                    if choice.get("questionnaire") == qid and choice.get("version") is not None
+                ),
+                None,
+            )
+            query = sa.select(QuestionnaireVersion).where(QuestionnaireVersion.qid == qid)
+            if wanted is not None:
+                query = query.where(QuestionnaireVersion.version == int(wanted))
+            row = self.session.scalars(
+                query.order_by(QuestionnaireVersion.version.desc()).limit(1)
+            ).first()
+            if row is None:  # the plan's version is not registered: the latest one
+                row = self.session.scalars(
+                    sa.select(QuestionnaireVersion)
+                    .where(QuestionnaireVersion.qid == qid)
+                    .order_by(QuestionnaireVersion.version.desc())
+                    .limit(1)
+                ).one()
+            self.versions[key] = row
+        return self.versions[key]
+
+    def questionnaire(self, version: QuestionnaireVersion) -> Questionnaire:
+        assert version.id is not None
+        if version.id not in self.questionnaires:
+            self.questionnaires[version.id] = Questionnaire.from_dict(version.content)
+        return self.questionnaires[version.id]
+
+    def agency(self, agency_id: int, lang: str) -> str:
+        key = (agency_id, lang)
+        if key not in self.agencies:
+            agency = self.session.get(Agency, agency_id)
+            name = "" if agency is None else (agency.name_fa if lang == "fa" else agency.name_en)
+            self.agencies[key] = name
+        return self.agencies[key]
+
+
+def _plan_invitation(
+    lookups: _Lookups,
+    unit: SampledUnit,
+    public_base_url: str,
+    now: datetime,
+    opted_out: set[str],
+) -> _Planned:
+    assert unit.id is not None
+    plan = lookups.plan(unit.plan_id)
+    version = lookups.version(plan, unit.questionnaire_qid or "")
+    questionnaire = lookups.questionnaire(version)
+    lang = unit.language if unit.language in LANGUAGES else "fa"
+    mode = unit.mode or "sms_link"
+    agency = lookups.agency(unit.agency_id, lang)
+
+    def text(url: str) -> str:
+        return invitation_text(
+            "invite", mode=mode, lang=lang, questionnaire=questionnaire, url=url, agency=agency
+        )
+
+    fits = lookups.fits.get((version.id or 0, mode, lang, agency))
+    if fits is None:  # a token has a fixed length, so one check per kind of text
+        try:
+            text(answer_url(public_base_url, "x" * TOKEN_LENGTH))
+            fits = True
+        except MessageTooLong as exc:
+            log.error(
+                "questionnaire %s in mode %s (%s) cannot be sent: %s",
+                version.qid,
+                mode,
+                lang,
+                exc.message,
+            )
+            fits = False
+        lookups.fits[(version.id or 0, mode, lang, agency)] = fits
+    if not fits:
+        log.error(
+            "sampled unit %s cannot be invited: its texts do not fit in two SMS parts", unit.id
+        )
+        return _Planned(unit.id, "unsendable")
+
+    due_at = next_allowed(now, plan.quiet_hours)
+    row: dict[str, Any] = {
+        "sampled_unit_id": unit.id,
+        "token_hash": hashlib.sha256(f"unassigned:{unit.id}".encode()).hexdigest(),
+        "status": "pending",
+        "mode": mode,
+        "language": lang,
+        "questionnaire_version_id": version.id,
+        "created_at": now,
+        "due_at": due_at,
+        "expires_at": due_at + timedelta(days=plan.expires_after_days),
+        "reminder_due_at": (
+            due_at + timedelta(hours=plan.reminder_after_hours)
+            if plan.reminder_after_hours is not None
+            else None
+        ),
+        "dialog_position": 0,
+        "reprompted": False,
+    }
+    if unit.phone_hash in opted_out:
+        row["status"], row["opted_out_at"] = "opted_out", now
+        return _Planned(unit.id, "opted_out", row)
+    return _Planned(unit.id, "invited", row, text)

@@ -1,0 +1,221 @@
+"""Retention: citizens' phones are kept only while they are needed.
+
+- A sampled unit's phone (the ciphertext) is erased `SURVEY_PHONE_RETENTION_DAYS` after its
+  invitation finished (completed, expired, opted out or failed for good), or that long after
+  the unit was drawn when it never got an invitation (unsendable, no questionnaire).
+- The keyed phone hash is what the contact rule ("at most once in N days") remembers. It
+  stays until the longest contact window of any plan has passed since the contact: then the
+  contact row is deleted and the erased unit's hash blanked. Opt-outs are kept (a citizen who
+  said STOP must never be contacted again); they hold only the keyed hash.
+
+`purge_phones` does both, in batches of short transactions; `survey maintenance purge-phones`
+runs it by hand and the server's maintenance thread runs it every hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+
+from survey.context import AppContext
+from survey.models import Contact, Invitation, SampledUnit, SamplingPlan
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "PurgeReport",
+    "RetentionWorker",
+    "purge_phones",
+    "retention_lifespan",
+]
+
+FINISHED_STATUSES = ("completed", "expired", "opted_out", "failed")
+PURGE_INTERVAL_SECONDS = 3600.0
+
+log = logging.getLogger("survey.outreach.retention")
+
+_unit = SampledUnit.__table__  # type: ignore[attr-defined]
+_inv = Invitation.__table__  # type: ignore[attr-defined]
+_contact = Contact.__table__  # type: ignore[attr-defined]
+_plan = SamplingPlan.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class PurgeReport:
+    """What one purge erased."""
+
+    phones_erased: int = 0
+    contacts_deleted: int = 0
+    hashes_blanked: int = 0
+    retention_days: int = 0
+    contact_window_days: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"phones erased: {self.phones_erased} "
+            f"(finished more than {self.retention_days} days ago)",
+            f"contact-rule hashes forgotten: {self.contacts_deleted} contacts, "
+            f"{self.hashes_blanked} units (older than {self.contact_window_days} days)",
+        ]
+
+
+def purge_phones(
+    context: AppContext,
+    *,
+    retention_days: int | None = None,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+) -> PurgeReport:
+    """Erase phones past retention and contact hashes past every contact window."""
+    days = context.settings.phone_retention_days if retention_days is None else retention_days
+    if days < 0:
+        raise ValueError(f"retention_days must be 0 or more; got {days}")
+    now = now or context.clock()
+    cutoff = now - timedelta(days=days)
+    report = PurgeReport(retention_days=days)
+    with context.engine.connect() as conn:
+        window = conn.execute(sa.select(sa.func.max(_plan.c.contact_rule_days))).scalar() or 0
+    report.contact_window_days = int(window)
+    contact_cutoff = now - timedelta(days=int(window))
+
+    erasable = _erasable_units(cutoff)
+    if dry_run:
+        with context.engine.connect() as conn:
+            report.phones_erased = _count(conn, erasable)
+            report.contacts_deleted = _count(
+                conn, sa.select(_contact.c.id).where(_contact.c.contacted_at <= contact_cutoff)
+            )
+            report.hashes_blanked = _count(conn, _forgettable_units(contact_cutoff))
+        return report
+
+    report.phones_erased = _in_batches(
+        context,
+        erasable,
+        lambda ids: (
+            sa.update(_unit)
+            .where(_unit.c.id.in_(ids))
+            .values(phone_ciphertext=None, phone_key_id="")
+        ),
+        batch_size,
+    )
+    report.contacts_deleted = _in_batches(
+        context,
+        sa.select(_contact.c.id).where(_contact.c.contacted_at <= contact_cutoff),
+        lambda ids: sa.delete(_contact).where(_contact.c.id.in_(ids)),
+        batch_size,
+    )
+    report.hashes_blanked = _in_batches(
+        context,
+        _forgettable_units(contact_cutoff),
+        lambda ids: sa.update(_unit).where(_unit.c.id.in_(ids)).values(phone_hash=""),
+        batch_size,
+    )
+    return report
+
+
+def _erasable_units(cutoff: datetime) -> sa.Select:  # type: ignore[type-arg]
+    """Units whose phone is past retention: finished invitations, or never invited."""
+    finished_at = sa.func.coalesce(
+        _inv.c.completed_at, _inv.c.opted_out_at, _inv.c.expired_at, _inv.c.failed_at
+    )
+    finished = (
+        sa.select(_unit.c.id)
+        .join(_inv, _inv.c.sampled_unit_id == _unit.c.id)
+        .where(
+            _unit.c.phone_ciphertext.is_not(None),
+            _inv.c.status.in_(FINISHED_STATUSES),
+            finished_at <= cutoff,
+        )
+    )
+    never_invited = sa.select(_unit.c.id).where(
+        _unit.c.phone_ciphertext.is_not(None),
+        _unit.c.created_at <= cutoff,
+        sa.or_(_unit.c.status != "pending", _unit.c.mode.is_(None)),
+        ~sa.exists().where(_inv.c.sampled_unit_id == _unit.c.id),
+    )
+    return sa.union_all(finished, never_invited).subquery().select()
+
+
+def _forgettable_units(contact_cutoff: datetime) -> sa.Select:  # type: ignore[type-arg]
+    """Units with the phone erased, drawn before every contact window closed."""
+    return sa.select(_unit.c.id).where(
+        _unit.c.phone_ciphertext.is_(None),
+        _unit.c.phone_hash != "",
+        _unit.c.created_at <= contact_cutoff,
+    )
+
+
+def _count(conn: sa.Connection, query: sa.Select) -> int:  # type: ignore[type-arg]
+    return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+
+
+def _in_batches(context: AppContext, ids_query, statement, batch_size: int) -> int:  # type: ignore[no-untyped-def]
+    """Apply `statement(ids)` to the ids `ids_query` yields, `batch_size` per transaction."""
+    done = 0
+    while True:
+        with context.engine.begin() as conn:
+            ids = [row[0] for row in conn.execute(ids_query.limit(batch_size))]
+            if not ids:
+                return done
+            conn.execute(statement(ids))
+        done += len(ids)
+
+
+class RetentionWorker:
+    """A daemon thread that purges every `interval` seconds (first pass at start)."""
+
+    def __init__(self, context: AppContext, interval: float = PURGE_INTERVAL_SECONDS) -> None:
+        self.context = context
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.passes = 0
+        self.thread = threading.Thread(target=self._run, name="retention", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                report = purge_phones(self.context)
+                if report.phones_erased or report.contacts_deleted or report.hashes_blanked:
+                    log.info(
+                        "retention: %d phones erased, %d contacts and %d unit hashes forgotten",
+                        report.phones_erased,
+                        report.contacts_deleted,
+                        report.hashes_blanked,
+                    )
+            except Exception:  # a database hiccup must not end the thread
+                log.exception("retention pass failed; retrying in %s s", self.interval)
+            self.passes += 1
+            self.stop_event.wait(self.interval)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+
+@asynccontextmanager
+async def retention_lifespan(app: Any) -> AsyncIterator[None]:
+    """For `Litestar(lifespan=[...])`: runs where the dispatcher runs (not in tests)."""
+    from survey.outreach.background import wanted_in_serve
+
+    context: AppContext = app.state.context
+    if not wanted_in_serve(context.settings):
+        yield
+        return
+    worker = RetentionWorker(context)
+    worker.start()
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(worker.stop)

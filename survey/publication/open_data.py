@@ -1,0 +1,131 @@
+"""A release's tables as open data: CSV and JSON, the same columns, numbers at full precision
+(so a download equals what `analysis.release.compute_release` computed, to the last digit)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey.errors import NotFound
+from survey.publication.dictionary import DICTIONARY
+from survey.publication.releases import StoredRelease
+
+__all__ = ["TABLE_NAMES", "release_summary", "table_csv", "table_frame", "table_json"]
+
+TABLE_NAMES = tuple(DICTIONARY)
+FORMATS = ("csv", "json")
+
+
+def table_frame(release: StoredRelease, name: str) -> pd.DataFrame:
+    """One of the release's tables; NotFound naming the tables that exist."""
+    if name == "codes":
+        return _codes(release)
+    if name not in TABLE_NAMES:
+        raise NotFound(f"no table {name!r}; the tables are {', '.join(TABLE_NAMES)}")
+    return pd.DataFrame(getattr(release.tables, name))
+
+
+def parse_file_name(file: str) -> tuple[str, str]:
+    """`estimates.csv` -> ("estimates", "csv"); NotFound naming what exists otherwise."""
+    table, dot, fmt = file.rpartition(".")
+    if not dot or fmt not in FORMATS or table not in TABLE_NAMES:
+        choices = ", ".join(f"{t}.{f}" for t in TABLE_NAMES for f in FORMATS)
+        raise NotFound(f"no file {file!r} in a release; the files are {choices}")
+    return table, fmt
+
+
+def _codes(release: StoredRelease) -> pd.DataFrame:
+    rows = [
+        (kind, code, names["fa"], names["en"])
+        for kind, table in (
+            ("agency", release.agencies),
+            ("service", release.services),
+            ("province", release.provinces),
+            ("channel", release.channels),
+        )
+        for code, names in sorted(table.items())
+    ]
+    return pd.DataFrame(rows, columns=["kind", "code", "name_fa", "name_en"])
+
+
+def table_csv(frame: pd.DataFrame) -> str:
+    """UTF-8 CSV, one header line, empty cells for missing values, floats at full precision."""
+    return str(frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = list(frame.columns)
+    return [
+        {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def table_json(release: StoredRelease, name: str, frame: pd.DataFrame) -> bytes:
+    body = {
+        "release": release.id,
+        "period": release.period,
+        "table": name,
+        "columns": list(frame.columns),
+        "rows": table_records(frame),
+    }
+    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def release_summary(release: StoredRelease, *, base: str = "/api/v1/releases") -> dict[str, Any]:
+    """What a listing shows of a release, with the stable URLs of its files."""
+    url = f"{base}/{release.id}"
+    return {
+        "id": release.id,
+        "period": release.period,
+        "number": release.number,
+        "status": release.status,
+        "period_start": release.period_start.isoformat(),
+        "period_last_day": release.last_day.isoformat(),
+        "complete": release.complete,
+        "published_at": release.published_at.isoformat() if release.published_at else None,
+        "supersedes_id": release.supersedes_id,
+        "superseded_by_id": release.superseded_by_id,
+        "response_count": release.response_count,
+        "content_hash": release.content_hash,
+        "url": url,
+        "files": {name: {fmt: f"{url}/{name}.{fmt}" for fmt in FORMATS} for name in TABLE_NAMES},
+    }
+
+
+def release_detail(release: StoredRelease, *, base: str = "/api/v1/releases") -> dict[str, Any]:
+    """Everything about a release except its table rows (those are in the files)."""
+    return {
+        **release_summary(release, base=base),
+        "created_at": release.created_at.isoformat(),
+        "data_as_of": release.data_as_of.isoformat(),
+        "previous_period": release.previous_period,
+        "change_note": release.change_note,
+        "changes": release.changes,
+        "methodology": release.methodology,
+        "plan_versions": release.plan_versions,
+        "questionnaire_versions": release.questionnaire_versions,
+        "drivers": release.drivers,
+        "names": {
+            "agencies": release.agencies,
+            "services": release.services,
+            "provinces": release.provinces,
+            "channels": release.channels,
+        },
+        "snapshot": f"{base}/{release.id}/snapshot.json",
+        "dictionary": f"{base}/dictionary",
+    }

@@ -1,0 +1,424 @@
+"""Staff analysis API: survey regression, key drivers and small-area estimates of one period.
+
+Each endpoint exports the period's completed responses (survey.results.export: the same rows,
+weights
+and design strata as `survey export responses`), builds the design
+`SurveyDesign(responses, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust")`
+and runs the analysis package (docs/models.md):
+
+- `POST /api/v1/analysis/regress` JSON `{period, formula, family?, by?, level?}`:
+  `analysis.regression.regress` (R `svyglm`), one row per coefficient (per domain);
+- `GET /api/v1/analysis/drivers?period=&agency=&outcome=&driver=...`:
+  `analysis.drivers.key_drivers`, importance (share of R^2) and performance per driver,
+  nationally and per agency, on the responses to one questionnaire (`questionnaire=`, by
+  default the one the agency, or everyone, answered most); the drivers default to its index
+  items other than the outcome (`q_overall`), as their `score_<item>` columns;
+- `GET /api/v1/analysis/small-areas?period=&area=agency&area=province&parent=agency`:
+  `analysis.small_areas.small_area_estimates`, Fay-Herriot EBLUPs for cells whose direct
+  estimate fails the quality rule, labelled model-based, with the agency x province frame
+  counts as auxiliary sizes (cells with transactions but no responses get the synthetic
+  estimate).
+
+Tables come back as JSON rows (NaN as null). Bad periods, formulas, columns and options are
+422 naming the parameter. Admins and statisticians only: these run on unpublished
+response-level data of every agency.
+
+Formulas are evaluated by patsy, which evaluates Python expressions, so a formula may only
+name export columns and the formula functions `C`, `I`, `Q`, `center`, `standardize`,
+`scale`, `Treatment`, `Sum`, with numbers, quoted strings and operators.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tokenize
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar
+
+import anyio.to_thread
+import msgspec
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from litestar import Controller, Request, get, post
+from litestar.params import FromQuery, QueryParameter
+
+from analysis import SurveyDesign
+from analysis.drivers import key_drivers
+from analysis.errors import AnalysisError
+from analysis.regression import regress
+from analysis.small_areas import small_area_estimates
+from questionnaires.schema import Questionnaire
+from survey.context import AppContext
+from survey.errors import InvalidInput, Problem
+from survey.http.guards import Guard, staff
+from survey.kernel.periods import Period, parse_period
+from survey.models import QuestionnaireVersion
+from survey.registry.api import parse_body
+from survey.results.export import export_responses
+from survey.sampling.proposals import period_record
+
+ROLES = ("admin", "statistician")
+FORMULA_FUNCTIONS = frozenset({"C", "I", "Q", "center", "standardize", "scale", "Treatment", "Sum"})
+_FORBIDDEN_OPERATORS = frozenset({".", "[", "]", "{", "}", "=", ":=", "@", ";", "lambda"})
+
+
+@dataclass(frozen=True)
+class PeriodData:
+    """A period's export as a design, with what it was made from."""
+
+    period: Period
+    design: SurveyDesign
+    responses: pd.DataFrame
+    frame_counts: pd.DataFrame
+
+
+class RegressIn(msgspec.Struct, forbid_unknown_fields=True):
+    period: str
+    formula: str
+    family: str = "gaussian"
+    by: str | list[str] | None = None
+    level: float = 0.95
+
+
+def _invalid(message: str, field: str) -> InvalidInput:
+    return InvalidInput(message, [Problem(message, field=field)])
+
+
+def period_data(context: AppContext, text: str, *, questionnaire: str | None = None) -> PeriodData:
+    """The period's completed responses (of one questionnaire when asked) as a design."""
+    period = parse_period(text)
+    export = export_responses(context, period.start, period.end - timedelta(days=1))
+    responses = export.responses
+    if questionnaire:
+        responses = responses[responses["questionnaire"] == questionnaire]
+    if responses.empty:
+        which = f" to questionnaire {questionnaire!r}" if questionnaire else ""
+        raise _invalid(
+            f"no completed responses{which} in {period.label} "
+            f"({period.start.isoformat()} to {(period.end - timedelta(days=1)).isoformat()})",
+            "questionnaire" if questionnaire else "period",
+        )
+    data = responses.reset_index(drop=True).copy()
+    # responses without a reported province belong to no province domain
+    data["province"] = data["province"].replace("", np.nan)
+    try:
+        design = SurveyDesign(
+            data, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust"
+        )
+    except AnalysisError as exc:  # the export's design columns are checked there already
+        raise _invalid(f"the period's design cannot be built: {exc}", "period") from None
+    return PeriodData(period, design, data, export.frame_counts)
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON values: NaN, NA and infinities become null, numpy scalars Python ones."""
+    rows = []
+    for record in table.to_dict(orient="records"):
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, np.generic):
+                value = value.item()
+            if value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+                value = None
+            row[str(key)] = value
+        rows.append(row)
+    return rows
+
+
+def check_formula(formula: str, columns: set[str]) -> None:
+    """Refuse formulas that name anything but export columns and the formula functions
+    (patsy evaluates the terms as Python)."""
+    if not formula.strip():
+        raise _invalid("formula: expected 'outcome ~ term + term', got an empty formula", "formula")
+    if "~" not in formula:
+        raise _invalid(f"formula: expected 'outcome ~ term + ...', got {formula!r}", "formula")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(formula).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
+        raise _invalid(f"formula: cannot be read ({exc})", "formula") from None
+    for token in tokens:
+        if token.type == tokenize.NAME:
+            if token.string in columns or token.string in FORMULA_FUNCTIONS:
+                continue
+            raise _invalid(
+                f"formula: {token.string!r} is not a column of the period's export "
+                f"(for scores use score_<item id>, e.g. score_q_time) nor a formula function "
+                f"({', '.join(sorted(FORMULA_FUNCTIONS))})",
+                "formula",
+            )
+        if token.type == tokenize.OP and token.string in _FORBIDDEN_OPERATORS:
+            raise _invalid(
+                f"formula: the operator {token.string!r} is not allowed in a formula", "formula"
+            )
+        if token.type == tokenize.ERRORTOKEN and token.string.strip():
+            raise _invalid(f"formula: unexpected {token.string!r}", "formula")
+
+
+def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by") -> list[str]:
+    names = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    names = [n.strip() for n in names if n and n.strip()]
+    for name in names:
+        if name not in columns:
+            raise _invalid(f"{field}: {name!r} is not a column of the period's export", field)
+    return names
+
+
+def run_regression(context: AppContext, body: RegressIn) -> dict[str, Any]:
+    data = period_data(context, body.period)
+    columns = set(data.responses.columns)
+    check_formula(body.formula, columns)
+    by = _by_columns(body.by, columns)
+    try:
+        table = regress(
+            data.design, body.formula, family=body.family, by=by or None, level=body.level
+        )  # type: ignore[arg-type]
+    except AnalysisError as exc:
+        raise _invalid(str(exc), _field_of(str(exc), "formula")) from None
+    return {
+        "period": period_record(data.period),
+        "formula": body.formula,
+        "family": body.family,
+        "by": by,
+        "responses": len(data.responses),
+        "rows": _records(table),
+    }
+
+
+def _field_of(message: str, default: str) -> str:
+    head = message.split(":", 1)[0].strip()
+    known = ("family", "level", "by", "formula", "method", "drivers", "outcome", "area", "parent")
+    for name in known:
+        if head == name or head.startswith(f"{name} "):
+            return name
+    return default
+
+
+def _score_column(name: str, columns: set[str], field: str) -> str:
+    """An item id (`q_time`) means its score column (`score_q_time`); a column name itself."""
+    for candidate in (f"score_{name}", name):
+        if candidate in columns:
+            return candidate
+    raise _invalid(
+        f"{field}: {name!r} is neither an item with a score column nor a column of the "
+        "period's export",
+        field,
+    )
+
+
+def _index_items(context: AppContext, responses: pd.DataFrame) -> tuple[str, list[str]]:
+    """The most answered questionnaire in the export and its index items."""
+    counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
+    qid, version = counts.idxmax()
+    with context.read_sessions() as session:
+        content = session.scalar(
+            sa.select(QuestionnaireVersion.content).where(
+                QuestionnaireVersion.qid == qid, QuestionnaireVersion.version == int(version)
+            )
+        )
+    questionnaire = Questionnaire.from_dict(content, file=f"{qid} v{version}")
+    return str(qid), [entry.item for entry in questionnaire.scoring.index]
+
+
+def run_drivers(
+    context: AppContext,
+    *,
+    period: str,
+    agency: str | None,
+    outcome: str,
+    drivers: list[str],
+    questionnaire: str | None,
+    method: str,
+    replicates: int,
+    seed: int,
+    min_n: int,
+) -> dict[str, Any]:
+    if not 2 <= replicates <= 1000:
+        raise _invalid(f"replicates: expected 2 to 1000, got {replicates}", "replicates")
+    if min_n < 2:
+        raise _invalid(f"min_n: expected 2 or more, got {min_n}", "min_n")
+    first = period_data(context, period, questionnaire=questionnaire)
+    qid = questionnaire
+    if not drivers or qid is None:
+        answered = first.responses
+        if agency and agency in set(answered["agency"]):
+            answered = answered[answered["agency"] == agency]  # the agency's own instrument
+        qid, items = _index_items(context, answered)
+        drivers = drivers or [item for item in items if item != outcome]
+    data = first if questionnaire == qid else period_data(context, period, questionnaire=qid)
+    columns = set(data.responses.columns)
+    if agency and agency not in set(data.responses["agency"]):
+        raise _invalid(f"agency: no responses from agency {agency!r} in {period}", "agency")
+    outcome_column = _score_column(outcome, columns, "outcome")
+    driver_columns = [_score_column(d, columns, "driver") for d in drivers]
+    try:
+        table = key_drivers(
+            data.design,
+            outcome_column,
+            driver_columns,
+            by="agency",
+            method=method,  # type: ignore[arg-type]
+            replicates=replicates,
+            seed=seed,
+            min_n=min_n,
+        )
+    except AnalysisError as exc:
+        raise _invalid(str(exc), _field_of(str(exc), "driver")) from None
+    if agency:
+        table = table[(table["scope"] == "national") | (table["agency"] == agency)]
+    return {
+        "period": period_record(data.period),
+        "questionnaire": qid,
+        "outcome": outcome_column,
+        "drivers": driver_columns,
+        "method": method,
+        "replicates": replicates,
+        "rows": _records(table),
+    }
+
+
+def run_small_areas(
+    context: AppContext,
+    *,
+    period: str,
+    variable: str,
+    area: list[str],
+    parent: list[str],
+    method: str,
+    variance: str,
+    min_n: int,
+    max_cv: float,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, Any]:
+    if not 0 <= bootstrap <= 2000:
+        raise _invalid(f"bootstrap: expected 0 to 2000 replicates, got {bootstrap}", "bootstrap")
+    data = period_data(context, period)
+    columns = set(data.responses.columns)
+    if variable not in columns:
+        raise _invalid(f"variable: {variable!r} is not a column of the period's export", "variable")
+    areas = _by_columns(area, columns, "area")
+    parents = _by_columns(parent, columns, "parent")
+    if not areas:
+        raise _invalid("area: expected one or more columns naming the cells", "area")
+    auxiliary = None
+    if sorted(areas) == ["agency", "province"]:
+        auxiliary = _frame_sizes(data.frame_counts)
+    try:
+        result = small_area_estimates(
+            data.design,
+            variable,
+            areas,
+            parent=parents or None,
+            size="frame_count" if auxiliary is not None else None,
+            auxiliary=auxiliary,
+            method=method,  # type: ignore[arg-type]
+            variance=variance,  # type: ignore[arg-type]
+            min_n=min_n,
+            max_cv=max_cv,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    except AnalysisError as exc:
+        raise _invalid(str(exc), _field_of(str(exc), "area")) from None
+    table = result.table
+    if auxiliary is not None:  # show each cell's transactions beside its estimate
+        table = table.merge(auxiliary, on=areas, how="left")
+    fit = result.fit
+    return {
+        "period": period_record(data.period),
+        "variable": variable,
+        "area": areas,
+        "parent": parents,
+        "method": fit.method,
+        "sigma2_u": fit.sigma2_u,
+        "coefficients": _records(fit.beta),
+        "model_based_cells": int(table["model_based"].sum()),
+        "label": (
+            "Rows with model_based true are model-based (Fay-Herriot EBLUP, standard error "
+            "rmse); the others keep their direct estimate, which passes the quality rule."
+        ),
+        "rows": _records(table),
+    }
+
+
+def _frame_sizes(frame_counts: pd.DataFrame) -> pd.DataFrame | None:
+    """Eligible transactions per agency x province over the period (the export's margins)."""
+    cells = frame_counts[frame_counts["margin"] == "agency_province"]
+    cells = cells[cells["province"].fillna("") != ""]
+    if cells.empty:
+        return None
+    sizes = cells.groupby(["agency", "province"], as_index=False)["N"].sum()
+    return sizes.rename(columns={"N": "frame_count"})
+
+
+class AnalysisController(Controller):
+    path = "/api/v1/analysis"
+    tags: ClassVar[list[str]] = ["analysis"]
+    guards: ClassVar[list[Guard]] = [staff(*ROLES)]
+
+    @post("/regress", status_code=200, summary="Design-based regression (svyglm) on a period")
+    async def regression(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body: RegressIn = parse_body(await request.body(), RegressIn)
+        context: AppContext = request.app.state.context
+        return await anyio.to_thread.run_sync(run_regression, context, body)
+
+    @get("/drivers", sync_to_thread=True, summary="Key drivers of overall satisfaction")
+    def drivers(
+        self,
+        request: Request[Any, Any, Any],
+        period: FromQuery[str],
+        agency: FromQuery[str | None] = None,
+        outcome: FromQuery[str] = "q_overall",
+        driver: Annotated[list[str] | None, QueryParameter(name="driver")] = None,
+        questionnaire: FromQuery[str | None] = None,
+        method: FromQuery[str] = "relative_weights",
+        replicates: FromQuery[int] = 200,
+        seed: FromQuery[int] = 0,
+        min_n: FromQuery[int] = 100,
+    ) -> dict[str, Any]:
+        return run_drivers(
+            request.app.state.context,
+            period=period,
+            agency=agency,
+            outcome=outcome,
+            drivers=list(driver or []),
+            questionnaire=questionnaire,
+            method=method,
+            replicates=replicates,
+            seed=seed,
+            min_n=min_n,
+        )
+
+    @get("/small-areas", sync_to_thread=True, summary="Fay-Herriot small-area estimates")
+    def small_areas(
+        self,
+        request: Request[Any, Any, Any],
+        period: FromQuery[str],
+        variable: FromQuery[str] = "index",
+        area: Annotated[list[str] | None, QueryParameter(name="area")] = None,
+        parent: Annotated[list[str] | None, QueryParameter(name="parent")] = None,
+        method: FromQuery[str] = "REML",
+        variance: FromQuery[str] = "smoothed",
+        min_n: FromQuery[int] = 30,
+        max_cv: FromQuery[float] = 0.333,
+        bootstrap: FromQuery[int] = 0,
+        seed: FromQuery[int] = 1,
+    ) -> dict[str, Any]:
+        areas = list(area or ["agency", "province"])
+        parents = list(parent) if parent is not None else (["agency"] if "agency" in areas else [])
+        return run_small_areas(
+            request.app.state.context,
+            period=period,
+            variable=variable,
+            area=areas,
+            parent=[p for p in parents if p],
+            method=method,
+            variance=variance,
+            min_n=min_n,
+            max_cv=max_cv,
+            bootstrap=bootstrap,
+            seed=seed,
+        )

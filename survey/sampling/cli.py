@@ -1,0 +1,142 @@
+"""`survey plans validate|apply|list|show`: sampling plans from YAML files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from survey.context import open_context
+from survey.errors import PlanError
+from survey.kernel.console import cli_principal, format_table, read_text_file
+from survey.kernel.db import transaction
+from survey.sampling import plans
+from survey.sampling.design_cli import register_plan_design
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("plans", help="validate, activate and list sampling plans")
+    actions = parser.add_subparsers(dest="plans_command", required=True, metavar="ACTION")
+    register_plan_design(actions)
+    validate = actions.add_parser("validate", help="check a plan file without activating it")
+    validate.add_argument("file")
+    validate.add_argument("--starts", type=_date, help="override the file's start date")
+    validate.set_defaults(handler=_validate)
+    apply = actions.add_parser(
+        "apply", help="validate a plan file and activate it as a new version"
+    )
+    apply.add_argument("file")
+    apply.add_argument("--starts", type=_date, help="override the file's start date (YYYY-MM-DD)")
+    apply.set_defaults(handler=_apply)
+    listing = actions.add_parser("list", help="list plan versions, marking the one in force")
+    listing.set_defaults(handler=_list)
+    show = actions.add_parser("show", help="show one plan version with its source")
+    show.add_argument("version", type=int)
+    show.set_defaults(handler=_show)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _print_problems(file: str, error: PlanError) -> int:
+    """Compiler style: one `FILE: key.path: message` line per problem."""
+    print(f"error: {error.message}", file=sys.stderr)
+    for problem in error.problems:
+        print(f"{file}: {problem}", file=sys.stderr)
+    return 2
+
+
+def _validate(args: argparse.Namespace) -> int:
+    text = read_text_file(args.file)
+    context = open_context(args)
+    try:
+        with context.read_sessions() as session:
+            valid = plans.validate_plan(session, text, file=args.file, starts=args.starts)
+    except PlanError as exc:
+        return _print_problems(args.file, exc)
+    finally:
+        context.close()
+    plan = valid.plan
+    print(
+        f"{args.file}: valid plan {plan.name!r} starting {plan.starts}: strata "
+        f"{', '.join(plan.strata)}, default rate {plan.default_rate:g}, "
+        f"{len(plan.rates)} rate rule(s), {len(valid.questionnaires)} questionnaire choice(s)"
+    )
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    text = read_text_file(args.file)
+    context = open_context(args)
+    try:
+        with transaction(context.sessions) as session:
+            detail = plans.apply_plan(
+                session, cli_principal(), text, file=args.file, starts=args.starts
+            )
+        with context.read_sessions() as session:
+            today = plans.today_in(context.clock(), context.settings.timezone)
+            shown = plans.show_plan(session, detail.version, today=today)
+    except PlanError as exc:
+        return _print_problems(args.file, exc)
+    finally:
+        context.close()
+    state = "in force today" if shown.in_force else f"in force from {shown.starts}"
+    print(f"plan {shown.name!r} activated as version {shown.version} ({state})")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    context = open_context(args)
+    try:
+        today = plans.today_in(context.clock(), context.settings.timezone)
+        with context.read_sessions() as session:
+            versions = plans.list_plans(session, today=today)
+    finally:
+        context.close()
+    print(
+        format_table(
+            ("version", "name", "starts", "in force", "strata", "default", "rules", "by"),
+            [
+                (
+                    p.version,
+                    p.name,
+                    p.starts,
+                    "*" if p.in_force else "",
+                    ",".join(p.strata),
+                    f"{p.default_rate:g}",
+                    p.rules,
+                    p.created_by,
+                )
+                for p in versions
+            ],
+        )
+    )
+    print(f"{len(versions)} versions; * marks the one in force today ({today})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    context = open_context(args)
+    try:
+        today = plans.today_in(context.clock(), context.settings.timezone)
+        with context.read_sessions() as session:
+            plan = plans.show_plan(session, args.version, today=today)
+    finally:
+        context.close()
+    state = "in force today" if plan.in_force else "not in force today"
+    print(
+        f"# version {plan.version} ({state}), activated "
+        f"{plan.created_at:%Y-%m-%d %H:%M} UTC by {plan.created_by}"
+    )
+    for choice in plan.questionnaires:
+        channel = f" ({choice['channel']})" if choice.get("channel") else ""
+        print(
+            f"# {choice['service']}{channel}: {choice['questionnaire']} "
+            f"version {choice['version']}, {choice['mode']}"
+        )
+    print(plan.source.rstrip("\n"))
+    return 0
