@@ -336,7 +336,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-respond-"))
     secret = secrets.token_hex(32)
-    settings = _settings(workdir / "survey.kernel.db", secret, workdir / "var")
+    settings = _settings(workdir / "survey.db", secret, workdir / "var")
     total = args.responses + args.warmup
     started = time.perf_counter()
     tokens = seed(settings, total)
@@ -344,7 +344,7 @@ def main() -> int:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--db", str(workdir / "survey.kernel.db"),
+        [sys.executable, __file__, "--serve", "--db", str(workdir / "survey.db"),
          "--secret", secret, "--var", str(workdir / "var"), "--port", str(port),
          "--workers", str(args.workers)],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -14,6 +14,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from sqlalchemy.exc import DataError
 
+from survey.access.api import AuditController, UserChangeController, UserController
+from survey.access.pages import LoginController
+from survey.answering.api import SmsWebhookController
+from survey.answering.pages import AnsweringController
 from survey.config import Settings
 from survey.context import AppContext
 from survey.errors import (
@@ -24,6 +28,21 @@ from survey.errors import (
     NotFound,
     SurveyError,
 )
+from survey.http import observability
+from survey.http.health import health_handlers
+from survey.http.openapi import document_error_responses
+from survey.http.security import security_headers_hook, security_middleware
+from survey.ingestion.api import TransactionController
+from survey.ingestion.pages import PageController
+from survey.kernel.observability import DatabaseCollector
+from survey.outreach.background import dispatcher_lifespan
+from survey.outreach.retention import retention_lifespan
+from survey.publication.api import ReleaseController
+from survey.publication.pages import PublicationController, missing_page
+from survey.registry.api import RegistryController
+from survey.results.api import AnalysisController, ExportController, RatesController
+from survey.sampling.api import PlanController
+from survey.sampling.pages import PlanPageController
 
 SURVEY_DIR = Path(__file__).parent
 # Each domain's pages name their templates "<domain>/<file>"; the files live in <domain>/templates.
@@ -57,8 +76,6 @@ def _survey_error(_: Request, exc: SurveyError) -> Response:
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404 and _browser_page_request(request):
-        from survey.publication.pages import missing_page
-
         return missing_page(request)  # type: ignore[return-value]
     body: dict[str, object] = {"error": exc.detail}
     if isinstance(exc, ValidationException) and exc.extra:
@@ -78,17 +95,29 @@ def _browser_page_request(request: Request) -> bool:
 
 API_PATHS = ("/api/", "/metrics", "/healthz", "/readyz", "/static/")
 
+# Every domain's controllers, lowest domain first.
+ROUTE_HANDLERS = (
+    LoginController,
+    UserController,
+    UserChangeController,
+    AuditController,
+    RegistryController,
+    PlanController,
+    PlanPageController,
+    TransactionController,
+    PageController,
+    AnsweringController,
+    SmsWebhookController,
+    AnalysisController,
+    ExportController,
+    RatesController,
+    ReleaseController,
+    PublicationController,
+)
+
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> Litestar:
     """Build the service. Pass `context` to share a database and clock with a test."""
-    from survey.http.health import health_handlers
-    from survey.http.openapi import document_error_responses
-    from survey.http.routes import route_handlers
-    from survey.http.security import security_headers_hook, security_middleware
-    from survey.kernel import observability
-    from survey.outreach.background import dispatcher_lifespan
-    from survey.outreach.retention import retention_lifespan
-
     app_context = context or AppContext.build(settings)
     owns_context = context is None
 
@@ -100,7 +129,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         route_handlers=[
             *health_handlers(),
             observability.metrics,
-            *route_handlers(),
+            *ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         exception_handlers={
@@ -129,7 +158,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         state=State(
             {
                 "context": app_context,
-                "metrics_collector": observability.DatabaseCollector(app_context.engine),
+                "metrics_collector": DatabaseCollector(app_context.engine),
             }
         ),
         debug=False,

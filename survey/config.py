@@ -64,7 +64,7 @@ class Settings:
                 raise ConfigurationError(
                     "SURVEY_DATABASE_URL is required when SURVEY_ENV=production"
                 )
-            database_url = f"sqlite:///{(var_dir / 'survey.kernel.db').as_posix()}"
+            database_url = f"sqlite:///{(var_dir / 'survey.db').as_posix()}"
 
         raw_secret = env_vars.get("SURVEY_SECRET_KEY", "").strip()
         if raw_secret:

@@ -37,7 +37,7 @@ def _postgres_url() -> str | None:
 def database_url(tmp_path: Path) -> Iterator[str]:
     base = _postgres_url()
     if base is None:
-        yield f"sqlite:///{(tmp_path / 'survey.kernel.db').as_posix()}"
+        yield f"sqlite:///{(tmp_path / 'survey.db').as_posix()}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(db.normalise_url(base), poolclass=sa.pool.NullPool)
@@ -69,7 +69,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file migrated to head per test process; tests start from a copy of it."""
     folder = tmp_path_factory.mktemp("template")
-    path = folder / "survey.kernel.db"
+    path = folder / "survey.db"
     db.upgrade(
         Settings(
             database_url=f"sqlite:///{path.as_posix()}",

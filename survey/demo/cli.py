@@ -6,10 +6,10 @@ import argparse
 import os
 from datetime import timedelta
 
+from survey.cli import run_server
 from survey.context import AppContext, load_settings
 from survey.demo import seed as demo
 from survey.demo.survey_round import RateSummary, demo_sms_file
-from survey.http.serve_cli import run_server
 from survey.kernel import db
 from survey.kernel.console import cli_principal, format_table
 from survey.results.rates import DISPOSITIONS, RATES

@@ -49,3 +49,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         padded = [v + " " * (widths[i] - _width(v)) for i, v in enumerate(row)]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
+
+
+def print_key_notice(prefix: str, use: str) -> None:
+    print(
+        f"Key {prefix}... is shown only this once (only its hash is stored); "
+        f"keep it safe and use it for {use}:"
+    )

@@ -29,3 +29,6 @@ class IssuedKey:
     owner: str
     key: str
     prefix: str
+
+
+ONCE = "shown only in this response; only its hash is stored"

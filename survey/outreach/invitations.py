@@ -47,7 +47,7 @@ from survey.outreach.schedule import next_allowed
 
 __all__ = ["CreatedInvitations", "answer_url", "create_invitations", "invitation_text"]
 
-log = logging.getLogger("survey.outreach.invitations")
+log = logging.getLogger("survey.invitations")
 
 
 @dataclass(frozen=True, slots=True)

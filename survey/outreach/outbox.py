@@ -52,7 +52,7 @@ __all__ = [
     "record_delivery_report",
 ]
 
-log = logging.getLogger("survey.outreach.outbox")
+log = logging.getLogger("survey.dispatch.outbox")
 
 #: Kinds bound by quiet hours; replies in a dialog answer the citizen's own message and go at once.
 SCHEDULED_KINDS = frozenset({"invite", "reminder"})

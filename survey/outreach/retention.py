@@ -39,7 +39,7 @@ __all__ = [
 FINISHED_STATUSES = ("completed", "expired", "opted_out", "failed")
 PURGE_INTERVAL_SECONDS = 3600.0
 
-log = logging.getLogger("survey.outreach.retention")
+log = logging.getLogger("survey.retention")
 
 _unit = SampledUnit.__table__  # type: ignore[attr-defined]
 _inv = Invitation.__table__  # type: ignore[attr-defined]

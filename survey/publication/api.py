@@ -30,6 +30,7 @@ from litestar.response import Redirect
 
 from survey.context import AppContext
 from survey.errors import NotFound
+from survey.http.bodies import parse_body
 from survey.http.guards import principal_of, staff
 from survey.publication import releases
 from survey.publication.dictionary import dictionary_json
@@ -42,7 +43,6 @@ from survey.publication.open_data import (
     table_json,
     table_records,
 )
-from survey.registry.api import parse_body
 
 WRITERS = ("admin", "statistician")
 READERS = ("admin", "statistician", "viewer")

@@ -1,9 +1,8 @@
-"""Staff HTTP API for the registry and staff users (thin: parse, call, map; the audit log is
-in survey.access.audit_views).
+"""Staff HTTP API for the registry: agencies, their keys and services (thin: parse, call, map).
 
-Writes need an admin or statistician token (users: admin only); reads are open to every staff
-role, and a user with role `agency` sees only their own agency. Keys and tokens appear in a
-response once, when issued.
+Writes need an admin or statistician token; reads are open to every staff role, and a user with
+role `agency` sees only their own agency. Keys appear in a response once, when issued. Staff
+users are in survey.access.api.
 """
 
 from __future__ import annotations
@@ -16,17 +15,17 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery
 
-from survey.access import users
 from survey.context import AppContext
-from survey.errors import InvalidInput, Problem
+from survey.errors import InvalidInput
+from survey.http.bodies import parse_body
 from survey.http.guards import principal_of, staff
+from survey.kernel.credentials import ONCE
 from survey.kernel.db import transaction
 from survey.registry import agencies as registry
 from survey.registry.agencies import ImportReport
 
 WRITERS = ("admin", "statistician")
 READERS = ("admin", "statistician", "viewer", "agency")
-ONCE = "shown only in this response; only its hash is stored"
 
 
 class AgencyIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,34 +43,10 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     name_en: str
 
 
-class UserIn(msgspec.Struct, forbid_unknown_fields=True):
-    username: str
-    role: str
-    agency: str | None = None
-    name: str = ""
-    password: str | None = None  # to sign in on /login (survey.access.sessions); never stored plain
 
 
-def parse_body(body: bytes, schema: type[Any]) -> Any:
-    """Decode a JSON body into `schema`; InvalidInput (422) naming the field otherwise."""
-    try:
-        return msgspec.json.decode(body, type=schema)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(
-            "the request body does not fit", [Problem(str(exc), field=_field_of(exc))]
-        ) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
 
-def _field_of(exc: msgspec.ValidationError) -> str | None:
-    text = str(exc)
-    marker = "at `$."
-    if marker in text:
-        return text.split(marker, 1)[1].rstrip("`")
-    if "required field `" in text or "unknown field `" in text:
-        return text.split("`")[1]
-    return None
 
 
 def csv_text(body: bytes) -> str:
@@ -194,35 +169,3 @@ class RegistryController(Controller):
         return report_body(await anyio.to_thread.run_sync(work))
 
 
-class UserController(Controller):
-    path = "/api/v1"
-    tags: ClassVar[list[str]] = ["staff"]
-
-    @get("/users", guards=[staff("admin")], sync_to_thread=True)
-    def list_users(self, request: Request) -> dict[str, Any]:
-        context: AppContext = request.app.state.context
-        with context.read_sessions() as session:
-            staff_users = users.list_users(session)
-        return {"users": [asdict(u) for u in staff_users]}
-
-    @post("/users", guards=[staff("admin")], status_code=201)
-    async def add_user(self, request: Request) -> dict[str, Any]:
-        """Create a staff user; the response holds their first API token, once."""
-        data: UserIn = parse_body(await request.body(), UserIn)
-        context: AppContext = request.app.state.context
-        principal = principal_of(request)
-
-        def work() -> tuple[users.UserView, registry.IssuedKey]:
-            with transaction(context.sessions) as session:
-                return users.add_user(
-                    session,
-                    principal,
-                    username=data.username,
-                    role=data.role,
-                    agency=data.agency,
-                    display_name=data.name,
-                    password=data.password,
-                )
-
-        user, issued = await anyio.to_thread.run_sync(work)
-        return {"user": asdict(user), "token": issued.key, "note": f"the token is {ONCE}"}

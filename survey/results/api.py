@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from litestar import Controller, Request, Response, get
+import anyio.to_thread
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
 
 from survey.context import AppContext
-from survey.http.guards import Guard, principal_of, staff
+from survey.http.bodies import parse_body
+from survey.http.guards import Guard, agency_scope, principal_of, staff
 from survey.kernel import audit
-from survey.kernel.periods import parse_day
+from survey.kernel.periods import parse_day, parse_period
 from survey.kernel.principal import Principal
+from survey.results.analyses import ROLES, RegressIn, run_drivers, run_regression, run_small_areas
 from survey.results.export import (
     ExportResult,
     export_responses,
@@ -26,6 +29,7 @@ from survey.results.export import (
     record_export,
     responses_csv,
 )
+from survey.results.rates import response_rates
 
 CSV = "text/csv; charset=utf-8"
 
@@ -98,3 +102,106 @@ class ExportController(Controller):
 
 def _download_headers(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+
+
+class AnalysisController(Controller):
+    path = "/api/v1/analysis"
+    tags: ClassVar[list[str]] = ["analysis"]
+    guards: ClassVar[list[Guard]] = [staff(*ROLES)]
+
+    @post("/regress", status_code=200, summary="Design-based regression (svyglm) on a period")
+    async def regression(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body: RegressIn = parse_body(await request.body(), RegressIn)
+        context: AppContext = request.app.state.context
+        return await anyio.to_thread.run_sync(run_regression, context, body)
+
+    @get("/drivers", sync_to_thread=True, summary="Key drivers of overall satisfaction")
+    def drivers(
+        self,
+        request: Request[Any, Any, Any],
+        period: FromQuery[str],
+        agency: FromQuery[str | None] = None,
+        outcome: FromQuery[str] = "q_overall",
+        driver: Annotated[list[str] | None, QueryParameter(name="driver")] = None,
+        questionnaire: FromQuery[str | None] = None,
+        method: FromQuery[str] = "relative_weights",
+        replicates: FromQuery[int] = 200,
+        seed: FromQuery[int] = 0,
+        min_n: FromQuery[int] = 100,
+    ) -> dict[str, Any]:
+        return run_drivers(
+            request.app.state.context,
+            period=period,
+            agency=agency,
+            outcome=outcome,
+            drivers=list(driver or []),
+            questionnaire=questionnaire,
+            method=method,
+            replicates=replicates,
+            seed=seed,
+            min_n=min_n,
+        )
+
+    @get("/small-areas", sync_to_thread=True, summary="Fay-Herriot small-area estimates")
+    def small_areas(
+        self,
+        request: Request[Any, Any, Any],
+        period: FromQuery[str],
+        variable: FromQuery[str] = "index",
+        area: Annotated[list[str] | None, QueryParameter(name="area")] = None,
+        parent: Annotated[list[str] | None, QueryParameter(name="parent")] = None,
+        method: FromQuery[str] = "REML",
+        variance: FromQuery[str] = "smoothed",
+        min_n: FromQuery[int] = 30,
+        max_cv: FromQuery[float] = 0.333,
+        bootstrap: FromQuery[int] = 0,
+        seed: FromQuery[int] = 1,
+    ) -> dict[str, Any]:
+        areas = list(area or ["agency", "province"])
+        parents = list(parent) if parent is not None else (["agency"] if "agency" in areas else [])
+        return run_small_areas(
+            request.app.state.context,
+            period=period,
+            variable=variable,
+            area=areas,
+            parent=[p for p in parents if p],
+            method=method,
+            variance=variance,
+            min_n=min_n,
+            max_cv=max_cv,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+
+
+# `GET /api/v1/rates?period=1405-01&by=agency|channel|mode|province`: AAPOR rates for staff.
+
+class RatesController(Controller):
+    path = "/api/v1/rates"
+    tags: ClassVar[list[str]] = ["rates"]
+
+    @get(
+        "/",
+        guards=[staff("admin", "statistician", "viewer", "agency")],
+        summary="AAPOR response (RR1, RR2), cooperation and contact rates for a period",
+        sync_to_thread=True,
+    )
+    def rates(
+        self, request: Request[Any, Any, Any], period: FromQuery[str], by: FromQuery[str] = "agency"
+    ) -> dict[str, Any]:
+        context: AppContext = request.app.state.context
+        principal: Principal = principal_of(request)
+        agency_id = agency_scope(principal)  # an agency operator: its own agency only
+        wanted = parse_period(period)
+        with context.read_sessions() as session:
+            table = response_rates(session, wanted, by=by, agency_id=agency_id)
+        return {
+            "period": {
+                "label": wanted.label,
+                "calendar": wanted.calendar,
+                "start": wanted.start.isoformat(),
+                "end": wanted.end.isoformat(),
+            },
+            "by": by,
+            "rows": table.records(),
+        }

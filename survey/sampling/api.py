@@ -26,12 +26,12 @@ from litestar.params import FromPath, FromQuery
 
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
+from survey.http.bodies import parse_body
 from survey.http.guards import principal_of, staff
 from survey.kernel import audit
 from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
 from survey.registry import questionnaires as questionnaire_registry
-from survey.registry.api import parse_body
 from survey.sampling import plans
 from survey.sampling import proposals as plan_proposals
 

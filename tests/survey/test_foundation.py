@@ -64,7 +64,7 @@ def test_settings_defaults_generate_a_secret_once(tmp_path: Path) -> None:
     second = Settings.from_env(env)
     assert first.secret_key == second.secret_key
     assert len(first.secret_key) == 32
-    assert first.database_url == f"sqlite:///{(tmp_path / 'var' / 'survey.kernel.db').as_posix()}"
+    assert first.database_url == f"sqlite:///{(tmp_path / 'var' / 'survey.db').as_posix()}"
     assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0
 
 

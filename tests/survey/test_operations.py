@@ -122,10 +122,10 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 def test_access_log_lines_are_json_with_the_route_template_not_the_token(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="survey.access.keys")
+    caplog.set_level(logging.INFO, logger="survey.access")
     response = client.get("/s/abcdefghijklmnop", headers={"X-Request-ID": "req-abcdef12"})
     assert response.status_code in (404, 410, 200)
-    [record] = [r for r in caplog.records if r.name == "survey.access.keys"]
+    [record] = [r for r in caplog.records if r.name == "survey.access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-abcdef12"
     assert line["method"] == "GET" and line["status"] == response.status_code
@@ -207,7 +207,7 @@ def test_serve_with_two_workers_aggregates_metrics_and_logs_json(
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(60)
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
-    access = [json.loads(line) for line in lines if '"survey.access.keys"' in line]
+    access = [json.loads(line) for line in lines if '"survey.access"' in line]
     assert len(access) >= 40 and {entry["route"] for entry in access} == {"/api/v1/agencies"}
     assert len({entry["request_id"] for entry in access}) == len(access)
     if len({entry["pid"] for entry in access}) == 2:  # both workers served: one sum for both

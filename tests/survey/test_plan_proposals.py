@@ -18,7 +18,7 @@ from survey.errors import InvalidInput, NotFound
 from survey.kernel.periods import parse_period
 from survey.models import SamplingPlan
 from survey.sampling import plans
-from survey.sampling.design_cli import design_path, inputs_path, register_plan_design
+from survey.sampling.cli import design_path, inputs_path, register_plan_design
 from survey.sampling.proposals import (
     Assumptions,
     design_inputs,

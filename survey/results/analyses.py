@@ -35,15 +35,12 @@ import math
 import tokenize
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
-import anyio.to_thread
 import msgspec
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from litestar import Controller, Request, get, post
-from litestar.params import FromQuery, QueryParameter
 
 from analysis import SurveyDesign
 from analysis.drivers import key_drivers
@@ -53,10 +50,8 @@ from analysis.small_areas import small_area_estimates
 from questionnaires.schema import Questionnaire
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
-from survey.http.guards import Guard, staff
 from survey.kernel.periods import Period, parse_period
 from survey.models import QuestionnaireVersion
-from survey.registry.api import parse_body
 from survey.results.export import export_responses
 from survey.sampling.proposals import period_record
 
@@ -354,71 +349,3 @@ def _frame_sizes(frame_counts: pd.DataFrame) -> pd.DataFrame | None:
     return sizes.rename(columns={"N": "frame_count"})
 
 
-class AnalysisController(Controller):
-    path = "/api/v1/analysis"
-    tags: ClassVar[list[str]] = ["analysis"]
-    guards: ClassVar[list[Guard]] = [staff(*ROLES)]
-
-    @post("/regress", status_code=200, summary="Design-based regression (svyglm) on a period")
-    async def regression(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        body: RegressIn = parse_body(await request.body(), RegressIn)
-        context: AppContext = request.app.state.context
-        return await anyio.to_thread.run_sync(run_regression, context, body)
-
-    @get("/drivers", sync_to_thread=True, summary="Key drivers of overall satisfaction")
-    def drivers(
-        self,
-        request: Request[Any, Any, Any],
-        period: FromQuery[str],
-        agency: FromQuery[str | None] = None,
-        outcome: FromQuery[str] = "q_overall",
-        driver: Annotated[list[str] | None, QueryParameter(name="driver")] = None,
-        questionnaire: FromQuery[str | None] = None,
-        method: FromQuery[str] = "relative_weights",
-        replicates: FromQuery[int] = 200,
-        seed: FromQuery[int] = 0,
-        min_n: FromQuery[int] = 100,
-    ) -> dict[str, Any]:
-        return run_drivers(
-            request.app.state.context,
-            period=period,
-            agency=agency,
-            outcome=outcome,
-            drivers=list(driver or []),
-            questionnaire=questionnaire,
-            method=method,
-            replicates=replicates,
-            seed=seed,
-            min_n=min_n,
-        )
-
-    @get("/small-areas", sync_to_thread=True, summary="Fay-Herriot small-area estimates")
-    def small_areas(
-        self,
-        request: Request[Any, Any, Any],
-        period: FromQuery[str],
-        variable: FromQuery[str] = "index",
-        area: Annotated[list[str] | None, QueryParameter(name="area")] = None,
-        parent: Annotated[list[str] | None, QueryParameter(name="parent")] = None,
-        method: FromQuery[str] = "REML",
-        variance: FromQuery[str] = "smoothed",
-        min_n: FromQuery[int] = 30,
-        max_cv: FromQuery[float] = 0.333,
-        bootstrap: FromQuery[int] = 0,
-        seed: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
-        areas = list(area or ["agency", "province"])
-        parents = list(parent) if parent is not None else (["agency"] if "agency" in areas else [])
-        return run_small_areas(
-            request.app.state.context,
-            period=period,
-            variable=variable,
-            area=areas,
-            parent=[p for p in parents if p],
-            method=method,
-            variance=variance,
-            min_n=min_n,
-            max_cv=max_cv,
-            bootstrap=bootstrap,
-            seed=seed,
-        )
