@@ -64,7 +64,7 @@ def draw(
 ) -> bytes:
     """One chart as PNG or SVG bytes (NotFound for an agency not in the release)."""
     from analysis import charts as quadrant
-    from analysis import publication_charts as pc
+    from survey.publication import charts as pc
 
     kind, _, rest = chart.partition("-")
     lang = chart.rsplit("-", 1)[1]

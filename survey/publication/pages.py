@@ -3,7 +3,7 @@
 - `/`, `/agencies/{code}`, `/provinces/{code}`, `/methodology`: the latest published release;
 - `/releases/{id}` and `/releases/{id}/agencies|provinces/{code}`, `/releases/{id}/methodology`:
   one published release, at a stable address;
-- `/releases/{id}/charts/{name}.png|.svg`: its charts (analysis.publication_charts), drawn
+- `/releases/{id}/charts/{name}.png|.svg`: its charts (survey.publication.charts), drawn
   once per release, language and format and kept (a published release never changes);
 - `/releases/{id}/report`: everything on one printable page;
 - `/releases/{id}/preview`: the same for a draft, staff only (charts inline).

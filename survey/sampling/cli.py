@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from analysis.plan_design import Target
+from analysis.planning import Target
 from analysis.samplesize import SampleDesignError
 from survey.context import open_context
 from survey.errors import InvalidInput, PlanError, Problem

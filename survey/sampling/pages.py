@@ -91,7 +91,7 @@ def _session_csrf(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _status(note: str) -> str:
-    """A key for the template's words from `analysis.plan_design`'s English note."""
+    """A key for the template's words from `analysis.planning`'s English note."""
     for prefix, key in (
         ("publishable", "publishable"),
         ("fewer than", "few"),

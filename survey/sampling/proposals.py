@@ -12,7 +12,7 @@ A stratum with fewer than `Assumptions.min_invitations` invitations takes its ag
 response rate, and failing that the assumed one; likewise the index's mean and SD with
 `min_responses`. The proposal's inputs table says which source each number came from.
 
-It then calls `analysis.plan_design.propose` and returns two texts: the plan file (the format
+It then calls `analysis.planning.propose` and returns two texts: the plan file (the format
 of `survey.sampling.plans`, with the summary table as comments at the top and one rate rule per
 stratum;
 questionnaires and contact settings copied from the plan in force on the period's first day,
@@ -38,7 +38,7 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
-from analysis.plan_design import (
+from analysis.planning import (
     Proposal,
     SimulationResult,
     Target,
@@ -167,9 +167,9 @@ def design_inputs(
     strata: Sequence[str],
     assumptions: Assumptions = Assumptions(),
 ) -> pd.DataFrame:
-    """Per stratum: the inputs of `analysis.plan_design` from `history`, and their sources.
+    """Per stratum: the inputs of `analysis.planning` from `history`, and their sources.
 
-    Columns: `analysis.plan_design.STRATUM_COLUMNS` plus `history_eligible`,
+    Columns: `analysis.planning.STRATUM_COLUMNS` plus `history_eligible`,
     `history_invitations`, `history_completes`, `history_responses`, `response_rate_source`
     and `index_source` (`stratum`, `agency` or `assumed`).
     """
@@ -348,7 +348,7 @@ def _fill_index(table: pd.DataFrame, assumptions: Assumptions) -> None:
 
 
 def read_inputs_csv(text: str, *, file: str) -> pd.DataFrame:
-    """A per-stratum inputs table from CSV text (the columns of `analysis.plan_design`:
+    """A per-stratum inputs table from CSV text (the columns of `analysis.planning`:
     `STRATUM_COLUMNS`); numbers are checked here, ranges by the design itself."""
     try:
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)

@@ -19,7 +19,7 @@ from survey.app import create_app
 from survey.config import Settings
 from survey.context import AppContext
 from tests.survey.browser_support import SCREENSHOTS, chromium, live_server, requires_chromium
-from tests.survey.test_publication_pages import (  # noqa: F401 (fixtures)
+from tests.survey.publication.test_publication_pages import (  # noqa: F401 (fixtures)
     NAMES,
     computed,
     published,

@@ -10,8 +10,7 @@ from survey.kernel.tokens import TOKEN_LENGTH, looks_like_token, token_for, toke
 from survey.models import Invitation, OutboxMessage, QuestionnaireVersion, SampledUnit
 from survey.outreach.invitations import create_invitations
 from survey.outreach.messages import count_parts
-
-from .sms_builders import SmsWorld
+from tests.survey.sms_builders import SmsWorld
 
 SECRET = bytes(range(32))
 

@@ -18,8 +18,7 @@ from survey.outreach.gateways.base import GatewayUnavailable, MessageRejected
 from survey.outreach.gateways.console import ConsoleGateway
 from survey.outreach.gateways.memory import MemoryGateway
 from survey.outreach.schedule import RetryPolicy
-
-from .sms_builders import SmsWorld
+from tests.survey.sms_builders import SmsWorld
 
 PHONE = "+989121234567"
 TEHRAN = timedelta(hours=3, minutes=30)

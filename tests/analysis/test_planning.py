@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import SurveyDesign
-from analysis.plan_design import (
+from analysis.planning import (
     Proposal,
     Target,
     evaluate,

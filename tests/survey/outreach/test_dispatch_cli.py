@@ -19,8 +19,7 @@ from survey.cli import main
 from survey.config import Settings
 from survey.errors import ConfigurationError
 from survey.outreach.background import dispatcher_lifespan, wanted_in_serve
-
-from .sms_builders import SmsWorld
+from tests.survey.sms_builders import SmsWorld
 
 PHONE = "+989121234567"
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from analysis.plan_design import Target
+from analysis.planning import Target
 from survey.config import Settings
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound

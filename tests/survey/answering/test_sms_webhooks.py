@@ -10,8 +10,7 @@ from survey.answering.api import signature_for
 from survey.models import InboundMessage, Invitation, OutboxMessage
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.memory import MemoryGateway
-
-from .sms_builders import SmsWorld
+from tests.survey.sms_builders import SmsWorld
 
 PHONE = "+989121234567"
 INBOUND = {"from": "09121234567", "to": "3000123", "text": "4", "message_id": "m-1"}

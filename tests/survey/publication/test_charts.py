@@ -14,7 +14,8 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from PIL import Image
 
-from analysis.publication_charts import (
+from analysis.release import ReleaseTables, compute_release
+from survey.publication.charts import (
     ChartError,
     driver_bars,
     driver_figure,
@@ -23,7 +24,6 @@ from analysis.publication_charts import (
     trend_chart,
     trend_figure,
 )
-from analysis.release import ReleaseTables, compute_release
 from tests.analysis.test_release import ITEMS, make_export
 
 NAMES_FA = {"TAX": "سازمان امور مالیاتی", "EDU": "آموزش و پرورش", "HLT": "وزارت بهداشت",

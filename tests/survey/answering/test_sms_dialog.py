@@ -13,8 +13,7 @@ from survey.answering.api import signature_for
 from survey.models import InboundMessage, Invitation, OptOut, OutboxMessage, Response
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.memory import MemoryGateway
-
-from .sms_builders import SmsWorld
+from tests.survey.sms_builders import SmsWorld
 
 PHONE = "+989121234567"
 _ids = itertools.count(1)

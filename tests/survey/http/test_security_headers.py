@@ -23,7 +23,7 @@ from survey.registry import agencies as registry
 from tests.survey.access_builders import PASSWORD, add_staff, https_client, sign_in
 from tests.survey.answer_builders import AnswerWorld
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_DIRS = [*(ROOT / "survey").glob("*/templates"), ROOT / "questionnaires" / "templates"]
 
 
