@@ -1,8 +1,7 @@
 """Staff analysis API: survey regression, key drivers and small-area estimates of one period.
 
 Each endpoint exports the period's completed responses (survey.results.export: the same rows,
-weights
-and design strata as `survey export responses`), builds the design
+weights and design strata as `survey export responses`), builds the design
 `SurveyDesign(responses, weights="weight", strata="stratum", fpc="N_h", lonely_psu="adjust")`
 and runs the analysis package (docs/models.md):
 
@@ -23,16 +22,15 @@ Tables come back as JSON rows (NaN as null). Bad periods, formulas, columns and 
 422 naming the parameter. Admins and statisticians only: these run on unpublished
 response-level data of every agency.
 
-Formulas are evaluated by patsy, which evaluates Python expressions, so a formula may only
-name export columns and the formula functions `C`, `I`, `Q`, `center`, `standardize`,
-`scale`, `Treatment`, `Sum`, with numbers, quoted strings and operators.
+A formula from a caller is never handed to patsy (which evaluates Python): it is parsed by
+our own grammar (analysis.formula_grammar: export columns, `+ - : * ( )`, `C()`, `Q()`, a few
+transforms and `I()` with one operation on literal numbers), and only the parse tree,
+rendered again, is fitted; anything else is a 422 naming the offending token.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import tokenize
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -45,6 +43,7 @@ import sqlalchemy as sa
 from analysis import SurveyDesign
 from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
+from analysis.formula_grammar import FormulaError, parse_formula
 from analysis.regression import regress
 from analysis.small_areas import small_area_estimates
 from questionnaires.schema import Questionnaire
@@ -56,8 +55,6 @@ from survey.results.export import export_responses
 from survey.sampling.proposals import period_record
 
 ROLES = ("admin", "statistician")
-FORMULA_FUNCTIONS = frozenset({"C", "I", "Q", "center", "standardize", "scale", "Treatment", "Sum"})
-_FORBIDDEN_OPERATORS = frozenset({".", "[", "]", "{", "}", "=", ":=", "@", ";", "lambda"})
 
 
 @dataclass(frozen=True)
@@ -123,33 +120,14 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def check_formula(formula: str, columns: set[str]) -> None:
-    """Refuse formulas that name anything but export columns and the formula functions
-    (patsy evaluates the terms as Python)."""
-    if not formula.strip():
-        raise _invalid("formula: expected 'outcome ~ term + term', got an empty formula", "formula")
-    if "~" not in formula:
-        raise _invalid(f"formula: expected 'outcome ~ term + ...', got {formula!r}", "formula")
+def safe_formula(formula: str, columns: set[str]) -> str:
+    """The formula as our own grammar reads it (analysis.formula_grammar), re-rendered: patsy
+    evaluates Python, so only this rendering of a parse tree ever reaches it, never the text
+    a caller sent."""
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(formula).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
-        raise _invalid(f"formula: cannot be read ({exc})", "formula") from None
-    for token in tokens:
-        if token.type == tokenize.NAME:
-            if token.string in columns or token.string in FORMULA_FUNCTIONS:
-                continue
-            raise _invalid(
-                f"formula: {token.string!r} is not a column of the period's export "
-                f"(for scores use score_<item id>, e.g. score_q_time) nor a formula function "
-                f"({', '.join(sorted(FORMULA_FUNCTIONS))})",
-                "formula",
-            )
-        if token.type == tokenize.OP and token.string in _FORBIDDEN_OPERATORS:
-            raise _invalid(
-                f"formula: the operator {token.string!r} is not allowed in a formula", "formula"
-            )
-        if token.type == tokenize.ERRORTOKEN and token.string.strip():
-            raise _invalid(f"formula: unexpected {token.string!r}", "formula")
+        return parse_formula(formula, columns).render()
+    except FormulaError as exc:
+        raise _invalid(str(exc), "formula") from None
 
 
 def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by") -> list[str]:
@@ -164,17 +142,18 @@ def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by"
 def run_regression(context: AppContext, body: RegressIn) -> dict[str, Any]:
     data = period_data(context, body.period)
     columns = set(data.responses.columns)
-    check_formula(body.formula, columns)
+    formula = safe_formula(body.formula, columns)
     by = _by_columns(body.by, columns)
     try:
         table = regress(
-            data.design, body.formula, family=body.family, by=by or None, level=body.level
+            data.design, formula, family=body.family, by=by or None, level=body.level
         )  # type: ignore[arg-type]
     except AnalysisError as exc:
         raise _invalid(str(exc), _field_of(str(exc), "formula")) from None
     return {
         "period": period_record(data.period),
         "formula": body.formula,
+        "formula_fitted": formula,
         "family": body.family,
         "by": by,
         "responses": len(data.responses),

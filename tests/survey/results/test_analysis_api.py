@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -269,3 +270,63 @@ def test_odd_requests_are_4xx_never_500(client: TestClient, context: AppContext)
     for path, params in gets:
         response = client.get(f"/api/v1/analysis/{path}", params=params, headers=headers)
         assert response.status_code in (400, 422), (path, params, response.text)
+
+
+def _hostile_formulas(marker: str) -> list[str]:
+    """Formulas that make patsy run a command when handed to it as text (the first is the one
+    the attack report used); each would create `marker`."""
+    command = f"touch {marker}"
+    return [
+        f"score_q_overall ~ f\"{{__import__('os').system('{command}')}}\"",
+        f"score_q_overall ~ I(__import__('os').system('{command}'))",
+        f"score_q_overall ~ score_q_time + I(__import__('subprocess').call(['touch', '{marker}']))",
+        f"score_q_overall ~ I((lambda: __import__('os').system('{command}'))())",
+        f"score_q_overall ~ score_q_time.__class__.__base__ + I(open('{marker}', 'w'))",
+        f"score_q_overall ~ C(channel, __import__('os').system('{command}'))",
+        f"score_q_overall ~ ｉmport('{marker}')",  # fullwidth look-alike
+        "score_q_overall ~ " + " + ".join(["score_q_time"] * 2000),  # very long
+        "score_q_overall ~ " + "(" * 500 + "score_q_time" + ")" * 500,  # very deep
+    ]
+
+
+def test_hostile_formulas_never_run_and_are_refused_naming_a_token(
+    client: TestClient, context: AppContext, tmp_path: Path
+) -> None:
+    world = _period(context)
+    marker = tmp_path / "ran"
+    for formula in _hostile_formulas(str(marker)):
+        response = client.post(
+            "/api/v1/analysis/regress",
+            json={"period": PERIOD, "formula": formula},
+            headers=_headers(world),
+        )
+        assert response.status_code == 422, (formula[:60], response.text)
+        problem = response.json()["problems"][0]
+        assert problem["field"] == "formula" and "formula" in problem["message"]
+        assert len(problem["message"]) < 400  # the echoed input is cut short
+        assert not marker.exists(), formula[:60]
+    # The same payload handed straight to patsy does run: the check above is not empty.
+    export = export_responses(context, date(2026, 2, 20), date(2026, 3, 20)).responses
+    design = SurveyDesign(export, weights="weight", strata="stratum", fpc="N_h")
+    with pytest.raises(Exception):  # noqa: B017 (patsy fails after evaluating the call)
+        regress(design, f"score_q_overall ~ I(__import__('os').system('touch {marker}'))")
+    assert marker.exists()
+
+
+def test_plain_formulas_still_fit_after_the_grammar(
+    client: TestClient, context: AppContext
+) -> None:
+    world = _period(context)
+    response = client.post(
+        "/api/v1/analysis/regress",
+        json={
+            "period": PERIOD,
+            "formula": "score_q_overall ~ center(score_q_time) * C(channel) + I(score_q_ease ** 2)",
+        },
+        headers=_headers(world),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    terms = {row["term"] for row in body["rows"]}
+    assert "center(score_q_time)" in terms and "I(score_q_ease ** 2)" in terms
+    assert body["formula_fitted"].startswith("score_q_overall ~ ")
