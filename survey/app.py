@@ -29,6 +29,7 @@ from survey.errors import (
     SurveyError,
 )
 from survey.http import observability
+from survey.http.dependencies import DEPENDENCIES
 from survey.http.health import health_handlers
 from survey.http.openapi import document_error_responses
 from survey.http.security import security_headers_hook, security_middleware
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             *ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
+        dependencies=DEPENDENCIES,
         exception_handlers={
             SurveyError: _survey_error,
             HTTPException: _http_error,

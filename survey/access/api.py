@@ -28,9 +28,8 @@ from survey.errors import InvalidInput, Problem
 from survey.http.bodies import parse_body
 from survey.http.guards import principal_of, staff
 from survey.kernel import audit
-from survey.kernel.credentials import ONCE
+from survey.kernel.credentials import ONCE, IssuedKey
 from survey.kernel.db import transaction
-from survey.registry import agencies as registry
 
 
 class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -120,7 +119,7 @@ class UserController(Controller):
         context: AppContext = request.app.state.context
         principal = principal_of(request)
 
-        def work() -> tuple[users.UserView, registry.IssuedKey]:
+        def work() -> tuple[users.UserView, IssuedKey]:
             with transaction(context.sessions) as session:
                 return users.add_user(
                     session,

@@ -9,55 +9,19 @@ beside); every word of the page lives in the template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
-import jdatetime
 from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Template
-from markupsafe import Markup
 
 from survey.context import AppContext
 from survey.http.guards import staff
 from survey.ingestion import overview as overview_service
 from survey.ingestion.overview import CountRow, Overview
+from survey.kernel.locale import LANGUAGES, Numbers
 from survey.sampling.plans import today_in
-
-LANGUAGES = ("fa", "en")
-_PERSIAN_DIGITS = str.maketrans(
-    "0123456789.,%", "".join(map(chr, range(0x06F0, 0x06FA))) + "\u066b\u066c\u066a"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Numbers:
-    """Formats numbers and dates for one language."""
-
-    lang: str
-
-    def integer(self, value: int) -> str:
-        return self._digits(f"{value:,}")
-
-    def percent(self, value: float | None) -> str:
-        if value is None:
-            return "-"
-        return self._digits(f"{value * 100:.1f}%")
-
-    def rate(self, value: float) -> str:
-        return self._digits(f"{value * 100:g}%")
-
-    def day(self, value: date) -> Markup:
-        """Solar Hijri date with the Gregorian date beside it."""
-        solar = jdatetime.date.fromgregorian(date=value)
-        months = jdatetime.date.j_months_fa if self.lang == "fa" else jdatetime.date.j_months_en
-        hijri = f"{solar.day} {months[solar.month - 1]} {solar.year}"
-        # The Gregorian date is isolated left-to-right so that it reads correctly in Persian.
-        return Markup('{} (<bdi dir="ltr">{}</bdi>)').format(self._digits(hijri), value.isoformat())
-
-    def _digits(self, text: str) -> str:
-        return text.translate(_PERSIAN_DIGITS) if self.lang == "fa" else text
 
 
 def _row(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:

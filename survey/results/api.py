@@ -17,6 +17,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from survey.context import AppContext
 from survey.http.bodies import parse_body
+from survey.http.dependencies import Caller, Context
 from survey.http.guards import Guard, agency_scope, principal_of, staff
 from survey.kernel import audit
 from survey.kernel.periods import parse_day, parse_period
@@ -187,10 +188,12 @@ class RatesController(Controller):
         sync_to_thread=True,
     )
     def rates(
-        self, request: Request[Any, Any, Any], period: FromQuery[str], by: FromQuery[str] = "agency"
+        self,
+        context: Context,
+        principal: Caller,
+        period: FromQuery[str],
+        by: FromQuery[str] = "agency",
     ) -> dict[str, Any]:
-        context: AppContext = request.app.state.context
-        principal: Principal = principal_of(request)
         agency_id = agency_scope(principal)  # an agency operator: its own agency only
         wanted = parse_period(period)
         with context.read_sessions() as session:

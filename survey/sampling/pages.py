@@ -31,9 +31,9 @@ from markupsafe import Markup
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound, Problem
 from survey.http.guards import Guard, csrf_token, principal_of, staff
-from survey.ingestion.pages import LANGUAGES, Numbers
 from survey.kernel.csrf import CsrfSigner
 from survey.kernel.db import transaction
+from survey.kernel.locale import LANGUAGES, Numbers
 from survey.kernel.periods import parse_day
 from survey.kernel.principal import Principal
 from survey.sampling import api as plans_api
