@@ -41,14 +41,19 @@ from survey.outreach.retention import retention_lifespan
 from survey.publication.api import ReleaseController
 from survey.publication.pages import PublicationController, missing_page
 from survey.registry.api import RegistryController
-from survey.results.api import AnalysisController, ExportController, RatesController
+from survey.results.api import (
+    AnalysisController,
+    ExportController,
+    PlanDesignController,
+    RatesController,
+)
+from survey.results.pages import PlanPageController
 from survey.sampling.api import PlanController
-from survey.sampling.pages import PlanPageController
 
 SURVEY_DIR = Path(__file__).parent
 # Each domain's pages name their templates "<domain>/<file>"; the files live in <domain>/templates.
 STATIC_DIR = SURVEY_DIR / "http" / "static"
-TEMPLATE_DOMAINS = ("access", "sampling", "ingestion", "answering", "publication")
+TEMPLATE_DOMAINS = ("access", "ingestion", "answering", "results", "publication")
 
 # The one table from domain errors to HTTP statuses.
 STATUS_OF: dict[type[SurveyError], int] = {
@@ -104,7 +109,6 @@ ROUTE_HANDLERS = (
     AuditController,
     RegistryController,
     PlanController,
-    PlanPageController,
     TransactionController,
     PageController,
     AnsweringController,
@@ -112,6 +116,8 @@ ROUTE_HANDLERS = (
     AnalysisController,
     ExportController,
     RatesController,
+    PlanDesignController,
+    PlanPageController,
     ReleaseController,
     PublicationController,
 )

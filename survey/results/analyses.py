@@ -52,7 +52,7 @@ from survey.errors import InvalidInput, Problem
 from survey.kernel.periods import Period, parse_period
 from survey.models import QuestionnaireVersion
 from survey.results.export import export_responses
-from survey.sampling.proposals import period_record
+from survey.results.proposals import period_record
 
 ROLES = ("admin", "statistician")
 
@@ -145,9 +145,7 @@ def run_regression(context: AppContext, body: RegressIn) -> dict[str, Any]:
     formula = safe_formula(body.formula, columns)
     by = _by_columns(body.by, columns)
     try:
-        table = regress(
-            data.design, formula, family=body.family, by=by or None, level=body.level
-        )  # type: ignore[arg-type]
+        table = regress(data.design, formula, family=body.family, by=by or None, level=body.level)  # type: ignore[arg-type]
     except AnalysisError as exc:
         raise _invalid(str(exc), _field_of(str(exc), "formula")) from None
     return {
@@ -326,5 +324,3 @@ def _frame_sizes(frame_counts: pd.DataFrame) -> pd.DataFrame | None:
         return None
     sizes = cells.groupby(["agency", "province"], as_index=False)["N"].sum()
     return sizes.rename(columns={"N": "frame_count"})
-
-

@@ -12,16 +12,19 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
 
 from survey.context import AppContext
+from survey.errors import InvalidInput
 from survey.http.bodies import parse_body
 from survey.http.dependencies import Caller, Context
 from survey.http.guards import Guard, agency_scope, principal_of, staff
 from survey.kernel import audit
 from survey.kernel.periods import parse_day, parse_period
 from survey.kernel.principal import Principal
+from survey.results import proposals as plan_proposals
 from survey.results.analyses import ROLES, RegressIn, run_drivers, run_regression, run_small_areas
 from survey.results.export import (
     ExportResult,
@@ -177,6 +180,7 @@ class AnalysisController(Controller):
 
 # `GET /api/v1/rates?period=1405-01&by=agency|channel|mode|province`: AAPOR rates for staff.
 
+
 class RatesController(Controller):
     path = "/api/v1/rates"
     tags: ClassVar[list[str]] = ["rates"]
@@ -208,3 +212,56 @@ class RatesController(Controller):
             "by": by,
             "rows": table.records(),
         }
+
+
+class SimulationIn(msgspec.Struct, forbid_unknown_fields=True):
+    plan_yaml: str
+    design_yaml: str
+    periods: int = 200
+    seed: int | None = 1
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return value
+
+
+PLAN_DESIGNERS = ("admin", "statistician")
+
+
+class PlanDesignController(Controller):
+    """The sample-design workflow (docs/sample-design.md), as `survey plans propose|simulate`:
+
+    - `POST /api/v1/plans/proposals` JSON `{period, target_moe | target_cv, by, ...}` -> the
+      proposal's plan file (`plan_yaml`), design sidecar (`design_yaml`), inputs (`inputs_csv`)
+      and its summary table as data (`domains`, `totals`, `strata`); audited as `plan.propose`;
+    - `POST /api/v1/plans/simulations` JSON `{plan_yaml, design_yaml, periods?, seed?}` -> the
+      plan as (perhaps) edited and what simulated periods of it delivered;
+    - `POST /api/v1/plans` (survey.sampling.api) with the (edited) `plan_yaml` activates it.
+    """
+
+    path = "/api/v1"
+    tags: ClassVar[list[str]] = ["plans"]
+
+    @post("/plans/proposals", guards=[staff(*PLAN_DESIGNERS)], status_code=200)
+    async def propose_plan(self, request: Request) -> dict[str, Any]:
+        """Per-stratum rates meeting a target precision, from the platform's history."""
+        wanted = plan_proposals.parse_request(_json_object(await request.body()))
+        context: AppContext = request.app.state.context
+        principal = principal_of(request)
+        return await anyio.to_thread.run_sync(
+            plan_proposals.run_proposal, context, principal, wanted
+        )
+
+    @post("/plans/simulations", guards=[staff(*PLAN_DESIGNERS)], status_code=200)
+    async def simulate_plan(self, request: Request) -> dict[str, Any]:
+        """What simulated periods of a (perhaps edited) proposal deliver against its targets."""
+        body: SimulationIn = parse_body(await request.body(), SimulationIn)
+        return await anyio.to_thread.run_sync(
+            plan_proposals.run_simulation, body.plan_yaml, body.design_yaml, body.periods, body.seed
+        )

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 from survey.context import AppContext
 from tests.survey.admin_builders import EXAMPLE_PLAN, add_tax_agency, staff_token
 from tests.survey.answer_builders import AnswerWorld
-from tests.survey.sampling.test_plan_proposals import _history as history
+from tests.survey.results.test_plan_proposals import _history as history
 
 YAML = {"Content-Type": "application/yaml"}
 

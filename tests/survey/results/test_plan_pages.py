@@ -13,7 +13,7 @@ from survey.context import AppContext
 from survey.models import AuditLog
 from tests.survey.access_builders import add_staff, https_client, sign_in
 from tests.survey.answer_builders import AnswerWorld
-from tests.survey.sampling.test_plan_proposals import _history as history
+from tests.survey.results.test_plan_proposals import _history as history
 
 
 def _bearer(world: AnswerWorld, role: str) -> dict[str, str]:

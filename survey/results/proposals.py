@@ -50,7 +50,10 @@ from analysis.samplesize import SampleDesignError
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound, Problem
 from survey.ingestion.frames import frame_counts
+from survey.kernel import audit
+from survey.kernel.db import transaction
 from survey.kernel.periods import Period, PeriodError, format_date, parse_period
+from survey.kernel.principal import Principal
 from survey.models import Agency, Invitation, OutboxMessage, SampledUnit, SamplingPlan, Service
 from survey.results.export import export_responses
 from survey.sampling.draw import PlanSpec, RateRule, Unit
@@ -908,3 +911,62 @@ def simulation_records(simulation: PlanSimulation) -> dict[str, Any]:
             "summary_text": result.summary(),
         },
     }
+
+
+MAX_SIMULATED_PERIODS = 2000
+
+
+def run_proposal(
+    context: AppContext, principal: Principal, request: ProposalRequest
+) -> dict[str, Any]:
+    """Run a proposal and audit who asked for which target (shared by the API and the page)."""
+    result = request.run(context)
+    totals = result.proposal.totals
+    domains = result.proposal.domains
+    with transaction(context.sessions) as session:
+        audit.record(
+            session,
+            principal,
+            "plan.propose",
+            "sampling_plan_proposal",
+            request.period.label,
+            after={
+                "period": request.period.label,
+                "target": request.target.to_dict(),
+                "within": request.within,
+                "invitations": round(totals["invitations"], 1),
+                "cost": round(totals["cost"], 2),
+                "publishable": int(domains["publishable"].sum()),
+            },
+            at=context.clock(),
+        )
+    return {
+        "period": period_record(request.period),
+        "history": (period_record(result.history) if result.history is not None else None),
+        **proposal_records(result.proposal),
+        "sources": {
+            "response_rate": _counts(result.inputs["response_rate_source"]),
+            "index": _counts(result.inputs["index_source"]),
+        },
+        "plan_yaml": result.plan_text,
+        "design_yaml": result.design_text,
+        "inputs_csv": result.inputs.to_csv(index=False, lineterminator="\n"),
+    }
+
+
+def _counts(values: Any) -> dict[str, int]:
+    """How many strata took each source (stratum, agency, assumed or file)."""
+    return {str(k): int(v) for k, v in sorted(values.value_counts().items())}
+
+
+def run_simulation(
+    plan_yaml: str, design_yaml: str, periods: int, seed: int | None
+) -> dict[str, Any]:
+    """Simulate a plan file against its design sidecar (shared by the API and the page)."""
+    if not 1 <= periods <= MAX_SIMULATED_PERIODS:
+        raise InvalidInput(
+            "bad number of periods",
+            [Problem(f"expected 1 to {MAX_SIMULATED_PERIODS}, got {periods}", "periods")],
+        )
+    simulation = simulate_plan(plan_yaml, design_yaml, file="plan_yaml", periods=periods, seed=seed)
+    return simulation_records(simulation)

@@ -36,9 +36,9 @@ from survey.kernel.db import transaction
 from survey.kernel.locale import LANGUAGES, Numbers
 from survey.kernel.periods import parse_day
 from survey.kernel.principal import Principal
-from survey.sampling import api as plans_api
+from survey.results import proposals as plan_proposals
+from survey.results.proposals import parse_request
 from survey.sampling import plans
-from survey.sampling.proposals import parse_request
 
 BASE = "/staff/plans"
 COOKIE = "s_staff_csrf"
@@ -298,7 +298,7 @@ class PlanPageController(Controller):
             secure=request.url.scheme == "https",
         )
         return Template(
-            template_name="sampling/workspace.html.j2",
+            template_name="results/plan_workspace.html.j2",
             context=model,
             status_code=status,
             headers={**SECURITY_HEADERS, "Content-Language": lang},
@@ -338,7 +338,7 @@ class PlanPageController(Controller):
         try:
             wanted = parse_request(values)
             records = await anyio.to_thread.run_sync(
-                plans_api.propose, context, principal_of(request), wanted
+                plan_proposals.run_proposal, context, principal_of(request), wanted
             )
         except (InvalidInput, NotFound) as exc:
             problems = getattr(exc, "problems", None) or [Problem(exc.message)]
@@ -370,7 +370,7 @@ class PlanPageController(Controller):
             if problems:
                 raise InvalidInput("the simulation cannot run", problems)
             records = await anyio.to_thread.run_sync(
-                plans_api.simulate, edit["plan_yaml"], edit["design_yaml"], periods, seed
+                plan_proposals.run_simulation, edit["plan_yaml"], edit["design_yaml"], periods, seed
             )
         except InvalidInput as exc:
             return self._render(

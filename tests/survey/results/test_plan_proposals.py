@@ -18,8 +18,8 @@ from survey.errors import InvalidInput, NotFound
 from survey.kernel.periods import parse_period
 from survey.models import SamplingPlan
 from survey.sampling import plans
-from survey.sampling.cli import design_path, inputs_path, register_plan_design
-from survey.sampling.proposals import (
+from survey.results.cli import design_path, inputs_path, register_plan_design
+from survey.results.proposals import (
     Assumptions,
     design_inputs,
     propose_plan,
