@@ -33,12 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlmodel import col
 
 from analysis import SurveyDesign
 from analysis.drivers import key_drivers
@@ -183,13 +184,16 @@ def _score_column(name: str, columns: set[str], field: str) -> str:
 def _index_items(context: AppContext, responses: pd.DataFrame) -> tuple[str, list[str]]:
     """The most answered questionnaire in the export and its index items."""
     counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
-    qid, version = counts.idxmax()
+    most = cast(tuple[str, int], counts.idxmax())  # a key of the two-level index
+    qid, version = str(most[0]), int(most[1])
     with context.read_sessions() as session:
         content = session.scalar(
-            sa.select(QuestionnaireVersion.content).where(
-                QuestionnaireVersion.qid == qid, QuestionnaireVersion.version == int(version)
+            sa.select(col(QuestionnaireVersion.content)).where(
+                col(QuestionnaireVersion.qid) == qid, col(QuestionnaireVersion.version) == version
             )
         )
+    if content is None:  # the export only holds registered questionnaires
+        raise _invalid(f"questionnaire {qid} v{version} is not registered", "questionnaire")
     questionnaire = Questionnaire.from_dict(content, file=f"{qid} v{version}")
     return str(qid), [entry.item for entry in questionnaire.scoring.index]
 
@@ -256,8 +260,8 @@ def run_small_areas(
     *,
     period: str,
     variable: str,
-    area: list[str],
-    parent: list[str],
+    area: list[str] | None,
+    parent: list[str] | None,
     method: str,
     variance: str,
     min_n: int,
@@ -265,6 +269,11 @@ def run_small_areas(
     bootstrap: int,
     seed: int,
 ) -> dict[str, Any]:
+    """Fay-Herriot estimates for the cells of `area` (default agency x province), borrowing
+    strength within `parent` (default agency, when agency is an area column)."""
+    area = list(area or ["agency", "province"])
+    parent = list(parent) if parent is not None else (["agency"] if "agency" in area else [])
+    parent = [p for p in parent if p]
     if not 0 <= bootstrap <= 2000:
         raise _invalid(f"bootstrap: expected 0 to 2000 replicates, got {bootstrap}", "bootstrap")
     data = period_data(context, period)
@@ -323,4 +332,4 @@ def _frame_sizes(frame_counts: pd.DataFrame) -> pd.DataFrame | None:
     if cells.empty:
         return None
     sizes = cells.groupby(["agency", "province"], as_index=False)["N"].sum()
-    return sizes.rename(columns={"N": "frame_count"})
+    return pd.DataFrame(sizes).rename(columns={"N": "frame_count"})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -258,7 +259,7 @@ def _design_key(period: pd.Series, plan_version: pd.Series, plan_stratum: pd.Ser
     return period + "/v" + plan_version.astype(str) + "/" + plan_stratum
 
 
-def _design_frame(rows: list[Any], secret_key: bytes) -> pd.DataFrame:
+def _design_frame(rows: Sequence[Any], secret_key: bytes) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "response_id": [pseudonymous_id(secret_key, int(r.id)) for r in rows],
@@ -352,7 +353,7 @@ def _attach_weights(design: pd.DataFrame, strata: pd.DataFrame) -> pd.DataFrame:
 
 
 def _answer_columns(
-    rows: list[Any], index: pd.Index, questionnaires: dict[int, Questionnaire]
+    rows: Sequence[Any], index: pd.Index, questionnaires: dict[int, Questionnaire]
 ) -> pd.DataFrame:
     """Every item's answer by item id, the item scores, `index` and `satisfied`, per response."""
     item_ids: dict[str, None] = {}
@@ -369,7 +370,7 @@ def _answer_columns(
                 f"like design columns: {', '.join(clash)}; rename the items in a new version"
             )
         answers = pd.DataFrame(
-            [dict(rows[p].answers or {}) for p in positions], columns=ids, dtype=object
+            [dict(rows[int(p)].answers or {}) for p in positions], columns=ids, dtype=object
         )
         answers.index = index[positions]
         scores = score(questionnaire, answers)

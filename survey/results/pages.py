@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio.to_thread
 from litestar import Controller, MediaType, Request, get, post
@@ -30,11 +30,10 @@ from markupsafe import Markup
 
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound, Problem
-from survey.http.guards import Guard, csrf_token, principal_of, staff
+from survey.http.dependencies import Caller, Context
+from survey.http.guards import csrf_token, staff
 from survey.kernel.csrf import CsrfSigner
-from survey.kernel.db import transaction
-from survey.kernel.locale import LANGUAGES, Numbers
-from survey.kernel.periods import parse_day
+from survey.kernel.locale import Numbers, fold_digits, language_or_default, localise
 from survey.kernel.principal import Principal
 from survey.results import proposals as plan_proposals
 from survey.results.proposals import parse_request
@@ -69,15 +68,11 @@ FORM_FIELDS = (
     "min_completes",
     "name",
 )
-_PERSIAN = str.maketrans(
-    "0123456789.,%", "".join(map(chr, range(0x06F0, 0x06FA))) + "\u066b\u066c\u066a"
-)
 DEFAULTS = {"target_moe": "3", "measure": "mean", "within": "optimal", "by": ["agency"]}
 
 
 def _lang(request: Request[Any, Any, Any]) -> str:
-    wanted = request.query_params.get("lang")
-    return wanted if wanted in LANGUAGES else "fa"
+    return language_or_default(request.query_params.get("lang"))
 
 
 def _binding(principal: Principal) -> str:
@@ -112,7 +107,7 @@ class _View:
         self.lang = lang
 
     def _digits(self, text: str) -> str:
-        return text.translate(_PERSIAN) if self.lang == "fa" else text
+        return localise(text, self.lang)
 
     def fixed(self, value: float | None, digits: int = 2) -> str:
         if value is None:
@@ -225,11 +220,13 @@ def _form_values(form: Any) -> dict[str, Any]:
 class PlanPageController(Controller):
     path = BASE
     include_in_schema = False
-    guards: ClassVar[list[Guard]] = [staff("admin", "statistician")]
+    guards = (staff("admin", "statistician"),)
 
     def _render(
         self,
         request: Request[Any, Any, Any],
+        context: AppContext,
+        principal: Principal,
         *,
         status: int = 200,
         form: Mapping[str, Any] | None = None,
@@ -240,7 +237,6 @@ class PlanPageController(Controller):
         edit: Mapping[str, Any] | None = None,
         applied: str | None = None,
     ) -> Template:
-        context: AppContext = request.app.state.context
         lang = _lang(request)
         view = _View(lang)
         nonce = request.cookies.get(COOKIE) or CsrfSigner.new_nonce()
@@ -254,8 +250,7 @@ class PlanPageController(Controller):
             "other_lang": "en" if lang == "fa" else "fa",
             "base": BASE,
             "csrf_field": FIELD,
-            "csrf": _session_csrf(request)
-            or signer.field_for(nonce, _binding(principal_of(request))),
+            "csrf": _session_csrf(request) or signer.field_for(nonce, _binding(principal)),
             "today": view.numbers.day(today),
             "form": {**DEFAULTS, **(form or {})},
             "error": error,
@@ -306,45 +301,58 @@ class PlanPageController(Controller):
             media_type=MediaType.HTML,
         )
 
-    async def _checked_form(self, request: Request[Any, Any, Any]) -> Any:
+    async def _checked_form(
+        self, request: Request[Any, Any, Any], context: AppContext, principal: Principal
+    ) -> Any:
         """The posted form, or None when its CSRF field matches neither the session's token
         nor this page's signed double-submit cookie."""
         form = await request.form()
-        context: AppContext = request.app.state.context
         given = form.get(FIELD)
         session = _session_csrf(request)
         if session is not None and given is not None and hmac.compare_digest(str(given), session):
             return form
         signer = CsrfSigner(context.settings.secret_key)
-        ok = signer.verify(request.cookies.get(COOKIE), _binding(principal_of(request)), given)
+        ok = signer.verify(request.cookies.get(COOKIE), _binding(principal), given)
         return form if ok else None
 
-    def _expired(self, request: Request[Any, Any, Any]) -> Template:
-        return self._render(request, status=403, error="form_expired")
+    def _expired(
+        self, request: Request[Any, Any, Any], context: AppContext, principal: Principal
+    ) -> Template:
+        return self._render(request, context, principal, status=403, error="form_expired")
 
     @get("/", sync_to_thread=True)
-    def workspace(self, request: Request[Any, Any, Any]) -> Template:
+    def workspace(
+        self, request: Request[Any, Any, Any], context: Context, principal: Caller
+    ) -> Template:
         """The proposal form and the latest plan versions."""
         applied = request.query_params.get("applied")
-        return self._render(request, applied=applied if applied and applied.isdigit() else None)
+        shown = applied if applied and applied.isdigit() else None
+        return self._render(request, context, principal, applied=shown)
 
     @post("/propose", status_code=200)
-    async def propose(self, request: Request[Any, Any, Any]) -> Template:
-        form = await self._checked_form(request)
+    async def propose(
+        self, request: Request[Any, Any, Any], context: Context, principal: Caller
+    ) -> Template:
+        form = await self._checked_form(request, context, principal)
         if form is None:
-            return self._expired(request)
+            return self._expired(request, context, principal)
         values = _form_values(form)
-        context: AppContext = request.app.state.context
         try:
             wanted = parse_request(values)
             records = await anyio.to_thread.run_sync(
-                plan_proposals.run_proposal, context, principal_of(request), wanted
+                plan_proposals.run_proposal, context, principal, wanted
             )
         except (InvalidInput, NotFound) as exc:
             problems = getattr(exc, "problems", None) or [Problem(exc.message)]
             status = 404 if isinstance(exc, NotFound) else 422
             return self._render(
-                request, status=status, form=values, error=exc.message, problems=problems
+                request,
+                context,
+                principal,
+                status=status,
+                form=values,
+                error=exc.message,
+                problems=problems,
             )
         edit = {
             "plan_yaml": records["plan_yaml"],
@@ -352,13 +360,15 @@ class PlanPageController(Controller):
             "periods": "200",
             "seed": "1",
         }
-        return self._render(request, form=values, proposal=records, edit=edit)
+        return self._render(request, context, principal, form=values, proposal=records, edit=edit)
 
     @post("/simulate", status_code=200)
-    async def simulate(self, request: Request[Any, Any, Any]) -> Template:
-        form = await self._checked_form(request)
+    async def simulate(
+        self, request: Request[Any, Any, Any], context: Context, principal: Caller
+    ) -> Template:
+        form = await self._checked_form(request, context, principal)
         if form is None:
-            return self._expired(request)
+            return self._expired(request, context, principal)
         edit = {
             key: str(form.get(key) or "")
             for key in ("plan_yaml", "design_yaml", "periods", "seed", "starts")
@@ -374,42 +384,51 @@ class PlanPageController(Controller):
             )
         except InvalidInput as exc:
             return self._render(
-                request, status=422, error=exc.message, problems=exc.problems, edit=edit
+                request,
+                context,
+                principal,
+                status=422,
+                error=exc.message,
+                problems=exc.problems,
+                edit=edit,
             )
         return self._render(
-            request, proposal=records["proposal"], simulation=records["simulation"], edit=edit
+            request,
+            context,
+            principal,
+            proposal=records["proposal"],
+            simulation=records["simulation"],
+            edit=edit,
         )
 
     @post("/apply", status_code=303)
-    async def apply(self, request: Request[Any, Any, Any]) -> Template | Redirect:
-        form = await self._checked_form(request)
+    async def apply(
+        self, request: Request[Any, Any, Any], context: Context, principal: Caller
+    ) -> Template | Redirect:
+        form = await self._checked_form(request, context, principal)
         if form is None:
-            return self._expired(request)
+            return self._expired(request, context, principal)
         edit = {
             key: str(form.get(key) or "")
             for key in ("plan_yaml", "design_yaml", "periods", "seed", "starts")
         }
-        context: AppContext = request.app.state.context
-        principal = principal_of(request)
-
-        def work() -> int:
-            starts = parse_day(edit["starts"], field="starts") if edit["starts"].strip() else None
-            with transaction(context.sessions) as session:
-                detail = plans.apply_plan(
-                    session,
-                    principal,
-                    edit["plan_yaml"],
-                    file="plan_yaml",
-                    starts=starts,
-                    now=context.clock(),
-                )
-            return detail.version
-
         try:
-            version = await anyio.to_thread.run_sync(work)
+            version = await anyio.to_thread.run_sync(
+                plan_proposals.apply_edited_plan,
+                context,
+                principal,
+                edit["plan_yaml"],
+                edit["starts"],
+            )
         except InvalidInput as exc:
             return self._render(
-                request, status=422, error=exc.message, problems=exc.problems, edit=edit
+                request,
+                context,
+                principal,
+                status=422,
+                error=exc.message,
+                problems=exc.problems,
+                edit=edit,
             )
         lang = _lang(request)
         return Redirect(
@@ -419,7 +438,7 @@ class PlanPageController(Controller):
 
 def _integer(text: str, field: str, problems: list[Problem]) -> int:
     try:
-        return int(text.strip().translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")))
+        return int(fold_digits(text.strip()))
     except ValueError:
         problems.append(Problem(f"expected a whole number, got {text!r}", field))
         return 0

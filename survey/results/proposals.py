@@ -31,12 +31,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import yaml
+from sqlmodel import col
 
 from analysis.planning import (
     Proposal,
@@ -52,10 +53,11 @@ from survey.errors import InvalidInput, NotFound, Problem
 from survey.ingestion.frames import frame_counts
 from survey.kernel import audit
 from survey.kernel.db import transaction
-from survey.kernel.periods import Period, PeriodError, format_date, parse_period
+from survey.kernel.periods import Period, PeriodError, format_date, parse_day, parse_period
 from survey.kernel.principal import Principal
 from survey.models import Agency, Invitation, OutboxMessage, SampledUnit, SamplingPlan, Service
 from survey.results.export import export_responses
+from survey.sampling import plans
 from survey.sampling.draw import PlanSpec, RateRule, Unit
 from survey.sampling.plans import DIMENSIONS, parse_plan
 
@@ -139,7 +141,7 @@ def _design_error(exc: SampleDesignError, field: str) -> InvalidInput:
     return InvalidInput("the sample design cannot be computed", [Problem(str(exc), field=field)])
 
 
-def _stratum_key(row: Mapping[str, str], strata: Sequence[str]) -> str:
+def _stratum_key(row: Mapping[Any, Any], strata: Sequence[str]) -> str:
     return "|".join(f"{dimension}={row[dimension]}" for dimension in strata)
 
 
@@ -403,7 +405,7 @@ def _given_inputs(inputs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     repeated = table.duplicated(subset=list(dims), keep="first")
     if repeated.any():
         row = int(np.argmax(repeated.to_numpy()))
-        key = ", ".join(f"{d}={table.at[row, d]}" for d in dims)
+        key = ", ".join(f"{d}={table.at[row, d]!s}" for d in dims)
         raise InvalidInput(
             "the inputs repeat a stratum",
             [Problem(f"{key} appears twice (strata: {', '.join(dims)})", row=row + 2)],
@@ -427,8 +429,8 @@ def _history_before(period: Period) -> Period:
 def _base_plan(session: Any, day: date) -> SamplingPlan:
     row = session.scalar(
         sa.select(SamplingPlan)
-        .where(SamplingPlan.starts <= day)
-        .order_by(SamplingPlan.starts.desc(), SamplingPlan.version.desc())  # type: ignore[attr-defined]
+        .where(col(SamplingPlan.starts) <= day)
+        .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
         .limit(1)
     ) or session.scalar(
         sa.select(SamplingPlan).order_by(SamplingPlan.version.desc()).limit(1)  # type: ignore[attr-defined]
@@ -449,7 +451,7 @@ def propose_plan(
     history: Period | None = None,
     strata: Sequence[str] | None = None,
     name: str | None = None,
-    within: str = "optimal",
+    within: WithinRule = "optimal",
     total: float | None = None,
     budget: float | None = None,
     q: float = 0.5,
@@ -484,7 +486,7 @@ def propose_plan(
             within=within,
             total=total,
             budget=budget,
-            q=q,  # type: ignore[arg-type]
+            q=q,
         )
     except SampleDesignError as exc:
         raise _design_error(exc, "target") from None
@@ -695,7 +697,8 @@ _REQUEST_FIELDS = (
     "min_completes",
     "name",
 )
-WITHIN_RULES = ("optimal", "neyman", "proportional", "equal")
+WithinRule = Literal["optimal", "neyman", "proportional", "equal"]
+WITHIN_RULES: tuple[WithinRule, ...] = ("optimal", "neyman", "proportional", "equal")
 BY_CHOICES = (*DIMENSIONS, "all")
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
 
@@ -709,7 +712,7 @@ class ProposalRequest:
     history: Period | None = None
     strata: tuple[str, ...] | None = None
     name: str | None = None
-    within: str = "optimal"
+    within: WithinRule = "optimal"
     total: float | None = None
     budget: float | None = None
     q: float = 0.5
@@ -798,24 +801,32 @@ def parse_request(values: Mapping[str, Any]) -> ProposalRequest:
             Problem("give exactly one of target_moe (points) and target_cv", "target_moe")
         )
     by = _names(values.get("by")) or ["agency"]
-    for name in by:
-        if name not in BY_CHOICES:
+    for dimension in by:
+        if dimension not in BY_CHOICES:
             problems.append(
-                Problem(f"expected some of {', '.join(BY_CHOICES)}; got {name!r}", "by")
+                Problem(f"expected some of {', '.join(BY_CHOICES)}; got {dimension!r}", "by")
             )
     strata = _names(values.get("strata")) or None
-    for name in strata or ():
-        if name not in DIMENSIONS:
+    for dimension in strata or ():
+        if dimension not in DIMENSIONS:
             problems.append(
-                Problem(f"expected some of {', '.join(DIMENSIONS)}; got {name!r}", "strata")
+                Problem(f"expected some of {', '.join(DIMENSIONS)}; got {dimension!r}", "strata")
             )
-    measure = str(values.get("measure") or "mean").strip()
-    if measure not in ("mean", "proportion"):
-        problems.append(Problem(f"expected mean or proportion; got {measure!r}", "measure"))
-    within = str(values.get("within") or "optimal").strip()
-    if within not in WITHIN_RULES:
+    measure_text = str(values.get("measure") or "mean").strip()
+    measure: Literal["mean", "proportion"] = (
+        "proportion" if measure_text == "proportion" else "mean"
+    )
+    if measure_text not in ("mean", "proportion"):
+        problems.append(Problem(f"expected mean or proportion; got {measure_text!r}", "measure"))
+    within_text = str(values.get("within") or "optimal").strip()
+    within: WithinRule = "optimal"
+    for rule in WITHIN_RULES:
+        if within_text == rule:
+            within = rule
+            break
+    else:
         problems.append(
-            Problem(f"expected one of {', '.join(WITHIN_RULES)}; got {within!r}", "within")
+            Problem(f"expected one of {', '.join(WITHIN_RULES)}; got {within_text!r}", "within")
         )
     total = _number(values, "total", problems, positive=True)
     budget = _number(values, "budget", problems, positive=True)
@@ -833,7 +844,7 @@ def parse_request(values: Mapping[str, Any]) -> ProposalRequest:
                 by=tuple(by),
                 margin=moe,
                 cv=cv,
-                measure=measure,  # type: ignore[arg-type]
+                measure=measure,
                 min_completes=30.0 if minimum is None else minimum,
                 assurance=0.95 if assurance is None else assurance,
             )
@@ -970,3 +981,16 @@ def run_simulation(
         )
     simulation = simulate_plan(plan_yaml, design_yaml, file="plan_yaml", periods=periods, seed=seed)
     return simulation_records(simulation)
+
+
+def apply_edited_plan(
+    context: AppContext, principal: Principal, plan_yaml: str, starts: str
+) -> int:
+    """Activate a proposal's plan file as staff edited it (`starts` blank: the file's own
+    start); the new plan version."""
+    start = parse_day(starts, field="starts") if starts.strip() else None
+    with transaction(context.sessions) as session:
+        detail = plans.apply_plan(
+            session, principal, plan_yaml, file="plan_yaml", starts=start, now=context.clock()
+        )
+    return detail.version

@@ -37,8 +37,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
-from survey.kernel.periods import Period
+from survey.kernel.periods import Period, parse_period
 from survey.models import Agency, Invitation, SampledUnit
 
 __all__ = [
@@ -218,3 +219,22 @@ def response_rates(
     table = pd.concat([counts, rates(counts)], axis=1)
     table.index.name = by
     return RateTable(period=period, by=by, table=table.reset_index())
+
+
+def rates_report(
+    context: AppContext, period: str, *, by: str, agency_id: int | None
+) -> dict[str, Any]:
+    """The rates of a period as the staff API returns them (an agency operator: its agency)."""
+    wanted = parse_period(period)
+    with context.read_sessions() as session:
+        table = response_rates(session, wanted, by=by, agency_id=agency_id)
+    return {
+        "period": {
+            "label": wanted.label,
+            "calendar": wanted.calendar,
+            "start": wanted.start.isoformat(),
+            "end": wanted.end.isoformat(),
+        },
+        "by": by,
+        "rows": table.records(),
+    }
