@@ -14,6 +14,7 @@ from survey.context import open_context
 from survey.errors import InvalidInput, Problem
 from survey.kernel.console import cli_principal, format_table, read_text_file
 from survey.kernel.periods import parse_day, parse_period
+from survey.kernel.spreadsheet import csv_text
 from survey.results import proposals as plan_proposals
 from survey.results.rates import DISPOSITIONS, GROUPINGS, RATES, response_rates
 
@@ -75,7 +76,7 @@ def _rates(args: argparse.Namespace) -> int:
         return 0
     headers = [args.by, *DISPOSITIONS, "total", *RATES]
     if args.format == "csv":
-        table.table[headers].to_csv(sys.stdout, index=False, float_format="%.6f")
+        sys.stdout.write(csv_text(table.table[headers], float_format="%.6f"))
         return 0
     print(f"period {period.label}: Tehran days {period.start} to {period.end} (end excluded)")
     rows = [
@@ -227,7 +228,7 @@ def _propose(args: argparse.Namespace) -> int:
         context.close()
     out.write_text(result.plan_text, encoding="utf-8")
     design_path(out).write_text(result.design_text, encoding="utf-8")
-    result.inputs.to_csv(inputs_path(out), index=False, lineterminator="\n")
+    inputs_path(out).write_text(csv_text(result.inputs), encoding="utf-8")
     print(result.proposal.summary())
     print(f"\nwrote {out} (plan file), {design_path(out)} (design) and {inputs_path(out)} (inputs)")
     return 0

@@ -47,6 +47,7 @@ from survey.kernel import audit
 from survey.kernel.crypto import derive_key
 from survey.kernel.periods import solar_month_of
 from survey.kernel.principal import Principal
+from survey.kernel.spreadsheet import csv_text
 from survey.models import (
     Agency,
     Invitation,
@@ -189,11 +190,12 @@ def write_export(result: ExportResult, out: str | Path) -> tuple[Path, Path]:
 
 
 def responses_csv(result: ExportResult) -> str:
-    return str(result.responses.to_csv(index=False, lineterminator="\n"))
+    """The responses as CSV; free text that a spreadsheet would run is neutralised."""
+    return csv_text(result.responses)
 
 
 def frame_counts_csv(result: ExportResult) -> str:
-    return str(result.frame_counts.to_csv(index=False, lineterminator="\n"))
+    return csv_text(result.frame_counts)
 
 
 def record_export(

@@ -55,6 +55,7 @@ from survey.kernel import audit
 from survey.kernel.db import transaction
 from survey.kernel.periods import Period, PeriodError, format_date, parse_day, parse_period
 from survey.kernel.principal import Principal
+from survey.kernel.spreadsheet import csv_text
 from survey.models import Agency, Invitation, OutboxMessage, SampledUnit, SamplingPlan, Service
 from survey.results.export import export_responses
 from survey.sampling import plans
@@ -961,7 +962,7 @@ def run_proposal(
         },
         "plan_yaml": result.plan_text,
         "design_yaml": result.design_text,
-        "inputs_csv": result.inputs.to_csv(index=False, lineterminator="\n"),
+        "inputs_csv": csv_text(result.inputs),
     }
 
 
