@@ -48,6 +48,7 @@ from analysis.planning import (
     simulate,
 )
 from analysis.samplesize import SampleDesignError
+from questionnaires.safe_yaml import load_yaml
 from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound, Problem
 from survey.ingestion.frames import frame_counts
@@ -624,9 +625,10 @@ def simulate_plan(
 
 def _read_design(text: str, file: str) -> Mapping[str, Any]:
     try:
-        design = yaml.safe_load(text)
+        design = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{file}: the design file is not valid YAML: {exc}") from None
+        reason = str(exc)[:200]
+        raise InvalidInput(f"{file}: the design file is not valid YAML: {reason}") from None
     if not isinstance(design, dict) or not isinstance(design.get("proposal"), dict):
         raise InvalidInput(
             f"{file}: not a design file (expected the 'proposal' written by `survey plans propose`)"
