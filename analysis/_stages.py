@@ -104,7 +104,7 @@ def _fpc_per_stratum(
 def build_stages(
     data: pd.DataFrame,
     strata: str | None,
-    psu: list[str],
+    psu: list[str | None],
     fpc: list[str],
     lonely_psu: str,
 ) -> tuple[list[Stage], np.ndarray | None]:

@@ -23,6 +23,7 @@ algebraically so the dense ``n x D`` residual matrix is never formed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 from scipy import sparse
@@ -40,7 +41,7 @@ def _as_2d(x: np.ndarray | sparse.spmatrix) -> np.ndarray | sparse.csr_matrix:
 
 
 def _dense(m: np.ndarray | sparse.spmatrix) -> np.ndarray:
-    return m.toarray() if sparse.issparse(m) else np.asarray(m)
+    return cast("sparse.spmatrix", m).toarray() if sparse.issparse(m) else np.asarray(m)
 
 
 class CalibrationStep:
@@ -138,12 +139,13 @@ class BackfitStep(CalibrationStep):
         if not sparse.issparse(x):
             return [_dense(mean_of @ x) for _, _, mean_of in self._margins]
         # sparse scores (one domain per row): a bincount over (cell, column) keys
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        csr = cast("sparse.csr_matrix", x)
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
         means = []
         for codes, n_cells, coef in self._codes:
-            key = codes[rows] * x.shape[1] + x.indices
-            sums = np.bincount(key, weights=coef[rows] * x.data, minlength=n_cells * x.shape[1])
-            means.append(sums.reshape(n_cells, x.shape[1]))
+            key = codes[rows] * csr.shape[1] + csr.indices
+            sums = np.bincount(key, weights=coef[rows] * csr.data, minlength=n_cells * csr.shape[1])
+            means.append(sums.reshape(n_cells, csr.shape[1]))
         return means
 
     def coefficients(self, x: np.ndarray | sparse.csr_matrix) -> np.ndarray:
@@ -205,7 +207,7 @@ class StageLayout:
     values: the (unit, domain) entries, their (stratum, domain) cells and cell sizes.
     Built once per design and ``by`` (see ``SurveyDesign._layouts``)."""
 
-    pairs: tuple | None
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # None on element stages
     entry_unit: np.ndarray
     entry_domain: np.ndarray
     codes: np.ndarray
@@ -364,7 +366,7 @@ def domain_variance(
     n_domain: int,
     steps: tuple[CalibrationStep, ...] = (),
     layouts: list[StageLayout] | None = None,
-    cache: dict | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Variance of each domain's weighted total of ``scores`` and its Satterthwaite df.
 
@@ -378,21 +380,21 @@ def domain_variance(
     values = weights * scores
     variance = np.zeros(n_domain)
     satterthwaite = np.full(n_domain, np.nan)
+    store: dict[Any, Any] = {} if cache is None else cache
     if steps:
         x = sparse.csr_matrix(
             (values, (np.arange(values.shape[0]), domain)), shape=(values.shape[0], n_domain)
         )
         beta = np.vstack(_chain_coefficients(steps, x))
-        cache = {} if cache is None else cache
-        if "row_x" not in cache:
-            cache["row_x"] = sparse.hstack([s.row_x for s in steps], format="csr")
-        row_x = cache["row_x"]
+        if "row_x" not in store:
+            store["row_x"] = sparse.hstack([s.row_x for s in steps], format="csr")
+        row_x = store["row_x"]
     for index, stage in enumerate(stages):
         layout = stage_layout(stage, domain, n_domain) if layouts is None else layouts[index]
         value = _entry_values(stage, layout, values)
         part, contribution = _stage_domain_variance(stage, layout, value, n_domain)
         if steps:
-            fixed = cache.setdefault(("stage", index), {})
+            fixed = store.setdefault(("stage", index), {})
             if "unit_x" not in fixed:
                 fixed["unit_x"] = row_x if stage.element else (stage.membership() @ row_x).tocsr()
             part = part + _calibration_correction(

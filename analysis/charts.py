@@ -218,8 +218,8 @@ def _font(lang: str) -> font_manager.FontProperties:
                 font_manager.fontManager.addfont(path)
         family = _persian_families()
     if not family:  # the copy shipped with the package (OFL), so a bare machine draws Persian
-        for path in sorted((Path(__file__).parent / "fonts").glob("*.ttf")):
-            font_manager.fontManager.addfont(str(path))
+        for font_file in sorted((Path(__file__).parent / "fonts").glob("*.ttf")):
+            font_manager.fontManager.addfont(str(font_file))
         family = _persian_families()
     if not family:
         raise ChartError(

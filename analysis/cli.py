@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _design_options() -> argparse.ArgumentParser:
+def _design_options() -> _Parser:
     """Flags every command shares: the file and its sampling design."""
     shared = _Parser(add_help=False)
     shared.add_argument("file", help="CSV file: one row per response")

@@ -24,6 +24,7 @@ from analysis.errors import DesignError, MethodError, UnknownColumnError, Weight
 if TYPE_CHECKING:
     from analysis._replicate import ReplicateScheme
     from analysis._taylor import CalibrationStep
+    from analysis.regression import Family
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -107,6 +108,18 @@ class SurveyDesign:
         "_steps",
         "_weights",
     )
+    # Declared for the type checker only (no values: the slots above hold them, set by _build).
+    _cache: dict[Any, Any]
+    _data: pd.DataFrame
+    _frozen: bool
+    _history: tuple[Callable[[SurveyDesign], SurveyDesign], ...]
+    _lonely_psu: str
+    _sampling_weights: np.ndarray
+    _scheme: ReplicateScheme | None
+    _spec: dict[str, Any]
+    _stages: list[Stage]
+    _steps: tuple[CalibrationStep, ...]
+    _weights: np.ndarray
 
     def __init__(
         self,
@@ -130,7 +143,9 @@ class SurveyDesign:
         if lonely_psu not in LONELY_PSU_RULES:
             raise MethodError(f"lonely_psu: expected one of {LONELY_PSU_RULES}, got {lonely_psu!r}")
         data = data.reset_index(drop=True)
-        psu_list = [None] if psu is None else ([psu] if isinstance(psu, str) else list(psu))
+        psu_list: list[str | None] = (
+            [None] if psu is None else ([psu] if isinstance(psu, str) else list(psu))
+        )
         fpc_list = _as_list(fpc)
         _require_columns(data, "weights", _as_list(weights))
         _require_columns(data, "strata", _as_list(strata))
@@ -538,7 +553,7 @@ class SurveyDesign:
         return satisfaction_index(self, scores, by=by, points=points, level=level, method=method)
 
     def regress(
-        self, formula: str, family: str = "gaussian", by: str | Sequence[str] | None = None
+        self, formula: str, family: Family = "gaussian", by: str | Sequence[str] | None = None
     ) -> Any:
         """Design-based regression (R ``svyglm``), implemented in :mod:`analysis.regression`."""
         from analysis.regression import regress

@@ -7,6 +7,7 @@ Domains keep the whole design's strata and PSUs: their values are zero elsewhere
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ class Domains:
         return self.n_domain + 1
 
 
-def normalise_by(by: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+def normalise_by(by: str | Sequence[str] | None) -> tuple[str, ...]:
     """``by`` as a tuple of column names."""
     if by is None:
         return ()

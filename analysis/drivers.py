@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import combinations
 from math import factorial
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -123,7 +123,7 @@ def key_drivers(
             values[:, j] = pd.to_numeric(data[name], errors="raise").to_numpy(dtype=float)
         except (TypeError, ValueError):
             raise DriverError(f"column {name!r}: expected numeric scores") from None
-    complete = ~np.isnan(values).any(axis=1)
+    complete = np.asarray(~np.isnan(values).any(axis=1), dtype=bool)
     values = np.where(complete[:, None], values, 0.0)
 
     rep_design = design
@@ -136,7 +136,7 @@ def key_drivers(
 
     if by is None:
         codes = np.zeros(len(data), dtype=np.intp)
-        labels: list[object] = []
+        labels: list[Any] = []  # the by column's categories, whatever their type
     else:
         factor = pd.Categorical(data[by])
         labels = list(factor.categories)
@@ -193,7 +193,9 @@ def key_drivers(
             cols = ["importance", "importance_se", "ci_low", "ci_high", "raw_weight", "r2"]
             frame.loc[:, cols] = np.nan
         if by is not None:
-            frame.insert(1, by, pd.NA if d == 0 else labels[d - 1])
+            # NA on the national row (Any: pandas-stubs' insert does not take NAType)
+            label: Any = pd.NA if d == 0 else labels[d - 1]
+            frame.insert(1, by, label)
         out.append(frame)
     return pd.concat(out, ignore_index=True)
 
@@ -275,7 +277,7 @@ def _statistics(sums: NDArray[np.float64], method: str) -> dict[str, NDArray[np.
         mean = s1 / s0[..., None]
         cov = s2 / s0[..., None, None] - mean[..., :, None] * mean[..., None, :]
         sd = np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 0, None))
-        constant = (sd <= 1e-12 * (1 + np.abs(mean))).any(axis=-1)
+        constant = np.asarray((sd <= 1e-12 * (1 + np.abs(mean))).any(axis=-1), dtype=bool)
         safe_sd = np.where(sd > 0, sd, 1.0)
         corr = cov / safe_sd[..., :, None] / safe_sd[..., None, :]
     bad = constant | ~np.isfinite(corr).all(axis=(-2, -1))

@@ -99,7 +99,9 @@ def _count_own_df(design: SurveyDesign, domains: Domains, valid: np.ndarray) -> 
     if stage.element:
         units = np.bincount(domains.code, weights=present, minlength=bins)
     else:
-        codes, _, pair_domain = design._layouts(domains)[0].pairs
+        pairs = design._layouts(domains)[0].pairs
+        assert pairs is not None  # only element stages have no (unit, domain) pairs
+        codes, _, pair_domain = pairs
         hit = np.bincount(codes, weights=present, minlength=pair_domain.shape[0]) > 0
         units = np.bincount(pair_domain[hit], minlength=bins)
     row_stratum = stage.row_stratum()

@@ -3,7 +3,7 @@ and the weighted share of answers at each scale point."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,27 +84,30 @@ def satisfaction_index(
         table = mean(design, source, by=by, dropna=True, level=level, method=method)
     domains = design._domains(by)
     if points is None:
-        points = np.unique(matrix[answered])
-        if points.size > MAX_DEFAULT_POINTS:
+        observed = np.unique(matrix[answered])
+        if observed.size > MAX_DEFAULT_POINTS:
             return table  # not a scale (e.g. a computed index): no share columns by default
-    points = np.asarray(sorted(float(p) for p in points))
+        candidates: Iterable[float] = observed
+    else:
+        candidates = points
+    levels = np.asarray(sorted(float(p) for p in candidates))
     w = design._weights
     counted = np.bincount(domains.code, weights=w * answered.sum(axis=1), minlength=domains.bins)[
         : domains.n_domain
     ]
     # one bincount per item over (domain, point) keys, not one pass per point
-    at_point = np.zeros(domains.bins * points.size)
+    at_point = np.zeros(domains.bins * levels.size)
     for j in range(matrix.shape[1]):
         values = matrix[:, j]
-        slot = np.clip(np.searchsorted(points, values), 0, points.size - 1)
-        hit = answered[:, j] & (points[slot] == values)
+        slot = np.clip(np.searchsorted(levels, values), 0, levels.size - 1)
+        hit = answered[:, j] & (levels[slot] == values)
         at_point += np.bincount(
-            domains.code[hit] * points.size + slot[hit],
+            domains.code[hit] * levels.size + slot[hit],
             weights=w[hit],
-            minlength=domains.bins * points.size,
+            minlength=domains.bins * levels.size,
         )
-    shares = at_point.reshape(domains.bins, points.size)[: domains.n_domain]
+    shares = at_point.reshape(domains.bins, levels.size)[: domains.n_domain]
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = shares / counted[:, None]
-    names = [f"share_{point:g}" for point in points]
+    names = [f"share_{point:g}" for point in levels]
     return pd.concat([table, pd.DataFrame(shares, columns=names, index=table.index)], axis=1)

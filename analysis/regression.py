@@ -24,9 +24,9 @@ column.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,14 @@ class DesignLike(Protocol):
     def total_covariance(self, scores: NDArray[np.float64]) -> NDArray[np.float64]: ...
     def replicate_variance(
         self, theta_full: NDArray[np.float64], theta_reps: NDArray[np.float64]
+    ) -> NDArray[np.float64]: ...
+
+
+class _DomainCovarianceDesign(DesignLike, Protocol):
+    """A Taylor design that also gives every domain's covariance in one call."""
+
+    def domain_total_covariance(
+        self, scores: NDArray[np.float64], domain: NDArray[np.intp], n_domain: int
     ) -> NDArray[np.float64]: ...
 
 
@@ -134,16 +142,18 @@ def regress(
     groups = data[by_cols].groupby(by_cols, sort=True, dropna=True).indices
     position_of = np.full(len(data), -1, dtype=np.intp)
     position_of[rows] = np.arange(rows.size)
-    subsets = {}
+    subsets: dict[Hashable, NDArray[np.intp]] = {}
     for key, domain_rows in groups.items():
         subset = position_of[domain_rows]
         subsets[key] = np.sort(subset[subset >= 0])
     fast = not design.is_replicate and hasattr(design, "domain_total_covariance")
     fitted = _fit_taylor_domains(model, subsets, groups, terms) if fast else {}
     for key, domain_rows in groups.items():
-        table = fitted.get(key)
-        if table is None:
-            table = _fit_domain(model, subsets[key], len(domain_rows), terms)
+        table = (
+            fitted[key]
+            if key in fitted
+            else _fit_domain(model, subsets[key], len(domain_rows), terms)
+        )
         values = key if isinstance(key, tuple) else (key,)
         for position, (col, value) in enumerate(zip(by_cols, values, strict=True)):
             table.insert(position, col, value)
@@ -219,10 +229,10 @@ def _fit_domain(
 
 def _fit_taylor_domains(
     model: _Model,
-    subsets: dict[object, NDArray[np.intp]],
-    groups: dict[object, NDArray[np.intp]],
+    subsets: Mapping[Hashable, NDArray[np.intp]],
+    groups: Mapping[Hashable, Sized],
     terms: list[str],
-) -> dict[object, pd.DataFrame]:
+) -> dict[Hashable, pd.DataFrame]:
     """Every domain of a Taylor design at once: each domain's fit and bread on its own rows,
     then one ``domain_total_covariance`` for all the meats (``p (p + 1) / 2`` passes over
     the data instead of one full covariance per domain)."""
@@ -230,7 +240,7 @@ def _fit_taylor_domains(
     n = model.weights.shape[0]
     scores = np.zeros((n, p))
     codes = np.full(n, -1, dtype=np.intp)
-    fits: dict[object, tuple] = {}
+    fits: dict[Hashable, tuple] = {}
     for position, (key, subset) in enumerate(subsets.items()):
         rows = model.rows[subset]
         X, y, w = model.X[subset], model.y[subset], model.weights[rows]
@@ -246,7 +256,9 @@ def _fit_taylor_domains(
             except (np.linalg.LinAlgError, RegressionError) as error:
                 note = _failure_note(error)
         fits[key] = (position, rows.size, beta, bread, note)
-    meats = model.design.domain_total_covariance(scores, codes, len(subsets))  # type: ignore[attr-defined]
+    # the caller checked hasattr(design, "domain_total_covariance")
+    design = cast(_DomainCovarianceDesign, model.design)
+    meats = design.domain_total_covariance(scores, codes, len(subsets))
     tables = {}
     for key, (position, used, beta, bread, note) in fits.items():
         cov = None if note else bread @ meats[position] @ bread
@@ -399,7 +411,7 @@ def _irls(
         gram[:, upper[0], upper[1]] = flat
         gram[:, upper[1], upper[0]] = flat
         rhs = weighted_z.T @ X
-        return np.linalg.solve(gram, rhs[..., None])[..., 0].T
+        return cast("NDArray[np.float64]", np.linalg.solve(gram, rhs[..., None])[..., 0].T)
 
     if family == "gaussian":
         flat = W.T @ cross
@@ -407,7 +419,7 @@ def _irls(
         gram[:, upper[0], upper[1]] = flat
         gram[:, upper[1], upper[0]] = flat
         rhs = W.T @ (X * y[:, None])
-        return np.linalg.solve(gram, rhs[..., None])[..., 0].T
+        return cast("NDArray[np.float64]", np.linalg.solve(gram, rhs[..., None])[..., 0].T)
     if start is None:
         mu0 = (y + 0.5) / 2.0  # R's binomial mustart with unit weights
         eta = np.repeat(np.log(mu0 / (1 - mu0))[:, None], B, axis=1)

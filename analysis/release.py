@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -207,7 +207,9 @@ def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     out = frame.reindex(columns=columns).copy()
     for c in columns:
         if c in _INT_COLUMNS:
-            out[c] = pd.array(pd.to_numeric(out[c], errors="coerce"), dtype="Int64")
+            # Any: pandas-stubs' pd.array takes no Series with an "Int64" dtype
+            numeric: Any = pd.to_numeric(out[c], errors="coerce")
+            out[c] = pd.array(numeric, dtype="Int64")
         elif c in _BOOL_COLUMNS:
             out[c] = out[c].fillna(False).astype(bool)
         elif c in _TEXT_COLUMNS:
@@ -512,12 +514,18 @@ def _kish(
         return np.repeat(sums["w"] ** 2 / sums["w2"] if sums["w2"] > 0 else 0.0, len(table))
     columns = [by_arg] if isinstance(by_arg, str) else list(by_arg)
     frame[columns] = data[columns]
-    sums = frame.groupby(columns, dropna=True)[["w", "w2"]].sum()
+    by_domain = frame.groupby(columns, dropna=True)[["w", "w2"]].sum()
     with np.errstate(divide="ignore", invalid="ignore"):
-        kish = (sums["w"] ** 2 / sums["w2"]).where(sums["w2"] > 0, 0.0)
+        kish = (by_domain["w"] ** 2 / by_domain["w2"]).where(by_domain["w2"] > 0, 0.0)
     kish.index = kish.index.set_names(by)
     keys = pd.MultiIndex.from_frame(table[by]) if len(by) > 1 else pd.Index(table[by[0]])
     return kish.reindex(keys).fillna(0.0).to_numpy()
+
+
+def _sampled_by(frame: pd.DataFrame, keys: str | list[str]) -> pd.DataFrame:
+    """``n_sampled`` summed per ``keys``, with the keys as columns (``as_index=False`` gives
+    a DataFrame; pandas-stubs types it as a Series)."""
+    return cast(pd.DataFrame, frame.groupby(keys, as_index=False)["n_sampled"].sum())
 
 
 def _sampled(df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
@@ -526,26 +534,26 @@ def _sampled(df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
     if "plan_stratum" in strata.columns:
         strata["agency"] = _plan_key(strata["plan_stratum"], "agency")
         strata["service"] = _plan_key(strata["plan_stratum"], "service")
-    rows = []
+    rows: list[dict[Hashable, Any]] = []
     rows.append({"level": "national", "n_sampled": strata["n_sampled"].sum()})
     for name, margin in (("agency_channel", "channel"), ("agency_province", "province")):
         part = fc[fc["margin"] == name]
         if part.empty:
             continue
-        g = part.groupby(["agency", margin], as_index=False)["n_sampled"].sum()
+        g = _sampled_by(part, ["agency", margin])
         g["level"] = name
         rows.extend(g.to_dict("records"))
         if name == "agency_channel":
-            a = part.groupby("agency", as_index=False)["n_sampled"].sum()
+            a = _sampled_by(part, "agency")
             a["level"] = "agency"
             rows.extend(a.to_dict("records"))
         else:
-            p = part.groupby("province", as_index=False)["n_sampled"].sum()
+            p = _sampled_by(part, "province")
             p["level"] = "province"
             rows.extend(p.to_dict("records"))
     with_service = strata[strata.get("service", pd.Series("", index=strata.index)) != ""]
     if not with_service.empty:
-        s = with_service.groupby(["agency", "service"], as_index=False)["n_sampled"].sum()
+        s = _sampled_by(with_service, ["agency", "service"])
         s["level"] = "service"
         rows.extend(s.to_dict("records"))
     sampled = pd.DataFrame(rows)

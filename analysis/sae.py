@@ -314,6 +314,7 @@ def _analytic_mse(psi: np.ndarray, X: np.ndarray, a: float, method: str) -> np.n
     g1 = psi * (1 - bd)
     g2 = bd**2 * np.einsum("mp,pq,mq->m", X, q, X)
     sum_v2 = np.sum(vi**2)
+    bias: float
     if method == "FH":
         sum_v = np.sum(vi)
         var_a = 2 * m / sum_v**2

@@ -54,7 +54,7 @@ def _to(condition: Condition, *, nested: bool) -> str:
         if condition.op is Op.not_in:
             return f"not({chosen})"
         return f"({chosen})" if nested and len(condition.values or ()) > 1 else chosen
-    return f"{ref} {_SYMBOL[Op(condition.op)]} {condition.value}"
+    return f"{ref} {_SYMBOL[Op(str(condition.op))]} {condition.value}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,7 @@ def score_response(
         if entry.item not in frame.columns:
             frame[entry.item] = np.nan
     row = score(questionnaire, frame).iloc[0]
-    return {name: (None if pd.isna(value) else float(value)) for name, value in row.items()}
+    return {str(name): (None if pd.isna(value) else float(value)) for name, value in row.items()}
 
 
 def _satisfied(questionnaire: Questionnaire, answers: pd.DataFrame) -> np.ndarray:

@@ -101,7 +101,3 @@ def _domain_table(
         }
     )
     return table
-
-
-
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,9 @@ class SimulationResult:
             "-" * len(header),
         ]
         for row in d.itertuples(index=False):
-            target = "" if np.isnan(row.target) else _fmt(fmt, row.target)
-            met = "" if np.isnan(row.share_met) else f"{row.share_met:.0%}"
+            row_target, share_met = cast(float, row.target), cast(float, row.share_met)
+            target = "" if np.isnan(row_target) else _fmt(fmt, row_target)
+            met = "" if np.isnan(share_met) else f"{share_met:.0%}"
             publish = "yes" if row.publishable else "no"
             expected, median, p90 = (getattr(row, f"{m}{k}") for k in ("", "_median", "_p90"))
             lines.append(
@@ -201,6 +202,7 @@ def simulate(
     keys = list(zip(domains.dimension, domains.value, strict=True))
     plan_rows = planned.reindex(keys)
     goal = target.cv if target.cv is not None else target.margin
+    assert goal is not None  # a Target has exactly one of cv and margin
     realised = cv if target.cv is not None else margin
     is_target = np.isin(domains.dimension, target.by)
     met = np.where(np.isfinite(realised), realised <= goal, False)

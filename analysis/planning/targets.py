@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -216,8 +216,9 @@ def format_summary(proposal: Proposal) -> str:
         value = getattr(row, measure)
         assured = getattr(row, f"assured_{measure}")
         fmt = (lambda x: f"{x:.1%}") if measure == "cv" else (lambda x: f"{x:.2f}")
-        target_text = "" if np.isnan(row.target) else fmt(row.target)
-        p_text = "" if np.isnan(row.p_meet) else f"{row.p_meet:.0%}"
+        row_target, p_meet = cast(float, row.target), cast(float, row.p_meet)
+        target_text = "" if np.isnan(row_target) else fmt(row_target)
+        p_text = "" if np.isnan(p_meet) else f"{p_meet:.0%}"
         lines.append(
             f"{row.dimension:<10} {str(row.domain)[:24]:<24} {row.volume:>10,.0f} "
             f"{row.invitations:>9,.0f} {row.completes:>9,.0f} {_fmt(fmt, value):>9} "

@@ -122,10 +122,9 @@ def calibrate(
         return calibrate(other, totals, population=population, bounds=bounds, max_iter=max_iter)
 
     new = calibrate_weights(design._weights[:, None], x, targets, bounds, max_iter)[:, 0]
-    if design.is_replicate:
-        replicates = calibrate_weights(design._scheme.weights(), x, targets, bounds, max_iter)
-        return design._derive(
-            weights=new, scheme=design._scheme.with_weights(replicates), replay=replay
-        )
+    scheme = design._scheme
+    if scheme is not None:
+        replicates = calibrate_weights(scheme.weights(), x, targets, bounds, max_iter)
+        return design._derive(weights=new, scheme=scheme.with_weights(replicates), replay=replay)
     step = GregStep.fit(x, design._weights, new)
     return design._derive(weights=new, step=step, replay=replay)

@@ -66,11 +66,10 @@ def adjust_nonresponse(
         return adjust_nonresponse(other, responded, classes)
 
     new = adjust_weights(design._weights[:, None], r, codes, len(labels))[:, 0]
-    if design.is_replicate:
-        replicates = adjust_weights(design._scheme.weights(), r, codes, len(labels))
-        return design._derive(
-            weights=new, scheme=design._scheme.with_weights(replicates), replay=replay
-        )
+    scheme = design._scheme
+    if scheme is not None:
+        replicates = adjust_weights(scheme.weights(), r, codes, len(labels))
+        return design._derive(weights=new, scheme=scheme.with_weights(replicates), replay=replay)
     step = GregStep.fit(
         indicator(codes, len(labels)), design._weights * r, new, estimated_by=design._weights
     )

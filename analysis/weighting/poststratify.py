@@ -47,10 +47,9 @@ def poststratify(
         return poststratify(other, column, population)
 
     new = scale_to_cells(design._weights[:, None], codes, targets)[:, 0]
-    if design.is_replicate:
-        replicates = scale_to_cells(design._scheme.weights(), codes, targets)
-        return design._derive(
-            weights=new, scheme=design._scheme.with_weights(replicates), replay=replay
-        )
+    scheme = design._scheme
+    if scheme is not None:
+        replicates = scale_to_cells(scheme.weights(), codes, targets)
+        return design._derive(weights=new, scheme=scheme.with_weights(replicates), replay=replay)
     step = GregStep.fit(indicator(codes, len(labels)), design._weights, new)
     return design._derive(weights=new, step=step, replay=replay)

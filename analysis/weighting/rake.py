@@ -91,11 +91,10 @@ def rake(
 
     adjusted, after_margin = rake_weights(design._weights[:, None], prepared, max_iter, tol)
     new = adjusted[:, 0]
-    if design.is_replicate:
-        replicates, _ = rake_weights(design._scheme.weights(), prepared, max_iter, tol)
-        return design._derive(
-            weights=new, scheme=design._scheme.with_weights(replicates), replay=replay
-        )
+    scheme = design._scheme
+    if scheme is not None:
+        replicates, _ = rake_weights(scheme.weights(), prepared, max_iter, tol)
+        return design._derive(weights=new, scheme=scheme.with_weights(replicates), replay=replay)
     step = BackfitStep(
         [
             (codes, targets.shape[0], psw)

@@ -66,9 +66,8 @@ def trim(
         return trim(other, upper=upper, lower=lower, max_iter=max_iter)
 
     new = trim_weights(design._weights[:, None], upper, lower, max_iter)[:, 0]
-    if design.is_replicate:
-        replicates = trim_weights(design._scheme.weights(), upper, lower, max_iter)
-        return design._derive(
-            weights=new, scheme=design._scheme.with_weights(replicates), replay=replay
-        )
+    scheme = design._scheme
+    if scheme is not None:
+        replicates = trim_weights(scheme.weights(), upper, lower, max_iter)
+        return design._derive(weights=new, scheme=scheme.with_weights(replicates), replay=replay)
     return design._derive(weights=new, replay=replay)
