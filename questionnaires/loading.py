@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from questionnaires.errors import Problem, QuestionnaireError
 from questionnaires.rules import find_problems
+from questionnaires.safe_yaml import SafeYamlLoader
 from questionnaires.schema import Item, ItemType, Questionnaire, Scoring
 
 TEXT_FIELDS = frozenset({"title", "intro", "text", "label", "low", "high"})
@@ -122,7 +123,7 @@ def loads_json(text: str, *, file: str = "<json>") -> Questionnaire:
 
 def loads_yaml(text: str, *, file: str = "<yaml>") -> Questionnaire:
     """Validate a questionnaire given as YAML text; lines of items are kept for messages."""
-    loader = yaml.SafeLoader(text)
+    loader = SafeYamlLoader(text)  # no aliases, a node budget: files come from people
     try:
         node = loader.get_single_node()
         if node is None:
@@ -133,7 +134,7 @@ def loads_yaml(text: str, *, file: str = "<yaml>") -> Questionnaire:
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 if mark is not None else getattr(exc, "line", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise QuestionnaireError(
             [replace(_top("syntax", file, f"YAML syntax error: {problem}"), line=line)]

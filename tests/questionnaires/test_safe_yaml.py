@@ -7,6 +7,8 @@ import time
 import pytest
 import yaml
 
+from questionnaires.errors import QuestionnaireError
+from questionnaires.loading import loads_yaml
 from questionnaires.safe_yaml import SafeYamlLoader, YamlRefused, load_yaml
 
 # The "billion laughs": each level multiplies the one before by nine.
@@ -54,3 +56,11 @@ def test_refusals_are_yaml_errors_for_callers_that_catch_those() -> None:
     with pytest.raises(yaml.YAMLError):
         loader.get_single_data()
     loader.dispose()
+
+
+def test_a_questionnaire_file_with_aliases_is_a_located_problem() -> None:
+    with pytest.raises(QuestionnaireError) as refused:
+        loads_yaml(BOMB, file="bomb.yaml")
+    (problem,) = refused.value.problems
+    assert (problem.code, problem.line) == ("syntax", 1)
+    assert "anchors (&a) are not allowed" in problem.message
