@@ -68,7 +68,7 @@ STATUS_OF: dict[type[SurveyError], int] = {
 def _status_for(exc: SurveyError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 
@@ -82,7 +82,7 @@ def _survey_error(_: Request, exc: SurveyError) -> Response:
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404 and _browser_page_request(request):
-        return missing_page(request)  # type: ignore[return-value]
+        return missing_page(request)
     body: dict[str, object] = {"error": exc.detail}
     if isinstance(exc, ValidationException) and exc.extra:
         body["problems"] = exc.extra

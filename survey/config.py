@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from survey.errors import ConfigurationError
 
@@ -116,9 +117,9 @@ class Settings:
             metrics_token=env_vars.get("SURVEY_METRICS_TOKEN", "").strip(),
         )
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (for the CLI's flags and for tests)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
     @property
     def secret_keys(self) -> tuple[bytes, ...]:

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from survey.kernel.locale import DEFAULT_LANGUAGE
+
 CHANNELS: tuple[str, ...] = ("in_person", "online", "phone", "kiosk")
 ROLES: tuple[str, ...] = ("admin", "statistician", "agency", "viewer")
 MODES: tuple[str, ...] = ("sms_link", "sms_dialog")
@@ -191,7 +193,7 @@ class ServiceTransaction(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     province_code: str | None = Field(default=None, max_length=40)
     office: str | None = Field(default=None, max_length=120)
-    language: str = Field(default="fa", max_length=2)
+    language: str = Field(default=DEFAULT_LANGUAGE, max_length=2)
     plan_id: int | None = Field(default=None, foreign_key="sampling_plan.id", index=True)
     stratum: str = Field(default="", max_length=300)
     outcome: str = Field(max_length=20)  # sampled | not_sampled | ineligible | no_plan
@@ -242,7 +244,7 @@ class SampledUnit(SQLModel, table=True):
     phone_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     phone_key_id: str = Field(default="", max_length=16)
     phone_hash: str = Field(max_length=64, index=True)
-    language: str = Field(default="fa", max_length=2)
+    language: str = Field(default=DEFAULT_LANGUAGE, max_length=2)
     questionnaire_qid: str | None = Field(default=None, max_length=80)
     mode: str | None = Field(default=None, max_length=20)
     status: str = Field(default="pending", max_length=20, index=True)
@@ -284,7 +286,7 @@ class Invitation(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True, index=True)
     status: str = Field(default="pending", max_length=20, index=True)
     mode: str = Field(max_length=20)
-    language: str = Field(default="fa", max_length=2)
+    language: str = Field(default=DEFAULT_LANGUAGE, max_length=2)
     questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     due_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -219,5 +219,3 @@ def _users_change(args: argparse.Namespace) -> int:
     done = {"unlock": "unlocked", "activate": "activated", "deactivate": "deactivated"}
     print(f"user {args.username} {done[args.change]}")
     return 0
-
-

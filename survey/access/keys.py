@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from survey.errors import NotAuthenticated
 from survey.kernel.credentials import key_hash
@@ -83,7 +84,9 @@ class KeyResolver:
     def _lookup(self, digest: str) -> Principal | None:
         with self._factory() as session:
             key = session.scalar(
-                sa.select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+                sa.select(ApiKey).where(
+                    col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)
+                )
             )
             if key is None or key.label == SESSION_LABEL:  # sessions only come as cookies
                 return None
@@ -106,9 +109,9 @@ class KeyResolver:
         with self._factory() as session:
             key = session.scalar(
                 sa.select(ApiKey).where(
-                    ApiKey.key_hash == digest,
-                    ApiKey.label == SESSION_LABEL,
-                    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+                    col(ApiKey.key_hash) == digest,
+                    col(ApiKey.label) == SESSION_LABEL,
+                    col(ApiKey.revoked_at).is_(None),
                 )
             )
             if key is None or key.user_id is None:

@@ -16,7 +16,8 @@ survey.http.security and counted per account by survey.access.sessions (lockout)
 from __future__ import annotations
 
 import hmac
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -27,9 +28,10 @@ from litestar.response import Redirect, Template
 from survey.access import sessions
 from survey.context import AppContext
 from survey.errors import NotAuthenticated
-from survey.http.guards import CSRF_FIELD, SESSION_COOKIE, csrf_token, principal_of, staff
+from survey.http.dependencies import Caller, Context
+from survey.http.guards import CSRF_FIELD, SESSION_COOKIE, csrf_token, staff
 from survey.kernel.csrf import CsrfSigner
-from survey.kernel.db import transaction
+from survey.kernel.locale import language_or_default, other_language
 from survey.kernel.principal import SESSION_LIFETIME, STAFF_ROLES
 
 LOGIN_COOKIE = "staff_login"
@@ -65,23 +67,16 @@ WORDS: dict[str, dict[str, str]] = {
         "signed_out": "You are not signed in.",
     },
 }
-_SIGNER_KEY = "login_csrf_signer"
 
 
-def _context(request: Request[Any, Any, Any]) -> AppContext:
-    return request.app.state.context  # type: ignore[no-any-return]
-
-
-def _signer(request: Request[Any, Any, Any]) -> CsrfSigner:
-    state = request.app.state
-    signer = state.get(_SIGNER_KEY)
-    if signer is None:
-        signer = state[_SIGNER_KEY] = CsrfSigner(_context(request).settings.secret_key)
-    return signer  # type: ignore[no-any-return]
+@lru_cache(maxsize=8)
+def _signer(secret_key: bytes) -> CsrfSigner:
+    """The login form's signer (one per secret key: deriving its key is not free)."""
+    return CsrfSigner(secret_key)
 
 
 def _lang(request: Request[Any, Any, Any]) -> str:
-    return "en" if request.query_params.get("lang") == "en" else "fa"
+    return language_or_default(request.query_params.get("lang"))
 
 
 def safe_next(value: str | None) -> str:
@@ -91,8 +86,8 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _secure(request: Request[Any, Any, Any]) -> bool:
-    return _context(request).settings.public_base_url.startswith("https://")
+def _secure(context: AppContext) -> bool:
+    return context.settings.public_base_url.startswith("https://")
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
@@ -101,16 +96,16 @@ def _client(request: Request[Any, Any, Any]) -> str:
 
 def _login_page(
     request: Request[Any, Any, Any],
-    lang: str,
+    context: AppContext,
     *,
     next_path: str,
     status: int = 200,
     error: str = "",
     username: str = "",
 ) -> Template:
+    lang = _lang(request)
     nonce = request.cookies.get(LOGIN_COOKIE) or CsrfSigner.new_nonce()
-    signed_in = _current(request)
-    other = "en" if lang == "fa" else "fa"
+    other = other_language(lang)
     page = Template(
         template_name="access/login.html.j2",
         context={
@@ -119,11 +114,11 @@ def _login_page(
             "other_lang": other,
             "other_url": f"/login?lang={other}&next={quote(next_path, safe='/')}",
             "action_url": f"/login?lang={lang}",
-            "csrf_token": _signer(request).field_for(nonce, LOGIN_PURPOSE),
+            "csrf_token": _signer(context.settings.secret_key).field_for(nonce, LOGIN_PURPOSE),
             "next": next_path,
             "error": error,
             "username": username,
-            "signed_in_as": signed_in,
+            "signed_in_as": sessions.signed_in_as(context, request.cookies.get(SESSION_COOKIE)),
         },
         status_code=status,
         media_type=MediaType.HTML,
@@ -136,99 +131,85 @@ def _login_page(
             path="/login",
             httponly=True,
             samesite="strict",
-            secure=_secure(request),
+            secure=_secure(context),
         )
     )
     return page
 
 
-def _current(request: Request[Any, Any, Any]) -> str | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    context = _context(request)
-    try:
-        return context.keys.resolve_session(token, now=context.clock()).name
-    except NotAuthenticated:
-        return None
+def _refusal(lang: str, refused: NotAuthenticated) -> str:
+    """What the form says to a refused sign-in, in the page's language."""
+    if isinstance(refused, sessions.AccountLocked):
+        return WORDS[lang]["locked"].format(until=f"{refused.until:%H:%M}")
+    return WORDS[lang]["wrong"]
+
+
+def _signed_in(context: AppContext, signed: sessions.SignedIn, next_path: str) -> Redirect:
+    """On to `next` with the session cookie."""
+    if next_path == DEFAULT_NEXT and signed.role == "agency":
+        next_path = "/"  # the ingestion page shows every agency: not for operators
+    response: Redirect = Redirect(next_path, status_code=303)
+    response.cookies.append(
+        Cookie(
+            key=SESSION_COOKIE,
+            value=signed.token,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=_secure(context),
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _signed_out() -> Redirect:
+    """To the sign-in form, the session cookie cleared."""
+    response: Redirect = Redirect("/login", status_code=303)
+    response.cookies.append(
+        Cookie(key=SESSION_COOKIE, value="", path="/", max_age=0, httponly=True)
+    )
+    return response
 
 
 class LoginController(Controller):
     path = "/"
-    tags: ClassVar[list[str]] = ["staff"]
+    tags = ("staff",)
 
     @get("/login", include_in_schema=False, sync_to_thread=True)
-    def login_form(self, request: Request[Any, Any, Any]) -> Template:
-        return _login_page(
-            request, _lang(request), next_path=safe_next(request.query_params.get("next"))
-        )
+    def login_form(self, request: Request[Any, Any, Any], context: Context) -> Template:
+        next_path = safe_next(request.query_params.get("next"))
+        return _login_page(request, context, next_path=next_path)
 
     @post("/login", include_in_schema=False, status_code=303)
-    async def login(self, request: Request[Any, Any, Any]) -> Any:
+    async def login(self, request: Request[Any, Any, Any], context: Context) -> Response[Any]:
         form = await request.form()
-        lang = _lang(request)
         next_path = safe_next(form.get("next"))
         username = str(form.get("username") or "")[:80]
         nonce = request.cookies.get(LOGIN_COOKIE)
-        if not _signer(request).verify(nonce, LOGIN_PURPOSE, form.get(CSRF_FIELD)):
+        if not _signer(context.settings.secret_key).verify(
+            nonce, LOGIN_PURPOSE, form.get(CSRF_FIELD)
+        ):
+            stale = WORDS[_lang(request)]["stale"]
             return _login_page(
-                request,
-                lang,
-                next_path=next_path,
-                status=403,
-                error=WORDS[lang]["stale"],
-                username=username,
+                request, context, next_path=next_path, status=403, error=stale, username=username
             )
         password = str(form.get("password") or "")
-        context = _context(request)
-        now = context.clock()
-
-        def work() -> sessions.SignedIn | NotAuthenticated:
-            # A failure is returned, not raised, so its count and audit row are committed.
-            with transaction(context.sessions) as session:
-                try:
-                    return sessions.sign_in(
-                        session, username, password, now=now, client=_client(request)
-                    )
-                except NotAuthenticated as exc:
-                    return exc
-
-        signed = await anyio.to_thread.run_sync(work)
-        if isinstance(signed, sessions.AccountLocked):
-            message = WORDS[lang]["locked"].format(until=f"{signed.until:%H:%M}")
-            return _login_page(
-                request, lang, next_path=next_path, status=401, error=message, username=username
-            )
-        if isinstance(signed, NotAuthenticated):
-            return _login_page(
-                request,
-                lang,
-                next_path=next_path,
-                status=401,
-                error=WORDS[lang]["wrong"],
-                username=username,
-            )
-        if next_path == DEFAULT_NEXT and signed.role == "agency":
-            next_path = "/"  # the ingestion page shows every agency: not for operators
-        response: Redirect = Redirect(next_path, status_code=303)
-        response.cookies.append(
-            Cookie(
-                key=SESSION_COOKIE,
-                value=signed.token,
-                path="/",
-                httponly=True,
-                samesite="lax",
-                secure=_secure(request),
-                max_age=int(SESSION_LIFETIME.total_seconds()),
-            )
+        signed = await anyio.to_thread.run_sync(
+            lambda: sessions.attempt_sign_in(context, username, password, client=_client(request))
         )
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        if isinstance(signed, NotAuthenticated):
+            error = _refusal(_lang(request), signed)
+            return _login_page(
+                request, context, next_path=next_path, status=401, error=error, username=username
+            )
+        return _signed_in(context, signed, next_path)
 
     @get("/logout", include_in_schema=False, sync_to_thread=True)
-    def logout_form(self, request: Request[Any, Any, Any]) -> Template:
+    def logout_form(self, request: Request[Any, Any, Any], context: Context) -> Template:
         lang = _lang(request)
-        other = "en" if lang == "fa" else "fa"
+        other = other_language(lang)
         return Template(
             template_name="access/logout.html.j2",
             context={
@@ -236,7 +217,7 @@ class LoginController(Controller):
                 "words": WORDS[lang],
                 "other_lang": other,
                 "other_url": f"/logout?lang={other}",
-                "signed_in_as": _current(request),
+                "signed_in_as": sessions.signed_in_as(context, request.cookies.get(SESSION_COOKIE)),
                 "csrf_token": csrf_token(request) or "",
             },
             media_type=MediaType.HTML,
@@ -244,41 +225,24 @@ class LoginController(Controller):
         )
 
     @post("/logout", include_in_schema=False, status_code=303)
-    async def logout(self, request: Request[Any, Any, Any]) -> Any:
+    async def logout(self, request: Request[Any, Any, Any], context: Context) -> Response[Any]:
         """End the session; needs the session's CSRF token so other sites cannot sign you out."""
         token = request.cookies.get(SESSION_COOKIE)
         expected = csrf_token(request)
         given = (await request.form()).get(CSRF_FIELD) or request.headers.get("x-csrf-token")
         if token and expected and given and hmac.compare_digest(str(given), expected):
-            context = _context(request)
-            now = context.clock()
-
-            def work() -> None:
-                with transaction(context.sessions) as session:
-                    sessions.sign_out(session, token, now=now)
-                context.keys.forget()
-
-            await anyio.to_thread.run_sync(work)
+            await anyio.to_thread.run_sync(sessions.end_session, context, token)
         elif token:
             return Response(
                 {"error": "signing out needs the session's CSRF token (the form on /logout)"},
                 status_code=403,
                 media_type=MediaType.JSON,
             )
-        response: Redirect = Redirect("/login", status_code=303)
-        response.cookies.append(
-            Cookie(key=SESSION_COOKIE, value="", path="/", max_age=0, httponly=True)
-        )
-        return response
+        return _signed_out()
 
     @get("/api/v1/me", guards=[staff(*STAFF_ROLES)], sync_to_thread=False)
-    def me(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    def me(self, request: Request[Any, Any, Any], principal: Caller) -> sessions.WhoAmI:
         """Who is calling; with a session cookie also the CSRF token for changes."""
-        principal = principal_of(request)
-        return {
-            "username": principal.name,
-            "role": principal.role,
-            "agency": principal.agency_code,
-            "via": "bearer" if request.headers.get("authorization") else "session",
-            "csrf_token": csrf_token(request) if not request.headers.get("authorization") else None,
-        }
+        bearer = bool(request.headers.get("authorization"))
+        token = None if bearer else csrf_token(request)
+        return sessions.WhoAmI.of(principal, csrf_token=token, bearer=bearer)

@@ -20,17 +20,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.errors import InvalidInput, NotAuthenticated, Problem
 from survey.kernel import audit, credentials
 from survey.kernel.crypto import derive_key
+from survey.kernel.db import rows_changed, transaction
 from survey.kernel.principal import SESSION_LABEL, SESSION_LIFETIME, Principal
 from survey.models import ApiKey, AppUser
+
+if TYPE_CHECKING:
+    from survey.context import AppContext
 
 __all__ = [
     "LOCKOUT",
@@ -40,11 +46,15 @@ __all__ = [
     "AccountLocked",
     "LoginFailed",
     "SignedIn",
+    "WhoAmI",
+    "attempt_sign_in",
     "check_password_rules",
     "csrf_token_for",
+    "end_session",
     "hash_password",
     "sign_in",
     "sign_out",
+    "signed_in_as",
 ]
 
 MAX_FAILURES = 5
@@ -76,6 +86,27 @@ class SignedIn:
     username: str
     role: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WhoAmI:
+    """Who is calling and how; with a session cookie also the CSRF token for changes."""
+
+    username: str
+    role: str | None
+    agency: str | None
+    via: str  # "bearer" | "session"
+    csrf_token: str | None
+
+    @classmethod
+    def of(cls, principal: Principal, *, csrf_token: str | None, bearer: bool) -> WhoAmI:
+        return cls(
+            username=principal.name,
+            role=principal.role,
+            agency=principal.agency_code,
+            via="bearer" if bearer else "session",
+            csrf_token=None if bearer else csrf_token,
+        )
 
 
 CHEAP_HASHING = "cheapest-for-tests"  # SURVEY_PASSWORD_HASHING; refused in production
@@ -141,7 +172,9 @@ def sign_in(
     The caller commits the transaction in both cases (a failure is counted and audited).
     """
     user = session.scalar(
-        sa.select(AppUser).where(AppUser.username == username.strip().lower()).with_for_update()
+        sa.select(AppUser)
+        .where(col(AppUser.username) == username.strip().lower())
+        .with_for_update()
     )
     if user is None or not user.active:
         _verify(None, password)
@@ -185,13 +218,44 @@ def sign_in(
     return SignedIn(token, user.username, user.role, now + SESSION_LIFETIME)
 
 
+def attempt_sign_in(
+    context: AppContext, username: str, password: str, *, client: str = ""
+) -> SignedIn | NotAuthenticated:
+    """`sign_in` in a transaction of its own that commits either way: a refusal is returned,
+    not raised, so the failure count and its audit row are kept."""
+    now = context.clock()
+    with transaction(context.sessions) as session:
+        try:
+            return sign_in(session, username, password, now=now, client=client)
+        except NotAuthenticated as exc:
+            return exc
+
+
+def end_session(context: AppContext, token: str) -> None:
+    """`sign_out` committed; the resolver forgets the session at once."""
+    now = context.clock()
+    with transaction(context.sessions) as session:
+        sign_out(session, token, now=now)
+    context.keys.forget()
+
+
+def signed_in_as(context: AppContext, token: str | None) -> str | None:
+    """The username of the open session with this cookie value, or None."""
+    if not token:
+        return None
+    try:
+        return context.keys.resolve_session(token, now=context.clock()).name
+    except NotAuthenticated:
+        return None
+
+
 def sign_out(session: Session, token: str, *, now: datetime) -> bool:
     """Revoke the session with this cookie value; False when it was not an open session."""
     row = session.scalar(
         sa.select(ApiKey).where(
-            ApiKey.key_hash == credentials.key_hash(token),
-            ApiKey.label == SESSION_LABEL,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(ApiKey.key_hash) == credentials.key_hash(token),
+            col(ApiKey.label) == SESSION_LABEL,
+            col(ApiKey.revoked_at).is_(None),
         )
     )
     if row is None:
@@ -209,13 +273,13 @@ def end_sessions(session: Session, user_id: int, *, now: datetime) -> int:
     result = session.execute(
         sa.update(ApiKey)
         .where(
-            ApiKey.user_id == user_id,
-            ApiKey.label == SESSION_LABEL,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(ApiKey.user_id) == user_id,
+            col(ApiKey.label) == SESSION_LABEL,
+            col(ApiKey.revoked_at).is_(None),
         )
         .values(revoked_at=now)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_changed(result)
 
 
 def csrf_token_for(secret_key: bytes, session_token: str) -> str:

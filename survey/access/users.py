@@ -12,23 +12,39 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.access import sessions
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit, credentials
-from survey.kernel.credentials import IssuedKey
+from survey.kernel.credentials import ONCE, IssuedKey
+from survey.kernel.db import transaction
 from survey.kernel.principal import SESSION_LABEL, Principal
 from survey.models import ROLES, Agency, ApiKey, AppUser
 
+if TYPE_CHECKING:
+    from survey.context import AppContext
+
 __all__ = [
     "USERNAME_PATTERN",
+    "AccountChange",
+    "NewToken",
+    "NewUser",
+    "UserChanged",
+    "UserList",
     "UserView",
+    "add_staff",
     "add_user",
+    "change_account",
+    "change_password",
+    "issue_staff_token",
     "issue_token",
+    "list_staff",
     "list_users",
     "set_active",
     "set_password",
@@ -49,6 +65,103 @@ class UserView:
     created_at: datetime
     has_password: bool = False
     locked_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserList:
+    users: list[UserView]
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanged:
+    user: UserView
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user just added and their first API token (shown this once)."""
+
+    user: UserView
+    token: str
+    note: str = f"the token is {ONCE}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A new API token of the user named `user` (shown this once)."""
+
+    user: str
+    token: str
+    note: str = f"the token is {ONCE}"
+
+
+AccountChange = Literal["activate", "deactivate", "unlock"]
+
+
+# -- each in a transaction of its own (the API's way in) ------------------------------------
+
+
+def list_staff(context: AppContext) -> UserList:
+    with context.read_sessions() as session:
+        return UserList(list_users(session))
+
+
+def add_staff(
+    context: AppContext,
+    principal: Principal,
+    *,
+    username: str,
+    role: str,
+    agency: str | None = None,
+    display_name: str = "",
+    password: str | None = None,
+) -> NewUser:
+    """`add_user` committed: the user and their first token."""
+    with transaction(context.sessions) as session:
+        user, issued = add_user(
+            session,
+            principal,
+            username=username,
+            role=role,
+            agency=agency,
+            display_name=display_name,
+            password=password,
+        )
+    return NewUser(user, issued.key)
+
+
+def issue_staff_token(context: AppContext, principal: Principal, username: str) -> NewToken:
+    """`issue_token` committed."""
+    with transaction(context.sessions) as session:
+        issued = issue_token(session, principal, username)
+    return NewToken(username, issued.key)
+
+
+def change_password(
+    context: AppContext, principal: Principal, username: str, password: str
+) -> UserChanged:
+    """`set_password` committed; the user's cached sessions are forgotten."""
+    with transaction(context.sessions) as session:
+        view = set_password(session, principal, username, password, now=context.clock())
+    context.keys.forget()
+    return UserChanged(view)
+
+
+def change_account(
+    context: AppContext, principal: Principal, username: str, change: AccountChange
+) -> UserChanged:
+    """Activate, deactivate (every token and session stops working) or unlock a user."""
+    now = context.clock()
+    with transaction(context.sessions) as session:
+        if change == "unlock":
+            view = unlock(session, principal, username, now=now)
+        else:
+            view = set_active(session, principal, username, change == "activate", now=now)
+    context.keys.forget()
+    return UserChanged(view)
+
+
+# -- in the caller's transaction -------------------------------------------------------------
 
 
 def add_user(
@@ -87,7 +200,7 @@ def add_user(
             )
         )
     elif agency:
-        agency_row = session.scalar(sa.select(Agency).where(Agency.code == agency))
+        agency_row = session.scalar(sa.select(Agency).where(col(Agency.code) == agency))
         if agency_row is None:
             problems.append(Problem(f"no agency with code {agency!r}", field="agency"))
     if len(display_name) > 200:
@@ -101,7 +214,8 @@ def add_user(
             problems.extend(exc.problems)
     if problems:
         raise InvalidInput("the user cannot be added", problems)
-    if session.scalar(sa.select(AppUser.id).where(AppUser.username == username)) is not None:
+    taken = sa.select(col(AppUser.id)).where(col(AppUser.username) == username)
+    if session.scalar(taken) is not None:
         raise Conflict(f"a user named {username!r} already exists")
     user = AppUser(
         username=username,
@@ -135,7 +249,7 @@ def add_user(
 
 def issue_token(session: Session, principal: Principal, username: str) -> IssuedKey:
     """A new API token for the user; earlier tokens stay valid until revoked."""
-    user = session.scalar(sa.select(AppUser).where(AppUser.username == username))
+    user = session.scalar(sa.select(AppUser).where(col(AppUser.username) == username))
     if user is None:
         raise NotFound(f"no user named {username!r}")
     if not user.active:
@@ -212,7 +326,7 @@ def unlock(session: Session, principal: Principal, username: str, *, now: dateti
 
 
 def _user(session: Session, username: str) -> AppUser:
-    user = session.scalar(sa.select(AppUser).where(AppUser.username == username))
+    user = session.scalar(sa.select(AppUser).where(col(AppUser.username) == username))
     if user is None:
         raise NotFound(f"no user named {username!r}")
     return user
@@ -221,7 +335,7 @@ def _user(session: Session, username: str) -> AppUser:
 def list_users(session: Session) -> list[UserView]:
     return [
         _view(session, user)
-        for user in session.scalars(sa.select(AppUser).order_by(AppUser.username))
+        for user in session.scalars(sa.select(AppUser).order_by(col(AppUser.username)))
     ]
 
 
@@ -243,9 +357,9 @@ def _view(session: Session, user: AppUser) -> UserView:
         sa.select(sa.func.count())
         .select_from(ApiKey)
         .where(
-            ApiKey.user_id == user.id,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
-            ApiKey.label != SESSION_LABEL,
+            col(ApiKey.user_id) == user.id,
+            col(ApiKey.revoked_at).is_(None),
+            col(ApiKey.label) != SESSION_LABEL,
         )
     )
     return UserView(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio.to_thread
 from litestar import Request
@@ -31,13 +32,23 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPE = "application/x-www-form-urlencoded"
+_PRINCIPAL_KEY = "principal"  # where a guard leaves the caller in the request's scope
+
+
+def _remember(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Principal:
+    """Keep the authenticated caller in the request's scope, for `principal_of`."""
+    _extras(connection)[_PRINCIPAL_KEY] = principal
+    return principal
+
+
+def _extras(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    # The ASGI scope is a plain dict at run time; its TypedDict type lists only ASGI's keys.
+    return cast("dict[str, Any]", connection.scope)
 
 
 def _authenticate(connection: ASGIConnection) -> Principal:
     context: AppContext = connection.app.state.context
-    principal = context.keys.resolve(connection.headers.get("authorization"))
-    connection.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
-    return principal
+    return _remember(connection, context.keys.resolve(connection.headers.get("authorization")))
 
 
 def agency_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -71,8 +82,7 @@ async def _authenticate_staff(connection: ASGIConnection) -> Principal:
             "missing Authorization header: send 'Authorization: Bearer <token>' "
             "or sign in at /login"
         )
-    connection.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
-    return principal
+    return _remember(connection, principal)
 
 
 async def _check_csrf(connection: ASGIConnection, expected: str) -> None:
@@ -88,15 +98,19 @@ async def _check_csrf(connection: ASGIConnection, expected: str) -> None:
         )
 
 
-def staff(*roles: str) -> Guard:
+@dataclass(frozen=True, slots=True)
+class StaffGuard:
     """Only staff (bearer token or session cookie) whose role is one of `roles`."""
 
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        (await _authenticate_staff(connection)).require_roles(*roles)
+    roles: tuple[str, ...]
 
-    guard.__name__ = f"staff_{'_'.join(roles)}"
-    guard.roles = roles  # type: ignore[attr-defined]  # read by the authorisation matrix test
-    return guard
+    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        (await _authenticate_staff(connection)).require_roles(*self.roles)
+
+
+def staff(*roles: str) -> StaffGuard:
+    """The guard of routes for staff whose role is one of `roles`."""
+    return StaffGuard(roles)
 
 
 def agency_scope(principal: Principal) -> int | None:
@@ -113,5 +127,6 @@ def agency_scope(principal: Principal) -> int | None:
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """Dependency: the principal a guard has authenticated."""
-    return connection.scope["principal"]  # type: ignore[typeddict-item]
+    """The principal a guard has authenticated (handlers get it as `principal: Caller`)."""
+    principal: Principal = _extras(connection)[_PRINCIPAL_KEY]
+    return principal

@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from litestar import MediaType, Request, Response, get
+from litestar import MediaType, Response, get
 
+from survey.http.dependencies import Context
 from survey.kernel import db
 
 __all__ = ["health_handlers"]
@@ -32,8 +33,7 @@ def _head_revisions(script_location: str) -> frozenset[str]:
 
 
 @get("/readyz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=True)
-def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
-    context = request.app.state.context
+def readyz(context: Context) -> Response[dict[str, object]]:
     heads = _head_revisions(
         db.alembic_config(context.settings).get_main_option("script_location") or ""
     )

@@ -16,6 +16,8 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.logging.config import LoggingConfig
@@ -174,7 +176,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
     line. One plain ASGI function with cached metric children: it runs on every request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         request_id = _request_id(scope)
@@ -191,7 +193,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), header]  # type: ignore[typeddict-item]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         if running is not None:
@@ -250,16 +252,16 @@ def _metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     sync_to_thread=True,
     media_type=CONTENT_TYPE_LATEST,
 )
-def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+def metrics(state: State) -> Response[bytes]:
     """Every worker's metrics (multiprocess mode under `survey serve --workers N`, else this
     process's) followed by the database totals. Litestar's PrometheusController serves the
     first part only, hence this handler."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     database = CollectorRegistry(auto_describe=False)
-    database.register(request.app.state.metrics_collector)
+    database.register(state.metrics_collector)
     body = generate_latest(registry) + generate_latest(database)
     return Response(body, status_code=200, headers={"Content-Type": CONTENT_TYPE_LATEST})

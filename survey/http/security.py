@@ -32,10 +32,22 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import quote
 
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
 from survey.config import Settings
 from survey.kernel.limits import Bucket
@@ -136,7 +148,7 @@ class Limiter:
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 
@@ -168,11 +180,21 @@ async def _send_error(
         (b"content-length", str(len(body)).encode()),
         *extra,
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": headers,
+    }
+    await send(start)
+    await send(_body(body))
 
 
-def _wants_login_page(scope: Scope) -> bool:
+def _body(body: bytes) -> HTTPResponseBodyEvent:
+    """The one body message of a response."""
+    return {"type": "http.response.body", "body": body, "more_body": False}
+
+
+def _wants_login_page(scope: HTTPScope) -> bool:
     """A browser asking for a staff page (GET, HTML, not the API): a 401 becomes a redirect
     to the sign-in form, which brings it back here afterwards."""
     if scope["method"] != "GET" or scope["path"].startswith(("/api/", "/s/", "/login")):
@@ -181,19 +203,21 @@ def _wants_login_page(scope: Scope) -> bool:
     return "text/html" in accept
 
 
-async def _redirect_to_login(send: Send, scope: Scope, decorate: Callable[[Message], None]) -> None:
+async def _redirect_to_login(
+    send: Send, scope: HTTPScope, decorate: Callable[[HTTPResponseStartEvent], None]
+) -> None:
     target = scope["path"]
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin-1")
     location = "/login?next=" + quote(target, safe="")
-    start: Message = {
+    start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": 303,
         "headers": [(b"location", location.encode()), (b"content-length", b"0")],
     }
     decorate(start)
     await send(start)
-    await send({"type": "http.response.body", "body": b""})
+    await send(_body(b""))
 
 
 class _TooLarge(HTTPException):
@@ -227,18 +251,25 @@ def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awai
     hsts = settings.public_base_url.startswith("https://")
 
     async def hook(message: Message, scope: Scope) -> None:
-        if message["type"] == "http.response.start" and not scope.get(_HANDLED):
+        if message["type"] == "http.response.start" and not _extras(scope).get(_HANDLED):
             _add_headers(str(scope.get("path", "")), message, hsts=hsts)
 
     return hook
 
 
-def _add_headers(path: str, message: Message, *, hsts: bool) -> None:
+def _extras(scope: Scope) -> dict[str, Any]:
+    # The ASGI scope is a plain dict at run time; its TypedDict type lists only ASGI's keys.
+    return cast("dict[str, Any]", scope)
+
+
+def _add_headers(path: str, message: HTTPResponseStartEvent, *, hsts: bool) -> None:
     wanted = _wanted_headers(csp=not path.startswith(NO_CSP_PREFIXES), hsts=hsts)
     _extend_headers(message, wanted)
 
 
-def _extend_headers(message: Message, wanted: tuple[tuple[bytes, bytes], ...]) -> None:
+def _extend_headers(
+    message: HTTPResponseStartEvent, wanted: tuple[tuple[bytes, bytes], ...]
+) -> None:
     """Append the `wanted` headers the response did not set itself (keys are lower case in
     the ASGI messages Litestar and this module write; compared case-insensitively anyway)."""
     headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
@@ -267,7 +298,7 @@ def security_middleware(
     with_csp = _wanted_headers(csp=True, hsts=hsts)
     without_csp = _wanted_headers(csp=False, hsts=hsts)
 
-    def add_headers(path: str, message: Message) -> None:
+    def add_headers(path: str, message: HTTPResponseStartEvent) -> None:
         _extend_headers(message, without_csp if path.startswith(NO_CSP_PREFIXES) else with_csp)
 
     def rule_for(method: str, path: str) -> RateRule | None:
@@ -278,11 +309,12 @@ def security_middleware(
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
             path: str = scope["path"]
-            client = scope["client"][0] if scope.get("client") else "unknown"
+            address = scope.get("client")
+            client = address[0] if address else "unknown"
             rule = rule_for(scope["method"], path)
             to_login = _wants_login_page(scope)
             swallowed = False
@@ -294,7 +326,7 @@ def security_middleware(
                     return
                 if message["type"] == "http.response.start":
                     started = True
-                    scope[_HANDLED] = True  # type: ignore[literal-required]
+                    _extras(scope)[_HANDLED] = True
                     if to_login and message["status"] == 401:
                         swallowed = True  # the JSON 401 body is replaced by the redirect
                         await _redirect_to_login(send, scope, lambda m: add_headers(path, m))
@@ -335,7 +367,7 @@ def security_middleware(
                 return
             received = 0
 
-            async def counting_receive() -> Message:
+            async def counting_receive() -> ReceiveMessage:
                 nonlocal received
                 message = await receive()
                 if message["type"] == "http.request":

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.errors import InvalidInput
 from survey.kernel.principal import Principal
@@ -26,6 +27,7 @@ MAX_LIMIT = 10_000
 # the person (no phone, no token): the entity is the invitation.
 CITIZEN_WEB = Principal(kind="citizen", name="web")
 CITIZEN_SMS = Principal(kind="citizen", name="sms")
+_AUDIT_TABLE = AuditLog.metadata.tables[str(AuditLog.__tablename__)]  # for Core inserts
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ def record_on(
 ) -> None:
     """`record` for code that works on a Core connection (the answering hot path)."""
     connection.execute(
-        sa.insert(AuditLog.__table__).values(  # type: ignore[attr-defined]
+        sa.insert(_AUDIT_TABLE).values(
             at=at or utcnow(),
             actor=principal.actor,
             action=action,
@@ -117,23 +119,23 @@ def recent(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
     if since is not None and until is not None and until <= since:
         raise InvalidInput("until must be later than since")
-    query = sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = sa.select(AuditLog).order_by(col(AuditLog.id).desc()).limit(limit)
     if action:
         family = action.rstrip("*")
         if family.endswith("."):
-            query = query.where(AuditLog.action.startswith(family, autoescape=True))  # type: ignore[attr-defined]
+            query = query.where(col(AuditLog.action).startswith(family, autoescape=True))
         else:
-            query = query.where(AuditLog.action == action)
+            query = query.where(col(AuditLog.action) == action)
     if actor:
-        query = query.where(AuditLog.actor == actor)
+        query = query.where(col(AuditLog.actor) == actor)
     if entity:
-        query = query.where(AuditLog.entity == entity)
+        query = query.where(col(AuditLog.entity) == entity)
     if entity_id:
-        query = query.where(AuditLog.entity_id == entity_id)
+        query = query.where(col(AuditLog.entity_id) == entity_id)
     if since is not None:
-        query = query.where(AuditLog.at >= since)
+        query = query.where(col(AuditLog.at) >= since)
     if until is not None:
-        query = query.where(AuditLog.at < until)
+        query = query.where(col(AuditLog.at) < until)
     return [
         AuditEntry(
             id=row.id or 0,

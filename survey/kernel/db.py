@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from survey.config import Settings
@@ -111,7 +113,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # Take control of transactions so that BEGIN IMMEDIATE below is what starts them.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -147,6 +149,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE executed through a session changed."""
+    # `Session.execute` is typed to return a plain Result; for DML it is a CursorResult.
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -24,6 +24,7 @@ __all__ = [
     "fold_digits",
     "language_or_default",
     "localise",
+    "other_language",
     "persian_digits",
 ]
 
@@ -56,6 +57,14 @@ def language_or_default(wanted: str | None, default: str = DEFAULT_LANGUAGE) -> 
         if wanted == language:
             return language
     return default if default in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def other_language(lang: str) -> str:
+    """The language a page's switch link offers a reader of `lang` (Persian unless `lang` is)."""
+    for language in LANGUAGES:
+        if language != lang:
+            return language
+    return DEFAULT_LANGUAGE
 
 
 def persian_digits(text: str) -> str:

@@ -124,26 +124,6 @@ def serve_log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 class DatabaseCollector(Collector):
     """Business totals read from the database; cached `ttl` seconds per process."""
 
@@ -191,7 +171,3 @@ class DatabaseCollector(Collector):
             ):
                 messages.add_metric([str(kind), str(status)], float(count))
         return [frames, invitations, messages]
-
-
-
-

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 
 from survey.errors import InvalidInput, Problem
+from survey.kernel.locale import fold_digits
 
 __all__ = [
     "TEHRAN",
@@ -34,7 +35,6 @@ __all__ = [
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 FIRST_GREGORIAN_YEAR = 1700
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _YEAR = re.compile(r"^(\d{4})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
@@ -68,7 +68,7 @@ class Period:
 
 
 def _normalise(text: str) -> str:
-    return text.strip().translate(_DIGITS).replace("/", "-")
+    return fold_digits(text.strip()).replace("/", "-")
 
 
 def _problem(field: str, got: str, expected: str) -> PeriodError:

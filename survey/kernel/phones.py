@@ -23,17 +23,17 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from survey.kernel.locale import fold_digits
+
 __all__ = ["InvalidPhone", "check_mobile", "describe", "normalise_mobile"]
 
-_DIGITS = "0123456789"
 _SEPARATORS = " \t\u00a0-.()/\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u2010\u2011\u2012\u2013"
-_CLEAN = str.maketrans(
-    "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩＋",
-    _DIGITS + _DIGITS + "+",
-    _SEPARATORS,
-)
+# Separators go and a full-width plus is a plus; then survey.kernel.locale folds the digits (in
+# that order: the Persian decimal separator folds to '.', which is no separator here).
+_STRIP = str.maketrans("＋", "+", _SEPARATORS)
 _IR = phonenumbers.PhoneMetadata.metadata_for_region("IR")
-assert _IR is not None and _IR.mobile is not None  # shipped with the library
+# Shipped with the library:
+assert _IR is not None and _IR.mobile is not None and _IR.mobile.national_number_pattern
 _IR_MOBILE = re.compile(_IR.mobile.national_number_pattern)
 _MAX_INPUT = 40
 _ECHO_LIMIT = 6  # inputs with fewer digits cannot be a phone number, so they may be echoed
@@ -59,7 +59,7 @@ def check_mobile(raw: str) -> tuple[str | None, str | None]:
     """`(e164, None)` for a mobile number, `(None, reason)` otherwise. Cached."""
     if len(raw) > _MAX_INPUT:
         return None, f"is too long ({len(raw)} characters) to be a phone number"
-    cleaned = raw.translate(_CLEAN)
+    cleaned = fold_digits(raw.translate(_STRIP))
     if not cleaned:
         return None, "is empty"
     national = _national_number(cleaned)

@@ -19,37 +19,60 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit, credentials
-from survey.kernel.credentials import IssuedKey
+from survey.kernel.credentials import ONCE, IssuedKey
+from survey.kernel.db import rows_changed, transaction
 from survey.kernel.principal import Principal
 from survey.models import Agency, ApiKey, Province, Service, utcnow
+
+if TYPE_CHECKING:
+    from survey.context import AppContext
 
 __all__ = [
     "AGENCY_CSV_COLUMNS",
     "CODE_PATTERN",
     "SERVICE_CSV_COLUMNS",
+    "AgencyAdded",
+    "AgencyKey",
+    "AgencyList",
     "AgencyView",
     "ImportReport",
+    "ImportRowView",
+    "ImportSummary",
     "IssuedKey",
+    "KeysRevoked",
     "RowResult",
+    "ServiceAdded",
+    "ServiceList",
     "ServiceView",
     "add_agency",
     "add_service",
+    "agencies_for",
+    "decode_csv",
     "get_agency",
     "import_agencies",
+    "import_agencies_csv",
     "import_agency_rows",
     "import_service_rows",
     "import_services",
+    "import_services_csv",
+    "issue_new_agency_key",
     "list_agencies",
     "list_services",
+    "register_agency",
+    "register_service",
     "revoke_agency_keys",
+    "revoke_all_agency_keys",
     "rotate_agency_key",
+    "services_for",
 ]
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]*$")
@@ -108,29 +131,202 @@ class ImportReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AgencyList:
+    agencies: list[AgencyView]
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyAdded:
+    """A new agency and its first ingestion key (shown this once)."""
+
+    agency: AgencyView
+    api_key: str
+    note: str = f"the key is {ONCE}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyKey:
+    """A new ingestion key of the agency with code `agency` (shown this once)."""
+
+    agency: str
+    api_key: str
+    note: str = f"the key is {ONCE}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeysRevoked:
+    agency: str
+    revoked: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceList:
+    services: list[ServiceView]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAdded:
+    service: ServiceView
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRowView:
+    row: int
+    code: str
+    status: str
+    problems: list[dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """An import's outcome as the API answers it: the counts and every row's result."""
+
+    summary: str
+    added: int
+    unchanged: int
+    failed: int
+    rows: list[ImportRowView]
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportSummary:
+        return cls(
+            summary=report.summary(),
+            added=report.count("added"),
+            unchanged=report.count("unchanged"),
+            failed=report.failed,
+            rows=[
+                ImportRowView(
+                    row=row.row,
+                    code=row.code,
+                    status=row.status,
+                    problems=[p.as_dict() for p in row.problems],
+                )
+                for row in report.rows
+            ],
+        )
+
+
+# -- each in a transaction of its own (the API's way in) ------------------------------------
+
+
+def agencies_for(context: AppContext, principal: Principal) -> AgencyList:
+    with context.read_sessions() as session:
+        return AgencyList(list_agencies(session, principal))
+
+
+def register_agency(
+    context: AppContext,
+    principal: Principal,
+    *,
+    code: str,
+    name_fa: str,
+    name_en: str,
+    parent: str | None = None,
+    province: str | None = None,
+) -> AgencyAdded:
+    """`add_agency` committed: the agency and its first key."""
+    with transaction(context.sessions) as session:
+        agency, issued = add_agency(
+            session,
+            principal,
+            code=code,
+            name_fa=name_fa,
+            name_en=name_en,
+            parent=parent,
+            province=province,
+        )
+    return AgencyAdded(agency, issued.key)
+
+
+def issue_new_agency_key(context: AppContext, principal: Principal, code: str) -> AgencyKey:
+    """`rotate_agency_key` committed; the old keys stop working at once."""
+    with transaction(context.sessions) as session:
+        issued = rotate_agency_key(session, principal, code)
+    context.keys.forget()
+    return AgencyKey(code, issued.key)
+
+
+def revoke_all_agency_keys(context: AppContext, principal: Principal, code: str) -> KeysRevoked:
+    """`revoke_agency_keys` committed; the keys stop working at once."""
+    with transaction(context.sessions) as session:
+        revoked = revoke_agency_keys(session, principal, code)
+    context.keys.forget()
+    return KeysRevoked(code, revoked)
+
+
+def services_for(
+    context: AppContext, principal: Principal, *, agency: str | None = None
+) -> ServiceList:
+    with context.read_sessions() as session:
+        return ServiceList(list_services(session, principal, agency=agency))
+
+
+def register_service(
+    context: AppContext,
+    principal: Principal,
+    *,
+    agency: str,
+    code: str,
+    name_fa: str,
+    name_en: str,
+) -> ServiceAdded:
+    """`add_service` committed."""
+    with transaction(context.sessions) as session:
+        service = add_service(
+            session, principal, agency=agency, code=code, name_fa=name_fa, name_en=name_en
+        )
+    return ServiceAdded(service)
+
+
+def decode_csv(body: bytes) -> str:
+    """An uploaded CSV file as text (UTF-8, with or without a byte-order mark)."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the CSV body is not UTF-8 text (byte {exc.start})") from None
+
+
+def import_agencies_csv(context: AppContext, principal: Principal, text: str) -> ImportSummary:
+    """`import_agencies` committed."""
+    with transaction(context.sessions) as session:
+        return ImportSummary.of(import_agencies(session, principal, text))
+
+
+def import_services_csv(context: AppContext, principal: Principal, text: str) -> ImportSummary:
+    """`import_services` committed."""
+    with transaction(context.sessions) as session:
+        return ImportSummary.of(import_services(session, principal, text))
+
+
 # -- reading -------------------------------------------------------------------------------
 
 
 def list_agencies(session: Session, principal: Principal) -> list[AgencyView]:
     """All agencies, by code; an agency's own staff and systems see only their agency."""
-    query = sa.select(Agency).order_by(Agency.code)
+    query = sa.select(Agency).order_by(col(Agency.code))
     own = _own_agency(principal)
     if own is not None:
-        query = query.where(Agency.id == own)
+        query = query.where(col(Agency.id) == own)
     agencies = list(session.scalars(query))
-    codes = dict(session.execute(sa.select(Agency.id, Agency.code)).all())
-    services = dict(
-        session.execute(
-            sa.select(Service.agency_id, sa.func.count()).group_by(Service.agency_id)
-        ).all()
-    )
-    keys = dict(
-        session.execute(
-            sa.select(ApiKey.agency_id, sa.func.count())
-            .where(ApiKey.agency_id.is_not(None), ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-            .group_by(ApiKey.agency_id)
-        ).all()
-    )
+    codes: dict[int | None, str] = {
+        agency_id: code
+        for agency_id, code in session.execute(sa.select(col(Agency.id), col(Agency.code)))
+    }
+    services: dict[int | None, int] = {
+        agency_id: count
+        for agency_id, count in session.execute(
+            sa.select(col(Service.agency_id), sa.func.count()).group_by(col(Service.agency_id))
+        )
+    }
+    keys: dict[int | None, int] = {
+        agency_id: count
+        for agency_id, count in session.execute(
+            sa.select(col(ApiKey.agency_id), sa.func.count())
+            .where(col(ApiKey.agency_id).is_not(None), col(ApiKey.revoked_at).is_(None))
+            .group_by(col(ApiKey.agency_id))
+        )
+    }
     return [
         AgencyView(
             code=a.code,
@@ -158,15 +354,15 @@ def list_services(
 ) -> list[ServiceView]:
     """Services by code, optionally of one agency; agency principals see only their own."""
     query = (
-        sa.select(Service, Agency.code)
-        .join(Agency, Agency.id == Service.agency_id)  # type: ignore[arg-type]
-        .order_by(Service.code)
+        sa.select(Service, col(Agency.code))
+        .join(Agency, col(Agency.id) == col(Service.agency_id))
+        .order_by(col(Service.code))
     )
     if agency is not None:
-        query = query.where(Agency.id == _agency_by_code(session, agency, "agency").id)
+        query = query.where(col(Agency.id) == _agency_by_code(session, agency, "agency").id)
     own = _own_agency(principal)
     if own is not None:
-        query = query.where(Service.agency_id == own)
+        query = query.where(col(Service.agency_id) == own)
     return [
         ServiceView(
             code=s.code,
@@ -295,8 +491,8 @@ def _import_agencies(
             continue
         pending[code] = values
         report.rows.append(RowResult(number, code, "added"))
-    for values in pending.values():
-        _insert_agency(session, principal, values, action="agency.import")
+    for new in pending.values():
+        _insert_agency(session, principal, new, action="agency.import")
     _flush_or_conflict(session)
     return report
 
@@ -394,7 +590,7 @@ def _own_agency(principal: Principal) -> int | None:
 
 
 def _agency_by_code_or_none(session: Session, code: str) -> Agency | None:
-    return session.scalar(sa.select(Agency).where(Agency.code == code))
+    return session.scalar(sa.select(Agency).where(col(Agency.code) == code))
 
 
 def _agency_by_code(session: Session, code: str, what: str) -> Agency:
@@ -405,7 +601,7 @@ def _agency_by_code(session: Session, code: str, what: str) -> Agency:
 
 
 def _service_by_code(session: Session, code: str) -> Service | None:
-    return session.scalar(sa.select(Service).where(Service.code == code))
+    return session.scalar(sa.select(Service).where(col(Service.code) == code))
 
 
 def _code_problem(code: object, max_length: int, row: int | None) -> Problem | None:
@@ -480,7 +676,7 @@ def _agency_problems(
 
 
 def province_codes(session: Session) -> list[str]:
-    return list(session.scalars(sa.select(Province.code).order_by(Province.code)))
+    return list(session.scalars(sa.select(col(Province.code)).order_by(col(Province.code))))
 
 
 def _service_problems(
@@ -592,10 +788,10 @@ def _issue_agency_key(
 def _revoke_keys(session: Session, agency: Agency) -> int:
     result = session.execute(
         sa.update(ApiKey)
-        .where(ApiKey.agency_id == agency.id, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(ApiKey.agency_id) == agency.id, col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_changed(result)
 
 
 def _existing_agency_row(

@@ -68,12 +68,6 @@ def _register_services(subparsers: argparse._SubParsersAction) -> None:
     imports.set_defaults(handler=_services_import)
 
 
-
-
-
-
-
-
 # -- agencies --------------------------------------------------------------------------------
 
 
@@ -205,22 +199,7 @@ def _services_import(args: argparse.Namespace) -> int:
     return _print_report(args.file, report)
 
 
-# -- users -----------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
 # -- output ----------------------------------------------------------------------------------
-
-
 
 
 def _print_report(file: str, report: ImportReport) -> int:
@@ -233,6 +212,7 @@ def _print_report(file: str, report: ImportReport) -> int:
 
 
 # `survey questionnaires load|list`: questionnaire versions registered in the database.
+
 
 def _register_questionnaires(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from questionnaires.errors import QuestionnaireError
 from questionnaires.loading import load, load_library
@@ -192,10 +193,10 @@ def register_library(session: Session, principal: Principal) -> list[LoadResult]
 
 def find(session: Session, qid: str, version: int | None = None) -> QuestionnaireVersion | None:
     """The registered version (the highest one when `version` is None), or None."""
-    query = sa.select(QuestionnaireVersion).where(QuestionnaireVersion.qid == qid)
+    query = sa.select(QuestionnaireVersion).where(col(QuestionnaireVersion.qid) == qid)
     if version is not None:
-        query = query.where(QuestionnaireVersion.version == version)
-    return session.scalar(query.order_by(QuestionnaireVersion.version.desc()).limit(1))  # type: ignore[attr-defined]
+        query = query.where(col(QuestionnaireVersion.version) == version)
+    return session.scalar(query.order_by(col(QuestionnaireVersion.version).desc()).limit(1))
 
 
 def resolve(
@@ -216,7 +217,7 @@ def resolve(
     registered = sorted(
         f"{q}@{v}"
         for q, v in session.execute(
-            sa.select(QuestionnaireVersion.qid, QuestionnaireVersion.version)
+            sa.select(col(QuestionnaireVersion.qid), col(QuestionnaireVersion.version))
         ).all()
     )
     library = sorted(f"{q.id}@{q.version}" for q in load_library().values())
@@ -231,8 +232,7 @@ def resolve(
 def list_questionnaires(session: Session) -> list[QuestionnaireView]:
     rows = session.scalars(
         sa.select(QuestionnaireVersion).order_by(
-            QuestionnaireVersion.qid,
-            QuestionnaireVersion.version,  # type: ignore[arg-type]
+            col(QuestionnaireVersion.qid), col(QuestionnaireVersion.version)
         )
     )
     return [
@@ -253,6 +253,8 @@ def list_questionnaires(session: Session) -> list[QuestionnaireView]:
 
 def _next_version(session: Session, qid: str) -> int:
     highest = session.scalar(
-        sa.select(sa.func.max(QuestionnaireVersion.version)).where(QuestionnaireVersion.qid == qid)
+        sa.select(sa.func.max(col(QuestionnaireVersion.version))).where(
+            col(QuestionnaireVersion.qid) == qid
+        )
     )
     return int(highest or 0) + 1

@@ -51,6 +51,13 @@ def test_persian_digits_and_slashes_are_read() -> None:
     assert parse_day("۱۴۰۵/۰۱/۰۱") == date(2026, 3, 21)
 
 
+def test_arabic_indic_digits_are_read_and_errors_quote_what_was_typed() -> None:
+    assert parse_period("١٤٠٥-Q١").label == "1405-Q1"
+    assert parse_day("٢٠٢٦-٠٣-٢١") == date(2026, 3, 21)
+    with pytest.raises(PeriodError, match="got '۱۴۰۵٫۰۱'"):
+        parse_period("۱۴۰۵٫۰۱")
+
+
 def test_days_in_both_calendars() -> None:
     assert parse_day("2026-03-10") == date(2026, 3, 10)
     assert parse_day("1404-12-19") == date(2026, 3, 10)

@@ -41,6 +41,8 @@ def test_usual_forms_become_e164(raw: str) -> None:
         ("", "phone '' is empty"),
         ("0" * 50, "is too long"),
         ("09121234567890", "is not a valid phone number"),
+        # The Persian decimal separator is not a separator (digits are folded after cleaning).
+        ("۰۹۱۲٫۱۲۳٫۴۵۶۷", "only digits, spaces, dashes and a leading + allowed"),
     ],
 )
 def test_other_values_are_rejected_with_a_reason(raw: str, reason: str) -> None:
