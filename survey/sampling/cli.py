@@ -10,7 +10,6 @@ from datetime import date
 from survey.context import open_context
 from survey.errors import PlanError
 from survey.kernel.console import cli_principal, format_table, read_text_file
-from survey.kernel.db import transaction
 from survey.sampling import plans
 
 
@@ -72,13 +71,7 @@ def _apply(args: argparse.Namespace) -> int:
     text = read_text_file(args.file)
     context = open_context(args)
     try:
-        with transaction(context.sessions) as session:
-            detail = plans.apply_plan(
-                session, cli_principal(), text, file=args.file, starts=args.starts
-            )
-        with context.read_sessions() as session:
-            today = plans.today_in(context.clock(), context.settings.timezone)
-            shown = plans.show_plan(session, detail.version, today=today)
+        shown = plans.activate_plan(context, cli_principal(), text, args.file, args.starts)
     except PlanError as exc:
         return _print_problems(args.file, exc)
     finally:
@@ -91,9 +84,7 @@ def _apply(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     context = open_context(args)
     try:
-        today = plans.today_in(context.clock(), context.settings.timezone)
-        with context.read_sessions() as session:
-            versions = plans.list_plans(session, today=today)
+        listing = plans.plan_list(context)
     finally:
         context.close()
     print(
@@ -110,20 +101,18 @@ def _list(args: argparse.Namespace) -> int:
                     p.rules,
                     p.created_by,
                 )
-                for p in versions
+                for p in listing.plans
             ],
         )
     )
-    print(f"{len(versions)} versions; * marks the one in force today ({today})")
+    print(f"{len(listing.plans)} versions; * marks the one in force today ({listing.today})")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     context = open_context(args)
     try:
-        today = plans.today_in(context.clock(), context.settings.timezone)
-        with context.read_sessions() as session:
-            plan = plans.show_plan(session, args.version, today=today)
+        plan = plans.plan_detail(context, args.version)
     finally:
         context.close()
     state = "in force today" if plan.in_force else "not in force today"
@@ -139,18 +128,3 @@ def _show(args: argparse.Namespace) -> int:
         )
     print(plan.source.rstrip("\n"))
     return 0
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -63,7 +63,7 @@ class Unit:
     province: str = ""
 
     def value(self, dimension: str) -> str:
-        return getattr(self, dimension)  # type: ignore[no-any-return]
+        return getattr(self, dimension)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -51,34 +51,45 @@ from pydantic import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from questionnaires.loading import load_library
+from survey.context import AppContext
 from survey.errors import Conflict, NotFound, PlanError, Problem
 from survey.kernel import audit
+from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
 from survey.models import CHANNELS, MODES, Agency, Province, SamplingPlan, Service
 from survey.registry import questionnaires as questionnaire_registry
 
 __all__ = [
     "DIMENSIONS",
+    "PlanCheck",
     "PlanDetail",
     "PlanFile",
+    "PlanList",
     "PlanView",
     "ValidPlan",
+    "activate_plan",
     "apply_plan",
+    "check_plan",
     "list_plans",
     "parse_plan",
+    "plan_detail",
     "plan_in_force",
+    "plan_list",
     "show_plan",
+    "today_in",
+    "today_of",
     "validate_plan",
 ]
 
 DIMENSIONS: tuple[str, ...] = ("agency", "service", "channel", "province")
-DEFAULT_STRATA: tuple[str, ...] = ("agency", "service", "channel")
+Dimension = Literal["agency", "service", "channel", "province"]
+DEFAULT_STRATA: tuple[Dimension, ...] = ("agency", "service", "channel")
 MAX_PLAN_BYTES = 1024 * 1024
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
-Dimension = Literal["agency", "service", "channel", "province"]
 ChannelCode = Literal["in_person", "online", "phone", "kiosk"]
 Mode = Literal["sms_link", "sms_dialog"]
 Number = StrictFloat | StrictInt
@@ -305,7 +316,7 @@ def apply_plan(
         questionnaire_registry.resolve(
             session, principal, choice["questionnaire"], choice["version"]
         )
-    highest = session.scalar(sa.select(sa.func.max(SamplingPlan.version)))
+    highest = session.scalar(sa.select(sa.func.max(col(SamplingPlan.version))))
     row = SamplingPlan(
         version=int(highest or 0) + 1,
         name=plan.name,
@@ -355,8 +366,8 @@ def plan_in_force(session: Session, day: date) -> SamplingPlan | None:
     """The plan in force on `day`: latest `starts` on or before it, ties by highest version."""
     return session.scalar(
         sa.select(SamplingPlan)
-        .where(SamplingPlan.starts <= day)
-        .order_by(SamplingPlan.starts.desc(), SamplingPlan.version.desc())  # type: ignore[attr-defined]
+        .where(col(SamplingPlan.starts) <= day)
+        .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
         .limit(1)
     )
 
@@ -368,7 +379,7 @@ def today_in(now: datetime, timezone: str = "Asia/Tehran") -> date:
 def list_plans(session: Session, *, today: date) -> list[PlanView]:
     """Every version, newest first, marking the one in force on `today`."""
     current = plan_in_force(session, today)
-    rows = session.scalars(sa.select(SamplingPlan).order_by(SamplingPlan.version.desc()))  # type: ignore[attr-defined]
+    rows = session.scalars(sa.select(SamplingPlan).order_by(col(SamplingPlan.version).desc()))
     return [
         PlanView(
             version=row.version,
@@ -389,13 +400,15 @@ def show_plan(session: Session, version: int, *, today: date) -> PlanDetail:
     # Versions are database integers: a larger number cannot exist (and must not reach SQL).
     in_range = 0 < version < 2**31
     row = (
-        session.scalar(sa.select(SamplingPlan).where(SamplingPlan.version == version))
+        session.scalar(sa.select(SamplingPlan).where(col(SamplingPlan.version) == version))
         if in_range
         else None
     )
     if row is None:
         known = list(
-            session.scalars(sa.select(SamplingPlan.version).order_by(SamplingPlan.version))
+            session.scalars(
+                sa.select(col(SamplingPlan.version)).order_by(col(SamplingPlan.version))
+            )
         )
         raise NotFound(
             f"no sampling plan version {version} "
@@ -425,6 +438,71 @@ def _detail(row: SamplingPlan, *, in_force: bool | None) -> PlanDetail:
     )
 
 
+# -- services on the running context (the staff API and the console) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanList:
+    """Every plan version, newest first; `today` is the day `in_force` refers to."""
+
+    today: date
+    plans: list[PlanView]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCheck:
+    """A plan file that passed validation (nothing activated)."""
+
+    valid: bool
+    name: str
+    starts: date
+    questionnaires: list[dict[str, Any]]
+
+
+def today_of(context: AppContext) -> date:
+    """Today in the service's timezone (Asia/Tehran unless configured otherwise)."""
+    return today_in(context.clock(), context.settings.timezone)
+
+
+def plan_list(context: AppContext) -> PlanList:
+    """Every version, newest first, marking the one in force today."""
+    today = today_of(context)
+    with context.read_sessions() as session:
+        return PlanList(today=today, plans=list_plans(session, today=today))
+
+
+def plan_detail(context: AppContext, version: int) -> PlanDetail:
+    """One version with its source; NotFound naming the versions there are."""
+    with context.read_sessions() as session:
+        return show_plan(session, version, today=today_of(context))
+
+
+def check_plan(context: AppContext, text: str, file: str, starts: date | None = None) -> PlanCheck:
+    """Validate a plan file against the format and the registry without activating it."""
+    with context.read_sessions() as session:
+        valid = validate_plan(session, text, file=file, starts=starts)
+    return PlanCheck(
+        valid=True,
+        name=valid.plan.name,
+        starts=valid.plan.starts,
+        questionnaires=list(valid.questionnaires),
+    )
+
+
+def activate_plan(
+    context: AppContext,
+    principal: Principal,
+    text: str,
+    file: str,
+    starts: date | None = None,
+) -> PlanDetail:
+    """Validate and activate a plan file as a new version (audited as `plan.apply`), then
+    show it as stored, with `in_force` for today."""
+    with transaction(context.sessions) as session:
+        detail = apply_plan(session, principal, text, file=file, starts=starts, now=context.clock())
+    return plan_detail(context, detail.version)
+
+
 # -- internals -------------------------------------------------------------------------------
 
 
@@ -438,7 +516,7 @@ class _PlanLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str) and key in seen:
                 self.repeated.append(
                     Problem(
@@ -525,9 +603,9 @@ def _reference_problems(session: Session, data: Mapping[str, Any]) -> list[Probl
     """Codes the plan names that the registry does not know; strata the rules step outside."""
     problems = []
     strata = _raw_strata(data)
-    agencies = set(session.scalars(sa.select(Agency.code)))
-    services = set(session.scalars(sa.select(Service.code)))
-    provinces = set(session.scalars(sa.select(Province.code)))
+    agencies = set(session.scalars(sa.select(col(Agency.code))))
+    services = set(session.scalars(sa.select(col(Service.code))))
+    provinces = set(session.scalars(sa.select(col(Province.code))))
     rates = data.get("rates")
     for index, rule in enumerate(rates if isinstance(rates, list) else []):
         if not isinstance(rule, Mapping):
@@ -608,11 +686,10 @@ def _valid_parts(raw: Any, model: type[_Part]) -> list[tuple[int, _Part]]:
 
 def _overlap_problems(session: Session, rules: Sequence[tuple[int, RateRule]]) -> list[Problem]:
     """Rules that can match one transaction with different rates and no clear precedence."""
-    owner = dict(
-        session.execute(
-            sa.select(Service.code, Agency.code).join(Agency, Agency.id == Service.agency_id)  # type: ignore[arg-type]
-        ).all()
+    agency_of_service = sa.select(col(Service.code), col(Agency.code)).join(
+        Agency, col(Agency.id) == col(Service.agency_id)
     )
+    owner = {service: agency for service, agency in session.execute(agency_of_service)}
     problems = []
     cells = []
     for index, rule in rules:
@@ -724,5 +801,6 @@ def _questionnaire_problems(
     return problems, resolved
 
 
-assert set(CHANNELS) == set(ChannelCode.__args__)  # type: ignore[attr-defined]
-assert set(MODES) == set(Mode.__args__)  # type: ignore[attr-defined]
+assert set(CHANNELS) == set(get_args(ChannelCode))
+assert set(MODES) == set(get_args(Mode))
+assert get_args(Dimension) == DIMENSIONS
