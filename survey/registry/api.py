@@ -18,6 +18,7 @@ from survey.http.bodies import parse_body
 from survey.http.dependencies import Caller, Context
 from survey.http.guards import staff
 from survey.registry import agencies as registry
+from survey.registry import questionnaires
 
 WRITERS = ("admin", "statistician")
 READERS = ("admin", "statistician", "viewer", "agency")
@@ -41,6 +42,16 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
 class RegistryController(Controller):
     path = "/api/v1"
     tags = ("registry",)
+
+    @get(
+        "/questionnaires",
+        guards=[staff("admin", "statistician", "viewer")],
+        sync_to_thread=True,
+        tags=["plans"],
+    )
+    def list_questionnaires(self, context: Context) -> questionnaires.QuestionnaireList:
+        """Registered questionnaire versions (the ones plans may name)."""
+        return questionnaires.questionnaire_list(context)
 
     @get("/agencies", guards=[staff(*READERS)], sync_to_thread=True)
     def list_agencies(self, context: Context, principal: Caller) -> registry.AgencyList:

@@ -22,6 +22,7 @@ from sqlmodel import col
 from questionnaires.errors import QuestionnaireError
 from questionnaires.loading import load, load_library
 from questionnaires.schema import Questionnaire
+from survey.context import AppContext
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit
 from survey.kernel.principal import Principal
@@ -258,3 +259,14 @@ def _next_version(session: Session, qid: str) -> int:
         )
     )
     return int(highest or 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionnaireList:
+    questionnaires: list[QuestionnaireView]
+
+
+def questionnaire_list(context: AppContext) -> QuestionnaireList:
+    """Every registered questionnaire version, for the staff API."""
+    with context.read_sessions() as session:
+        return QuestionnaireList(list_questionnaires(session))

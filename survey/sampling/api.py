@@ -1,4 +1,4 @@
-"""Staff HTTP API for sampling plans and registered questionnaires (thin: parse, call, map).
+"""Staff HTTP API for sampling plans (thin: parse, call, map).
 
 A plan is posted as its YAML text (`Content-Type: application/yaml` or text/plain); problems
 come back as 422 with every problem and its key path.
@@ -20,7 +20,6 @@ from litestar.params import FromPath, FromQuery
 from survey.errors import InvalidInput
 from survey.http.dependencies import Caller, Context
 from survey.http.guards import staff
-from survey.registry import questionnaires as questionnaire_registry
 from survey.sampling import plans
 
 WRITERS = ("admin", "statistician")
@@ -76,11 +75,3 @@ class PlanController(Controller):
         return asdict(
             await anyio.to_thread.run_sync(plans.check_plan, context, text, SOURCE, starts)
         )
-
-    # Registry domain: to move to survey.registry (api: RegistryController; service:
-    # survey.registry.questionnaires) with this guard, path and body unchanged.
-    @get("/questionnaires", guards=[staff(*READERS)], sync_to_thread=True)
-    def list_questionnaires(self, context: Context) -> dict[str, Any]:
-        with context.read_sessions() as session:
-            rows = questionnaire_registry.list_questionnaires(session)
-        return {"questionnaires": [asdict(q) for q in rows]}
