@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import psycopg
 from jinja2 import Environment, FileSystemLoader, PrefixLoader
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
@@ -12,7 +14,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from survey.access.api import AuditController, UserChangeController, UserController
 from survey.access.pages import LoginController
@@ -145,6 +148,11 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             HTTPException: _http_error,
             OverflowError: observability.out_of_range,  # SQLite: an int beyond 64 bits
             DataError: observability.out_of_range,  # PostgreSQL: out of range, too long
+            # A lock or statement timeout, no free connection, no database: 503, Retry-After.
+            OperationalError: observability.database_unavailable,
+            PoolTimeout: observability.database_unavailable,
+            sqlite3.OperationalError: observability.database_unavailable,
+            psycopg.OperationalError: observability.database_unavailable,
             Exception: observability.internal_error,
         },
         template_config=TemplateConfig(instance=_template_engine()),

@@ -21,6 +21,9 @@ DEFAULT_SMS_GATEWAY = "console"
 DEFAULT_MAX_BATCH_SIZE = 10_000
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 DEFAULT_PHONE_RETENTION_DAYS = 30
+DEFAULT_DB_STATEMENT_TIMEOUT = 30.0  # seconds; PostgreSQL only
+DEFAULT_DB_POOL_TIMEOUT = 5.0  # seconds to wait for a free connection of the pool
+DEFAULT_DB_POOL_SIZE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,12 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     # Run the SMS dispatcher inside `survey serve`; None: yes, except when env is "test".
     dispatch_in_serve: bool | None = None
+    # How long a statement waits for a lock before the request gets a 503: None is the
+    # backend's default (5 s on PostgreSQL; 30 s on SQLite, where writers take turns).
+    db_lock_timeout: float | None = None
+    db_statement_timeout: float = DEFAULT_DB_STATEMENT_TIMEOUT
+    db_pool_timeout: float = DEFAULT_DB_POOL_TIMEOUT
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +124,12 @@ class Settings:
                 env_vars, "SURVEY_PHONE_RETENTION_DAYS", DEFAULT_PHONE_RETENTION_DAYS
             ),
             metrics_token=env_vars.get("SURVEY_METRICS_TOKEN", "").strip(),
+            db_lock_timeout=_optional_seconds(env_vars, "SURVEY_DB_LOCK_TIMEOUT"),
+            db_statement_timeout=_optional_seconds(env_vars, "SURVEY_DB_STATEMENT_TIMEOUT")
+            or DEFAULT_DB_STATEMENT_TIMEOUT,
+            db_pool_timeout=_optional_seconds(env_vars, "SURVEY_DB_POOL_TIMEOUT")
+            or DEFAULT_DB_POOL_TIMEOUT,
+            db_pool_size=_positive_int(env_vars, "SURVEY_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -166,6 +181,19 @@ def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number; got {raw!r}") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive; got {value}")
+    return value
+
+
+def _optional_seconds(env_vars: Mapping[str, str], name: str) -> float | None:
+    raw = env_vars.get(name, "").strip()
+    if raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds; got {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise ConfigurationError(f"{name} must be between 0 and 3600 seconds; got {raw!r}")
     return value
 
 

@@ -1,5 +1,6 @@
-"""`/healthz` (the process answers) and `/readyz` (it can serve: database reachable and its
-schema at the migrations' head). Load balancers route to a node only while /readyz is 200."""
+"""`/healthz` (the process answers) and `/readyz` (it can serve: database reachable, its
+schema at the migrations' head, and a writer able to take the hot tables' write locks within
+a second). Load balancers route to a node only while /readyz is 200."""
 
 from __future__ import annotations
 
@@ -38,12 +39,15 @@ def readyz(context: Context) -> Response[dict[str, object]]:
         db.alembic_config(context.settings).get_main_option("script_location") or ""
     )
     try:
-        with context.engine.connect() as conn:
+        with context.engine.execution_options(read_only=True).connect() as conn:
             conn.execute(sa.text("SELECT 1"))
             current = frozenset(MigrationContext.configure(conn).get_current_heads())
     except sa.exc.SQLAlchemyError as exc:
         problem = f"database unreachable: {type(exc).__name__}"
         return Response({"status": "unavailable", "problems": [problem]}, status_code=503)
+    busy = db.write_probe(context.engine)
+    if busy is not None:
+        return Response({"status": "unavailable", "problems": [busy]}, status_code=503)
     if current != heads:
         problem = (
             f"database schema at {sorted(current) or 'nothing'}, code expects {sorted(heads)}; "

@@ -34,6 +34,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from survey.kernel.db import is_unavailable
 from survey.kernel.observability import (
     LOOPBACK,
     REQUEST_ID,
@@ -265,3 +266,31 @@ def metrics(state: State) -> Response[bytes]:
     database.register(state.metrics_collector)
     body = generate_latest(registry) + generate_latest(database)
     return Response(body, status_code=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str]]:
+    """The database is busy or away: 503 with Retry-After, never a hang or a 500. The
+    request's transaction rolled back, so nothing of it was stored or acknowledged and the
+    same request can simply be sent again. Other database errors are bugs: 500."""
+    if not is_unavailable(exc):
+        return internal_error(request, exc)
+    _error_log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.scope.get("path_template") or "(no route)",
+        type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    return Response(
+        {
+            "error": "the database is busy or unavailable; nothing from this request was "
+            f"stored: send it again in {RETRY_AFTER_SECONDS} seconds",
+            "request_id": REQUEST_ID.get(),
+        },
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

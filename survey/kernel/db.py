@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
@@ -20,24 +20,46 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from survey.config import Settings
 
+SQLITE_LOCK_TIMEOUT = 30.0  # seconds: SQLite's writers take turns, so they wait longer
+POSTGRES_LOCK_TIMEOUT = 5.0
+
 
 def create_db_engine(settings: Settings) -> Engine:
-    """An engine tuned per backend: SQLite in WAL mode with a busy timeout; psycopg 3 elsewhere."""
+    """An engine tuned per backend: SQLite in WAL mode with a busy timeout; psycopg 3 elsewhere.
+
+    Nothing waits without bound: a statement waits at most the lock timeout for a lock (and
+    on PostgreSQL runs at most the statement timeout), a request waits at most the pool
+    timeout for a connection; past that the request is answered 503 with Retry-After
+    (survey.app) and its transaction rolls back, so nothing half-done is acknowledged."""
     url = normalise_url(settings.database_url)
+    pool = {"pool_size": settings.db_pool_size, "pool_timeout": settings.db_pool_timeout}
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        lock_timeout = settings.db_lock_timeout or SQLITE_LOCK_TIMEOUT
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=8,
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
+            max_overflow=settings.db_pool_size,
+            **pool,
         )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
         sa.event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    lock_ms = round((settings.db_lock_timeout or POSTGRES_LOCK_TIMEOUT) * 1000)
+    statement_ms = round(settings.db_statement_timeout * 1000)
+    # libpq options given in the URL (a search_path, say) are kept; the timeouts follow them.
+    given = sa.engine.make_url(url).query.get("options") or ""
+    given_text = given if isinstance(given, str) else " ".join(given)
+    options = f"{given_text} -c lock_timeout={lock_ms} -c statement_timeout={statement_ms}"
+    return sa.create_engine(
+        url,
+        connect_args={"options": options.strip(), "connect_timeout": 5},
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        **pool,
+    )
 
 
 class WriterQueue:
@@ -113,15 +135,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-    # Take control of transactions so that BEGIN IMMEDIATE below is what starts them.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(lock_timeout: float) -> Callable[[sqlite3.Connection, object], None]:
+    def configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Take control of transactions so that BEGIN IMMEDIATE below is what starts them.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout * 1000)}")
+        cursor.close()
+
+    return configure
 
 
 def _sqlite_begin_immediate(connection: sa.Connection) -> None:
@@ -181,3 +206,74 @@ def current_revision(settings: Settings) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open database", "disk i/o error")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot serve now (a lock or statement timeout, no
+    free connection, no connection at all), as opposed to a bug in a statement: the first is
+    a 503 to retry, the second a 500 to fix."""
+    if isinstance(exc, sa.exc.TimeoutError | sa.exc.DisconnectionError):
+        return True  # the pool had no free connection in time
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return exc.orig is not None and is_unavailable(exc.orig)
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(text in str(exc).lower() for text in _SQLITE_UNAVAILABLE)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover  (psycopg is a dependency)
+        return False
+    # Connection failures, lock_timeout (55P03), statement_timeout (57014), shutdowns.
+    return isinstance(exc, psycopg.OperationalError)
+
+
+# The tables every request that writes needs: a lock on one of them stops the service.
+HOT_TABLES = (
+    "service_transaction",
+    "frame_count",
+    "sampled_unit",
+    "invitation",
+    "response",
+    "outbox_message",
+)
+PROBE_TIMEOUT_MS = 1000
+
+
+def write_probe(engine: Engine) -> str | None:
+    """Whether a writer could write now: None, or what stops it. Takes the locks an ordinary
+    writer takes (PostgreSQL: ROW EXCLUSIVE on the hot tables, which no other writer's lock
+    conflicts with; SQLite: the write lock) and gives them back at once, waiting a second at
+    most, so a table locked by maintenance or a stuck transaction shows up in /readyz."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            if engine.dialect.name == "sqlite":
+                cursor.execute("PRAGMA busy_timeout")
+                row = cursor.fetchone()
+                usual = int(row[0]) if row else round(SQLITE_LOCK_TIMEOUT * 1000)
+                cursor.execute(f"PRAGMA busy_timeout={PROBE_TIMEOUT_MS}")
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    cursor.execute("ROLLBACK")
+                finally:
+                    cursor.execute(f"PRAGMA busy_timeout={usual}")
+            else:
+                cursor.execute(f"SET LOCAL lock_timeout = {PROBE_TIMEOUT_MS}")
+                for table in HOT_TABLES:
+                    cursor.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+                raw.rollback()
+        finally:
+            cursor.close()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raw.rollback()
+        return f"database busy: a writer cannot take the write lock ({type(exc).__name__})"
+    finally:
+        raw.close()
+    return None
