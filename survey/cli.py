@@ -114,8 +114,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def run_server(host: str, port: int, *, workers: int = 1, log_level: str = "info") -> None:
-    """Serve `survey.app:app_from_env` (settings re-read from the environment per worker)."""
-    os.environ.setdefault("SURVEY_VAR_DIR", str(load_settings().var_dir))
+    """Serve `survey.app:app_from_env` (settings re-read from the environment per worker).
+
+    Only the proxies named in SURVEY_TRUSTED_PROXIES may set a client's address through
+    X-Forwarded-For (uvicorn would otherwise believe any loopback client)."""
+    settings = load_settings()
+    os.environ.setdefault("SURVEY_VAR_DIR", str(settings.var_dir))
+    trusted = list(settings.trusted_proxies)
     own_metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         own_metrics_dir = tempfile.mkdtemp(prefix="survey-metrics-")
@@ -130,6 +135,8 @@ def run_server(host: str, port: int, *, workers: int = 1, log_level: str = "info
             log_level=log_level,
             log_config=serve_log_config(log_level),
             access_log=False,  # survey.kernel.observability writes one access line per request
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or [],
         )
     finally:
         if own_metrics_dir is not None:

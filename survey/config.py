@@ -6,6 +6,7 @@ test builds `Settings(...)` directly) and the result is handed to `create_app` a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -51,6 +52,9 @@ class Settings:
     db_statement_timeout: float = DEFAULT_DB_STATEMENT_TIMEOUT
     db_pool_timeout: float = DEFAULT_DB_POOL_TIMEOUT
     db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    # Addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed; none
+    # by default, so no client can choose the address its limits are counted under.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +134,7 @@ class Settings:
             db_pool_timeout=_optional_seconds(env_vars, "SURVEY_DB_POOL_TIMEOUT")
             or DEFAULT_DB_POOL_TIMEOUT,
             db_pool_size=_positive_int(env_vars, "SURVEY_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
+            trusted_proxies=_networks(env_vars, "SURVEY_TRUSTED_PROXIES"),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -182,6 +187,24 @@ def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive; got {value}")
     return value
+
+
+def _networks(env_vars: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (10.0.0.5, 10.0.0.0/24, ::1), checked."""
+    found = []
+    for part in env_vars.get(name, "").split(","):
+        text = part.strip()
+        if not text:
+            continue
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {text[:60]!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                "10.0.0.0/24)"
+            ) from None
+        found.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return tuple(found)
 
 
 def _optional_seconds(env_vars: Mapping[str, str], name: str) -> float | None:
