@@ -44,8 +44,8 @@ WORDS: dict[str, dict[str, str]] = {
         "username": "نام کاربری",
         "password": "گذرواژه",
         "submit": "ورود",
-        "wrong": "نام کاربری یا گذرواژه نادرست است.",
-        "locked": "به دلیل تلاش‌های ناموفق پیاپی، این حساب تا ساعت {until} (UTC) قفل است.",
+        "wrong": "نام کاربری یا گذرواژه نادرست است، یا تلاش‌های ناموفق پیاپی حساب را برای "
+        "۱۵ دقیقه قفل کرده است.",
         "stale": "این فرم منقضی شده است؛ دوباره تلاش کنید.",
         "signed_in_as": "وارد شده با نام",
         "logout_title": "خروج",
@@ -58,8 +58,8 @@ WORDS: dict[str, dict[str, str]] = {
         "username": "Username",
         "password": "Password",
         "submit": "Sign in",
-        "wrong": "Wrong username or password.",
-        "locked": "Too many failed attempts: this account is locked until {until} UTC.",
+        "wrong": "Wrong username or password, or too many failed attempts (the account is "
+        "then locked for 15 minutes).",
         "stale": "This form has expired; please try again.",
         "signed_in_as": "Signed in as",
         "logout_title": "Sign out",
@@ -139,9 +139,7 @@ def _login_page(
 
 def _refusal(lang: str, refused: NotAuthenticated) -> str:
     """What the form says to a refused sign-in, in the page's language."""
-    if isinstance(refused, sessions.AccountLocked):
-        return WORDS[lang]["locked"].format(until=f"{refused.until:%H:%M}")
-    return WORDS[lang]["wrong"]
+    return WORDS[lang]["wrong"]  # the same for every refusal: no hint that a username exists
 
 
 def _signed_in(context: AppContext, signed: sessions.SignedIn, next_path: str) -> Redirect:

@@ -64,17 +64,27 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 1024
 
 
+REFUSED = (
+    "wrong username or password, or too many failed attempts (an account is then locked "
+    f"for {LOCKOUT.seconds // 60} minutes)"
+)
+
+
 class LoginFailed(NotAuthenticated):
-    """Wrong username or password (the message never says which)."""
+    """Wrong username or password, or a locked account: one message for all three, so it never
+    tells whether a username exists (an unknown one could otherwise be told from a known one
+    by the lockout message after a few tries)."""
+
+    def __init__(self) -> None:
+        super().__init__(REFUSED)
 
 
-class AccountLocked(NotAuthenticated):
-    """Too many failed attempts: the account is locked for a while."""
+class AccountLocked(LoginFailed):
+    """Too many failed attempts: the account is locked until `until` (for the audit log and
+    the administrators' listing; the person signing in sees LoginFailed's message)."""
 
     def __init__(self, until: datetime) -> None:
-        super().__init__(
-            f"too many failed sign-ins: this account is locked until {until:%H:%M} UTC"
-        )
+        super().__init__()
         self.until = until
 
 
@@ -178,7 +188,7 @@ def sign_in(
     )
     if user is None or not user.active:
         _verify(None, password)
-        raise LoginFailed("wrong username or password")
+        raise LoginFailed()
     actor = Principal(kind="staff", name=user.username, role=user.role, user_id=user.id)
     if user.locked_until is not None and user.locked_until > now:
         _verify(None, password)
@@ -197,7 +207,7 @@ def sign_in(
                 after={"locked_until": user.locked_until.isoformat(), "client": client},
                 at=now,
             )
-        raise LoginFailed("wrong username or password")
+        raise LoginFailed()
     if _hasher().check_needs_rehash(user.password_hash or ""):
         user.password_hash = _hasher().hash(password)
     user.failed_logins = 0

@@ -113,18 +113,26 @@ def test_wrong_passwords_lock_the_account_and_it_unlocks_later(
     assert user is not None and (user.failed_logins, user.locked_until) == (0, None)
 
 
-def test_the_locked_message_says_until_when(app: Litestar, context: AppContext, clock) -> None:  # type: ignore[no-untyped-def]
+def _form_error(page: str) -> str:
+    start = page.index('class="error"')
+    return page[start : page.index("</", start)]
+
+
+def test_refusals_never_tell_whether_a_username_exists(
+    app: Litestar, context: AppContext, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """A locked account, a wrong password and an unknown username read the same."""
     add_staff(context, "sara", "admin")
     with https_client(app) as client:
         for _ in range(MAX_FAILURES):
             sign_in(client, "sara", password="not the password")
-        page = sign_in(client, "sara", next_path="/")
-        until = clock.now + LOCKOUT
-        assert page.status_code == 401
-        assert f"{until:%H:%M}" in page.text
+        locked = sign_in(client, "sara")  # the right password, but locked
+        wrong = sign_in(client, "sara", password="still wrong")
         unknown = sign_in(client, "nobody", password="whatever it is")
-        assert unknown.status_code == 401
-        assert "نام کاربری یا گذرواژه نادرست است" in unknown.text
+    assert locked.status_code == wrong.status_code == unknown.status_code == 401
+    assert _form_error(locked.text) == _form_error(wrong.text) == _form_error(unknown.text)
+    assert f"{clock.now + LOCKOUT:%H:%M}" not in locked.text
+    assert "۱۵ دقیقه" in _form_error(locked.text)
 
 
 def test_sessions_expire_and_sign_out_ends_them(app: Litestar, context: AppContext, clock) -> None:  # type: ignore[no-untyped-def]
