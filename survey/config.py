@@ -98,6 +98,21 @@ class Settings:
                 "SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production"
             )
         webhook_secret = raw_webhook.encode() if raw_webhook else secret_key
+        if production and len(webhook_secret) < 32:
+            raise ConfigurationError(
+                "SURVEY_SMS_WEBHOOK_SECRET must hold at least 32 bytes when "
+                f"SURVEY_ENV=production; got {len(webhook_secret)} (agree a long random "
+                "secret with the SMS provider)"
+            )
+        public_base_url = env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
+        public_base_url = public_base_url.strip().rstrip("/")
+        allow_http = _optional_flag(env_vars, "SURVEY_ALLOW_HTTP") or False
+        if production and not public_base_url.startswith("https://") and not allow_http:
+            raise ConfigurationError(
+                "SURVEY_PUBLIC_BASE_URL must be an https:// address when SURVEY_ENV=production "
+                f"(citizens' links and cookies depend on it); got {public_base_url[:80]!r}. "
+                "On a closed network without TLS set SURVEY_ALLOW_HTTP=1"
+            )
         if production and env_vars.get("SURVEY_PASSWORD_HASHING", "").strip():
             raise ConfigurationError(
                 "SURVEY_PASSWORD_HASHING is for the test suite only; unset it in production"
@@ -112,9 +127,7 @@ class Settings:
             database_url=database_url,
             secret_key=secret_key,
             env=env,
-            public_base_url=env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip(
-                "/"
-            ),
+            public_base_url=public_base_url,
             sms_gateway=env_vars.get("SURVEY_SMS_GATEWAY", DEFAULT_SMS_GATEWAY),
             sms_webhook_secret=webhook_secret,
             var_dir=var_dir,
@@ -145,6 +158,11 @@ class Settings:
     def secret_keys(self) -> tuple[bytes, ...]:
         """The current secret first, then earlier ones still accepted after a rotation."""
         return (self.secret_key, *self.previous_secret_keys)
+
+    @property
+    def https(self) -> bool:
+        """Whether citizens and staff reach the service over https (cookies are then Secure)."""
+        return self.public_base_url.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -290,7 +290,7 @@ class PlanPageController(Controller):
             path=BASE,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=context.settings.https,
         )
         return Template(
             template_name="results/plan_workspace.html.j2",

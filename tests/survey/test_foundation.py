@@ -80,11 +80,31 @@ def test_production_refuses_the_test_suites_cheap_password_hashing() -> None:
         "SURVEY_ENV": "production",
         "SURVEY_DATABASE_URL": "sqlite:///x.db",
         "SURVEY_SECRET_KEY": "ab" * 32,
-        "SURVEY_SMS_WEBHOOK_SECRET": "webhook-secret-0123456789",
+        "SURVEY_SMS_WEBHOOK_SECRET": "webhook-secret-0123456789-0123456789",
+        "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",
     }
     assert Settings.from_env(production).env == "production"
     with pytest.raises(ConfigurationError, match="SURVEY_PASSWORD_HASHING is for the test"):
         Settings.from_env({**production, "SURVEY_PASSWORD_HASHING": "cheapest-for-tests"})
+
+
+def test_production_refuses_a_short_webhook_secret_and_a_plain_http_address() -> None:
+    production = {
+        "SURVEY_ENV": "production",
+        "SURVEY_DATABASE_URL": "sqlite:///x.db",
+        "SURVEY_SECRET_KEY": "ab" * 32,
+        "SURVEY_SMS_WEBHOOK_SECRET": "w" * 32,
+        "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",
+    }
+    assert Settings.from_env(production).https
+    with pytest.raises(ConfigurationError, match="at least 32 bytes .* got 31"):
+        Settings.from_env({**production, "SURVEY_SMS_WEBHOOK_SECRET": "w" * 31})
+    plain = {**production, "SURVEY_PUBLIC_BASE_URL": "http://survey.example.ir"}
+    with pytest.raises(ConfigurationError, match="must be an https:// address"):
+        Settings.from_env(plain)
+    closed = Settings.from_env({**plain, "SURVEY_ALLOW_HTTP": "1"})  # a closed network
+    assert not closed.https and closed.public_base_url == "http://survey.example.ir"
+    assert Settings.from_env({**plain, "SURVEY_ENV": "development"}).env == "development"
 
 
 @pytest.mark.parametrize(
