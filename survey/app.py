@@ -12,7 +12,6 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -36,6 +35,7 @@ from survey.http.dependencies import DEPENDENCIES
 from survey.http.health import health_handlers
 from survey.http.openapi import document_error_responses
 from survey.http.security import security_headers_hook, security_middleware
+from survey.http.static import STATIC_HANDLERS
 from survey.ingestion.api import TransactionController
 from survey.ingestion.pages import PageController
 from survey.kernel.observability import DatabaseCollector
@@ -55,7 +55,6 @@ from survey.sampling.api import PlanController
 
 SURVEY_DIR = Path(__file__).parent
 # Each domain's pages name their templates "<domain>/<file>"; the files live in <domain>/templates.
-STATIC_DIR = SURVEY_DIR / "http" / "static"
 TEMPLATE_DOMAINS = ("access", "ingestion", "answering", "results", "publication")
 
 # The one table from domain errors to HTTP statuses.
@@ -140,7 +139,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             *health_handlers(),
             observability.metrics,
             *ROUTE_HANDLERS,
-            create_static_files_router(path="/static", directories=[STATIC_DIR]),
+            *STATIC_HANDLERS,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={
