@@ -160,6 +160,12 @@ def run_regression(context: AppContext, body: RegressIn) -> dict[str, Any]:
     }
 
 
+def _check_seed(seed: int) -> None:
+    """numpy takes seeds from 0 to 2**64 - 1; anything else would be a 500 deep inside."""
+    if not 0 <= seed < 2**63:
+        raise _invalid(f"seed: expected a whole number from 0 to {2**63 - 1}, got {seed}", "seed")
+
+
 def _field_of(message: str, default: str) -> str:
     head = message.split(":", 1)[0].strip()
     known = ("family", "level", "by", "formula", "method", "drivers", "outcome", "area", "parent")
@@ -215,6 +221,7 @@ def run_drivers(
         raise _invalid(f"replicates: expected 2 to 1000, got {replicates}", "replicates")
     if min_n < 2:
         raise _invalid(f"min_n: expected 2 or more, got {min_n}", "min_n")
+    _check_seed(seed)
     first = period_data(context, period, questionnaire=questionnaire)
     qid = questionnaire
     if not drivers or qid is None:
@@ -276,6 +283,11 @@ def run_small_areas(
     parent = [p for p in parent if p]
     if not 0 <= bootstrap <= 2000:
         raise _invalid(f"bootstrap: expected 0 to 2000 replicates, got {bootstrap}", "bootstrap")
+    _check_seed(seed)
+    if min_n < 2:
+        raise _invalid(f"min_n: expected 2 or more, got {min_n}", "min_n")
+    if not (math.isfinite(max_cv) and max_cv > 0):
+        raise _invalid(f"max_cv: expected a positive number, got {max_cv}", "max_cv")
     data = period_data(context, period)
     columns = set(data.responses.columns)
     if variable not in columns:

@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from questionnaires.loading import load_library
+from questionnaires.safe_yaml import SafeYamlLoader
 from survey.context import AppContext
 from survey.errors import Conflict, NotFound, PlanError, Problem
 from survey.kernel import audit
@@ -230,19 +231,23 @@ def parse_plan(text: str, *, file: str) -> dict[str, Any]:
     """The YAML document as a mapping; PlanError for syntax errors or repeated keys."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
         raise PlanError(f"{file}: a plan file must be smaller than {MAX_PLAN_BYTES // 1024} KB")
-    loader = _PlanLoader(text)
+    loader: _PlanLoader | None = None
     try:
+        loader = _PlanLoader(text)  # the reader refuses control characters here already
         data = loader.get_single_data()
     except (ValueError, TypeError) as exc:
         # PyYAML's constructors raise these for values such as the date 2026-13-01.
-        raise PlanError(f"{file}: a value cannot be read: {exc}") from None
+        raise PlanError(f"{file}: a value cannot be read: {str(exc)[:200]}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else getattr(exc, "line", None)
+        where = f" (line {line}, column {mark.column + 1})" if mark else ""
+        where = where or (f" (line {line})" if line else "")
+        problem = str(getattr(exc, "problem", None) or exc)[:200]
         raise PlanError(f"{file}: not valid YAML{where}: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if loader.repeated:
         raise _plan_error(file, loader.repeated)
     if not isinstance(data, dict):
@@ -506,8 +511,9 @@ def activate_plan(
 # -- internals -------------------------------------------------------------------------------
 
 
-class _PlanLoader(yaml.SafeLoader):
-    """A safe loader that records repeated keys instead of silently keeping the last one."""
+class _PlanLoader(SafeYamlLoader):
+    """A safe loader without aliases (questionnaires.safe_yaml) that records repeated keys
+    instead of silently keeping the last one."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)

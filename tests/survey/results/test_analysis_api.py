@@ -330,3 +330,22 @@ def test_plain_formulas_still_fit_after_the_grammar(
     terms = {row["term"] for row in body["rows"]}
     assert "center(score_q_time)" in terms and "I(score_q_ease ** 2)" in terms
     assert body["formula_fitted"].startswith("score_q_overall ~ ")
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/api/v1/analysis/drivers", "seed=-1", "seed"),
+        ("/api/v1/analysis/drivers", "seed=99999999999999999999", "seed"),
+        ("/api/v1/analysis/small-areas", "seed=-1", "seed"),
+        ("/api/v1/analysis/small-areas", "max_cv=nan", "max_cv"),
+        ("/api/v1/analysis/small-areas", "min_n=-3", "min_n"),
+    ],
+)
+def test_out_of_range_options_are_422_on_real_data(
+    client: TestClient, context: AppContext, path: str, query: str, field: str
+) -> None:
+    world = _period(context)
+    response = client.get(f"{path}?period={PERIOD}&{query}", headers=_headers(world))
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["problems"][0]["field"] == field
