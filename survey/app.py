@@ -152,6 +152,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             PoolTimeout: observability.database_unavailable,
             sqlite3.OperationalError: observability.database_unavailable,
             psycopg.OperationalError: observability.database_unavailable,
+            RecursionError: observability.too_deep,  # JSON nested past the decoder's limit
             Exception: observability.internal_error,
         },
         template_config=TemplateConfig(instance=_template_engine()),

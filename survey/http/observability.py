@@ -74,6 +74,18 @@ def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     )
 
 
+def too_deep(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """JSON nested a thousand levels deep makes the decoder recurse past Python's limit; no
+    body of ours nests more than a few levels, so it is the request's fault: 422."""
+    _error_log.warning(
+        "RecursionError on %s %s", request.method, request.scope.get("path_template") or "-"
+    )
+    return Response(
+        {"error": "the request body is nested too deeply to read; send flat JSON records"},
+        status_code=422,
+    )
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     """Any exception no other handler took: logged with its traceback (redacted), answered
     500 with the request id to quote, and nothing about the internals."""
