@@ -9,11 +9,9 @@ external_id.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
-import anyio.to_thread
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -21,69 +19,11 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, QueryParameter
 
-from survey.context import AppContext
-from survey.http.guards import agency_key, agency_scope, principal_of, staff
-from survey.ingestion.frames import GROUPINGS, frame_counts
-from survey.ingestion.ingest import FIELDS, IngestResult, ingest_requests, ingest_transactions
-from survey.kernel.principal import Principal
-
-GROUPED_RECORDS = 8  # requests this small are committed together (see GroupCommit)
-
-
-class GroupCommit:
-    """Commits concurrent small requests together: one write transaction for many requests.
-
-    On SQLite (one writer at a time) a single transaction costs more than the few records in it:
-    BEGIN IMMEDIATE, the commit, a worker-thread hop and the wait for the write lock. So small
-    requests queue here; one writer task stores everything queued with `ingest_requests` in a
-    worker thread, and while it does, the next requests gather for the following transaction.
-    Each request gets exactly the result it would have got alone, in arrival order.
-    """
-
-    def __init__(self, context: AppContext) -> None:
-        self._context = context
-        self._pending: list[tuple[str, list[Any], asyncio.Future[IngestResult]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, agency_code: str, records: list[Any]) -> IngestResult:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[IngestResult] = loop.create_future()
-        self._pending.append((agency_code, records, future))
-        if self._writer is None:
-            self._writer = loop.create_task(self._write())
-        return await future
-
-    async def _write(self) -> None:
-        try:
-            while self._pending:
-                pending, self._pending = self._pending, []
-                requests = [(code, records) for code, records, _ in pending]
-                try:
-                    outcomes = await anyio.to_thread.run_sync(
-                        ingest_requests, self._context, requests
-                    )
-                except Exception as exc:  # the transaction failed: every request learns why
-                    for _, _, future in pending:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, _, future), outcome in zip(pending, outcomes, strict=True):
-                    if future.done():  # the client went away
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._writer = None
-
-
-def _group_commit(request: Request) -> GroupCommit:
-    state = request.app.state
-    commit = state.get("ingest_group_commit")
-    if commit is None:
-        commit = state["ingest_group_commit"] = GroupCommit(state.context)
-    return commit  # type: ignore[no-any-return]
+from survey.http.dependencies import Caller, Context
+from survey.http.guards import agency_key, agency_scope, staff
+from survey.ingestion.frames import GROUPINGS, frame_count_table
+from survey.ingestion.group_commit import report_transactions
+from survey.ingestion.ingest import FIELDS, IngestResult
 
 
 class ProblemOut(msgspec.Struct, omit_defaults=True):
@@ -147,6 +87,22 @@ def _response_of(result: IngestResult) -> IngestResponse:
     )
 
 
+def _report_response(
+    result: IngestResult, single: bool
+) -> Response[IngestResponse | dict[str, Any]]:
+    """200 with every record's status; 422 with the problems when a single object (not an
+    array) was rejected."""
+    response = _response_of(result)
+    if single and result.rejected:
+        problems = [msgspec.to_builtins(p) for p in response.records[0].problems]
+        return Response(
+            {"error": "the transaction was rejected", "problems": problems},
+            status_code=422,
+            media_type=MediaType.JSON,
+        )
+    return Response(response, status_code=200, media_type=MediaType.JSON)
+
+
 def _bad_request(status_code: int, message: str) -> HTTPException:
     return HTTPException(status_code=status_code, detail=message)
 
@@ -181,7 +137,7 @@ def decode_transactions(body: bytes, limit: int) -> tuple[list[Any], bool]:
 
 class TransactionController(Controller):
     path = "/api/v1"
-    tags: ClassVar[list[str]] = ["ingestion"]
+    tags = ("ingestion",)
 
     @post(
         "/transactions",
@@ -194,26 +150,11 @@ class TransactionController(Controller):
             "or rejected with problems naming the fields."
         ),
     )
-    async def report(self, request: Request) -> Response[IngestResponse | dict[str, Any]]:
-        context: AppContext = request.app.state.context
-        principal: Principal = principal_of(request)
-        body = await request.body()
-        records, single = decode_transactions(body, context.settings.max_batch_size)
-        if len(records) <= GROUPED_RECORDS:
-            result = await _group_commit(request).submit(principal.agency_code, records)  # type: ignore[arg-type]
-        else:
-            result = await anyio.to_thread.run_sync(
-                ingest_transactions, context, principal.agency_code, records
-            )
-        response = _response_of(result)
-        if single and result.rejected:
-            problems = [msgspec.to_builtins(p) for p in response.records[0].problems]
-            return Response(
-                {"error": "the transaction was rejected", "problems": problems},
-                status_code=422,
-                media_type=MediaType.JSON,
-            )
-        return Response(response, status_code=200, media_type=MediaType.JSON)
+    async def report(
+        self, request: Request[Any, Any, Any], context: Context, principal: Caller
+    ) -> Response[IngestResponse | dict[str, Any]]:
+        records, single = decode_transactions(await request.body(), context.settings.max_batch_size)
+        return _report_response(await report_transactions(context, principal, records), single)
 
     @get(
         "/frame-counts",
@@ -223,39 +164,22 @@ class TransactionController(Controller):
     )
     def counts(
         self,
-        request: Request,
+        context: Context,
+        principal: Caller,
         plan: FromQuery[int | None] = None,
         date_from: Annotated[date | None, QueryParameter(name="from")] = None,
         date_to: Annotated[date | None, QueryParameter(name="to")] = None,
         by: FromQuery[str] = "plan,stratum",
     ) -> FrameCountsResponse:
-        context: AppContext = request.app.state.context
-        principal: Principal = principal_of(request)
-        agency_id = agency_scope(principal)  # an agency operator: its own agency only
-        grouping = [name.strip() for name in by.split(",") if name.strip()]
-        if not grouping:
-            grouping = ["plan", "stratum"]
-        with context.read_sessions() as session:
-            totals = frame_counts(
-                session,
-                plan_version=plan,
-                start=date_from,
-                end=date_to,
-                agency_id=agency_id,
-                by=grouping,
-            )
-        rows = [
-            {
-                **total.group,
-                "reported": total.reported,
-                "duplicates": total.duplicates,
-                "eligible": total.eligible,
-                "ineligible": total.ineligible,
-                "sampled": total.sampled,
-            }
-            for total in totals
-        ]
-        return FrameCountsResponse(plan, date_from, date_to, grouping, rows)
+        table = frame_count_table(
+            context,
+            plan_version=plan,
+            start=date_from,
+            end=date_to,
+            agency_id=agency_scope(principal),  # an agency operator: its own agency only
+            by=by,
+        )
+        return FrameCountsResponse(plan, date_from, date_to, table.by, table.rows)
 
 
 __all__ = ["GROUPINGS", "FrameCountsResponse", "IngestResponse", "TransactionController"]

@@ -12,18 +12,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session
+from sqlmodel import col
 
+from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
 from survey.models import Agency, FrameCount, SamplingPlan, Service
 
-__all__ = ["GROUPINGS", "FrameTotals", "frame_counts"]
+__all__ = [
+    "GROUPINGS",
+    "FrameTable",
+    "FrameTotals",
+    "frame_count_table",
+    "frame_counts",
+    "parse_grouping",
+]
 
 GROUPINGS: tuple[str, ...] = ("plan", "stratum", "day", "agency", "service", "channel", "province")
+DEFAULT_GROUPING: tuple[str, ...] = ("plan", "stratum")
 COUNTERS: tuple[str, ...] = ("reported", "duplicates", "eligible", "ineligible", "sampled")
+_COUNTER_COLUMNS: dict[str, Mapped[int]] = {
+    "reported": col(FrameCount.reported),
+    "duplicates": col(FrameCount.duplicates),
+    "eligible": col(FrameCount.eligible),
+    "ineligible": col(FrameCount.ineligible),
+    "sampled": col(FrameCount.sampled),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,46 +82,46 @@ def frame_counts(
             "the day range is reversed",
             [Problem(f"from {start} is after to {end}", field="from")],
         )
-    frame = FrameCount.__table__  # type: ignore[attr-defined]
-    plan = SamplingPlan.__table__  # type: ignore[attr-defined]
-    service = Service.__table__  # type: ignore[attr-defined]
-    agency = Agency.__table__  # type: ignore[attr-defined]
     if plan_version is not None:
-        exists = bind.execute(sa.select(plan.c.id).where(plan.c.version == plan_version)).first()
+        exists = bind.execute(
+            sa.select(col(SamplingPlan.id)).where(col(SamplingPlan.version) == plan_version)
+        ).first()
         if exists is None:
             raise InvalidInput(
                 "no such sampling plan",
                 [Problem(f"plan version {plan_version} does not exist", field="plan")],
             )
-    columns = {
-        "plan": plan.c.version,
-        "stratum": frame.c.stratum,
-        "day": frame.c.day,
-        "agency": agency.c.code,
-        "service": service.c.code,
-        "channel": frame.c.channel,
-        "province": frame.c.province_code,
+    columns: dict[str, Mapped[Any]] = {
+        "plan": col(SamplingPlan.version),
+        "stratum": col(FrameCount.stratum),
+        "day": col(FrameCount.day),
+        "agency": col(Agency.code),
+        "service": col(Service.code),
+        "channel": col(FrameCount.channel),
+        "province": col(FrameCount.province_code),
     }
-    keys = [columns[name].label(f"g_{name}") for name in by]
-    sums = [sa.func.coalesce(sa.func.sum(frame.c[name]), 0).label(name) for name in COUNTERS]
+    keys: list[sa.Label[Any]] = [columns[name].label(f"g_{name}") for name in by]
+    sums = [
+        sa.func.coalesce(sa.func.sum(_COUNTER_COLUMNS[name]), 0).label(name) for name in COUNTERS
+    ]
     query = (
         sa.select(*keys, *sums)
         .select_from(
-            frame.join(plan, plan.c.id == frame.c.plan_id)
-            .join(service, service.c.id == frame.c.service_id)
-            .join(agency, agency.c.id == frame.c.agency_id)
+            sa.join(FrameCount, SamplingPlan, col(SamplingPlan.id) == col(FrameCount.plan_id))
+            .join(Service, col(Service.id) == col(FrameCount.service_id))
+            .join(Agency, col(Agency.id) == col(FrameCount.agency_id))
         )
         .group_by(*keys)
         .order_by(*keys)
     )
     if plan_version is not None:
-        query = query.where(plan.c.version == plan_version)
+        query = query.where(col(SamplingPlan.version) == plan_version)
     if start is not None:
-        query = query.where(frame.c.day >= start)
+        query = query.where(col(FrameCount.day) >= start)
     if end is not None:
-        query = query.where(frame.c.day <= end)
+        query = query.where(col(FrameCount.day) <= end)
     if agency_id is not None:
-        query = query.where(frame.c.agency_id == agency_id)
+        query = query.where(col(FrameCount.agency_id) == agency_id)
     out = []
     for row in bind.execute(query):
         values = row._mapping
@@ -118,3 +136,52 @@ def _plain(value: object) -> str | int:
     if isinstance(value, int):
         return value
     return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameTable:
+    """Frame counts as a table: the grouping used and one row per group, each the group's
+    values (by name) followed by the summed counters."""
+
+    by: list[str]
+    rows: list[dict[str, str | int]]
+
+
+def parse_grouping(text: str) -> list[str]:
+    """`"agency, day"` as ["agency", "day"]; blank names dropped; none at all: by plan and
+    stratum. Unknown names are left for `frame_counts` to refuse."""
+    return [name.strip() for name in text.split(",") if name.strip()] or list(DEFAULT_GROUPING)
+
+
+def frame_count_table(
+    context: AppContext,
+    *,
+    plan_version: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    agency_id: int | None = None,
+    by: str = "plan,stratum",
+) -> FrameTable:
+    """`frame_counts` on a read session, grouped by the comma-separated names of `by`."""
+    grouping = parse_grouping(by)
+    with context.read_sessions() as session:
+        totals = frame_counts(
+            session,
+            plan_version=plan_version,
+            start=start,
+            end=end,
+            agency_id=agency_id,
+            by=grouping,
+        )
+    rows = [
+        {
+            **total.group,
+            "reported": total.reported,
+            "duplicates": total.duplicates,
+            "eligible": total.eligible,
+            "ineligible": total.ineligible,
+            "sampled": total.sampled,
+        }
+        for total in totals
+    ]
+    return FrameTable(grouping, rows)

@@ -36,44 +36,28 @@ force are stored (outcome `no_plan`) but have no frame cell, since a cell belong
 `ingest_requests(context, [(agency_code, records), ...])` stores several requests in one
 transaction, each getting the result it would have got alone (the web layer's group commit).
 
-Writers are serialised: SQLite takes its write lock at BEGIN (IMMEDIATE), and on PostgreSQL a
-transaction-level advisory lock does the same, so the duplicate look-up and the contact rule
-see every earlier batch. In-process a lock queues writer threads, which is cheaper than SQLite's
-busy-wait polling. Agencies, services, provinces and plans are cached per engine; every batch
-checks a fingerprint of those tables inside its transaction and validates again if they changed,
-so a newly registered service or newly applied plan counts from the next batch on (the
-cache is also reloaded every 30 s, for rows changed in place).
+Writers are serialised (see survey.ingestion.store, which holds the SQL), so the duplicate
+look-up and the contact rule see every earlier batch. Agencies, services, provinces and plans
+are cached per engine; every batch checks a fingerprint of those tables inside its transaction
+and validates again if they changed, so a newly registered service or newly applied plan counts
+from the next batch on (the cache is also reloaded every 30 s, for rows changed in place).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 from survey.context import AppContext
 from survey.errors import NotFound
-from survey.kernel.db import WriterQueue, writer_queue
-from survey.kernel.dbapi import Driver, read_time
+from survey.ingestion.store import BatchStore, Reference, store_for
+from survey.kernel.locale import LANGUAGES
 from survey.kernel.phones import check_mobile, describe
-from survey.models import (
-    CHANNELS,
-    Agency,
-    Province,
-    SamplingPlan,
-    Service,
-)
+from survey.models import CHANNELS
 from survey.sampling.draw import Decision, PlanSpec, Unit, decide_many, plan_in_force
 
 __all__ = [
@@ -95,13 +79,9 @@ FIELDS: tuple[str, ...] = (
     "office",
 )
 REQUIRED: tuple[str, ...] = FIELDS[:5]
-LANGUAGES: tuple[str, ...] = ("fa", "en")
 FUTURE_TOLERANCE = timedelta(minutes=15)
 MAX_EXTERNAL_ID = 120
 MAX_OFFICE = 120
-REFERENCE_TTL_SECONDS = 30.0
-_LOOKUP_CHUNK = 5_000
-_PG_INGEST_LOCK = 727_001
 _FIELD_SET = frozenset(FIELDS)
 _CHANNEL_SET = frozenset(CHANNELS)
 _CHANNEL_LIST = ", ".join(CHANNELS)
@@ -167,11 +147,11 @@ def ingest_requests(
     gets `NotFound` in its place. The web layer uses this to commit concurrent small requests
     together (group commit): one write transaction instead of one per request.
     """
-    state = _state_for(context.engine)
+    store = store_for(context.engine)
     now = context.clock()
-    reference = state.reference(context.engine)
+    reference = store.reference()
     if any(code not in reference.agencies for code, _ in requests):
-        reference = state.reference(context.engine, force=True)
+        reference = store.reference(force=True)
     zone = ZoneInfo(context.settings.timezone)
     # Requests of the same agency are joined into one batch and split again afterwards.
     groups: dict[str, list[int]] = {}
@@ -190,17 +170,14 @@ def ingest_requests(
             for code, positions in groups.items()
         }  # fmt: skip
         try:
-            with state.write_lock, state.driver.transaction() as cursor:
-                store = _Store(state.driver, cursor)
-                if not state.driver.sqlite:
-                    store.lock(_PG_INGEST_LOCK)
-                if store.stamp() != reference.stamp:
+            with store.transaction() as writing:
+                if writing.stamp() != reference.stamp:
                     raise _Stale
                 results = {
-                    code: _store(context, batch, store, now) for code, batch in batches.items()
+                    code: _store(context, batch, writing, now) for code, batch in batches.items()
                 }
         except _Stale:
-            reference = state.reference(context.engine, force=True)
+            reference = store.reference(force=True)
             continue
         except _Race:
             continue
@@ -273,7 +250,7 @@ def _type_name(value: object) -> str:
 def _validate(
     records: Sequence[Any],
     agency_code: str,
-    reference: _Reference,
+    reference: Reference,
     now: datetime,
     zone: ZoneInfo,
     context: AppContext,
@@ -325,7 +302,7 @@ def _validate(
                     )
                 )
         service_id = 0
-        service_code = record.get("service")
+        service_code: Any = record.get("service")  # any JSON value until validated
         if type(service_code) is str:
             known = services.get(service_code)
             if known is None:
@@ -339,7 +316,7 @@ def _validate(
                 )
             else:
                 service_id = known[0]
-        channel = record.get("channel")
+        channel: Any = record.get("channel")
         if type(channel) is str and channel not in _CHANNEL_SET:
             problems.append(
                 Problem("channel", f"channel must be one of {_CHANNEL_LIST}; got {channel!r}")
@@ -399,8 +376,8 @@ def _validate(
             index,
             external_id,
             service_id,
-            service_code,  # type: ignore[arg-type]
-            channel,  # type: ignore[arg-type]
+            service_code,
+            channel,
             completed_at,
             day,
             phone,
@@ -499,7 +476,7 @@ def _fold_old_hashes(
 def _store(
     context: AppContext,
     batch: _Batch,
-    store: _Store,
+    store: BatchStore,
     now: datetime,
 ) -> IngestResult:
     """Classify the batch's valid records and write them: one statement per table."""
@@ -626,7 +603,7 @@ def _cell(cells: _Cells, item: _Valid, plan: PlanSpec, stratum: str) -> list[Any
 
 
 def _write_sampled(
-    store: _Store,
+    store: BatchStore,
     context: AppContext,
     agency_id: int,
     transaction_ids: dict[str, int],
@@ -684,230 +661,3 @@ def _result(
         no_plan=len(no_plan),
         statuses=[status_of[index] for index in range(batch.size)],
     )
-
-
-# -- SQL at the driver level -------------------------------------------------------------------
-# The batch's statements go straight to the DBAPI cursor of the SQLAlchemy connection (so they
-# run inside its transaction): multi-row VALUES, no per-row parameter processing, no statement
-# compilation. Times are stored as SQLAlchemy stores them (naive UTC; on SQLite the same text
-# format), so the ORM and Core read these rows exactly like their own.
-
-TRANSACTION_COLUMNS = (
-    "agency_id", "external_id", "service_id", "channel", "completed_at", "received_at",
-    "province_code", "office", "language", "plan_id", "stratum", "outcome",
-)  # fmt: skip
-UNIT_COLUMNS = (
-    "transaction_id", "plan_id", "agency_id", "service_id", "channel", "province_code",
-    "stratum", "day", "inclusion_probability", "phone_ciphertext", "phone_key_id",
-    "phone_hash", "language", "questionnaire_qid", "mode", "status", "created_at",
-)  # fmt: skip
-CONTACT_COLUMNS = ("phone_hash", "contacted_at", "sampled_unit_id")
-FRAME_KEY = ("plan_id", "day", "service_id", "channel", "province_code")
-FRAME_COUNTERS = ("reported", "duplicates", "eligible", "ineligible", "sampled")
-FRAME_COLUMNS = (*FRAME_KEY, "stratum", "agency_id", *FRAME_COUNTERS)
-_ROWS_PER_STATEMENT = 1_000
-STAMP_SQL = (
-    "SELECT (SELECT count(*) FROM agency), (SELECT max(id) FROM agency), "
-    "(SELECT count(*) FROM service), (SELECT max(id) FROM service), "
-    "(SELECT count(*) FROM sampling_plan), (SELECT max(id) FROM sampling_plan)"
-)
-
-
-@lru_cache(maxsize=512)
-def _values_sql(mark: str, head: str, width: int, rows: int, tail: str) -> str:
-    row = "(" + ", ".join([mark] * width) + ")"
-    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
-
-
-@lru_cache(maxsize=256)
-def _in_sql(mark: str, head: str, count: int, tail: str = "") -> str:
-    return f"{head} IN ({', '.join([mark] * count)}){tail}"
-
-
-class _Store:
-    """The batch's reads and writes, on the DBAPI cursor of the batch's connection."""
-
-    def __init__(self, driver: Driver, cursor: Any) -> None:
-        self.sqlite, self.mark, self.time, self.day = (
-            driver.sqlite,
-            driver.mark,
-            driver.time,
-            driver.day,
-        )
-        self.cursor = cursor
-
-    def lock(self, key: int) -> None:
-        """PostgreSQL: one ingesting transaction at a time (released at commit)."""
-        self.cursor.execute(f"SELECT pg_advisory_xact_lock({self.mark})", (key,))
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self.cursor.execute(sql, tuple(params))
-        return list(self.cursor.fetchall()) if self.cursor.description else []
-
-    def stamp(self) -> tuple[Any, ...]:
-        return tuple(self._rows(STAMP_SQL)[0])
-
-    def existing_ids(self, agency_id: int, external_ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(external_ids), _LOOKUP_CHUNK):
-            chunk = external_ids[start : start + _LOOKUP_CHUNK]
-            sql = _in_sql(
-                self.mark,
-                "SELECT external_id FROM service_transaction WHERE agency_id = "
-                f"{self.mark} AND external_id",
-                len(chunk),
-            )
-            found.update(row[0] for row in self._rows(sql, [agency_id, *chunk]))
-        return found
-
-    def contact_history(
-        self, hashes: list[str], since: datetime | None
-    ) -> tuple[set[str], dict[str, datetime]]:
-        """Opted-out phones, and each phone's latest contact after `since` (None: no rule).
-
-        One round trip: the two look-ups are tagged 'o' and 'c' and sent as one UNION ALL.
-        """
-        opted_out: set[str] = set()
-        last_contact: dict[str, datetime] = {}
-        mark = self.mark
-        for start in range(0, len(hashes), _LOOKUP_CHUNK):
-            chunk = hashes[start : start + _LOOKUP_CHUNK]
-            sql = _in_sql(
-                mark,
-                "SELECT 'o', phone_hash, NULL FROM opt_out WHERE active AND phone_hash",
-                len(chunk),
-            )
-            params: list[Any] = list(chunk)
-            if since is not None:
-                sql += " UNION ALL " + _in_sql(
-                    mark,
-                    "SELECT 'c', phone_hash, max(contacted_at) FROM contact "
-                    f"WHERE contacted_at > {mark} AND phone_hash",
-                    len(chunk),
-                    " GROUP BY phone_hash",
-                )
-                params += [self.time(since), *chunk]
-            for kind, phone_hash, latest in self._rows(sql, params):
-                if kind == "o":
-                    opted_out.add(phone_hash)
-                else:
-                    last_contact[phone_hash] = read_time(latest)  # type: ignore[assignment]
-        return opted_out, last_contact
-
-    def _insert(self, head: str, width: int, rows: list[tuple[Any, ...]], tail: str) -> list[Any]:
-        out: list[Any] = []
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            sql = _values_sql(self.mark, head, width, len(chunk), tail)
-            out.extend(self._rows(sql, [value for row in chunk for value in row]))
-        return out
-
-    def insert_transactions(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
-        """Insert new transactions; returns (id, external_id) of those actually inserted."""
-        return self._insert(
-            f"INSERT INTO service_transaction ({', '.join(TRANSACTION_COLUMNS)})",
-            len(TRANSACTION_COLUMNS),
-            rows,
-            " ON CONFLICT (agency_id, external_id) DO NOTHING RETURNING id, external_id",
-        )
-
-    def insert_sampled_units(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
-        return self._insert(
-            f"INSERT INTO sampled_unit ({', '.join(UNIT_COLUMNS)})",
-            len(UNIT_COLUMNS),
-            rows,
-            " RETURNING id, transaction_id",
-        )
-
-    def insert_contacts(self, rows: list[tuple[Any, ...]]) -> None:
-        self._insert(
-            f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})", len(CONTACT_COLUMNS), rows, ""
-        )
-
-    def add_frame_counts(self, rows: list[tuple[Any, ...]]) -> None:
-        """Atomic increments: a cell's counters are added to, never overwritten."""
-        increments = ", ".join(
-            f"{name} = frame_count.{name} + excluded.{name}" for name in FRAME_COUNTERS
-        )
-        self._insert(
-            f"INSERT INTO frame_count ({', '.join(FRAME_COLUMNS)})",
-            len(FRAME_COLUMNS),
-            rows,
-            f" ON CONFLICT ({', '.join(FRAME_KEY)}) DO UPDATE SET {increments}",
-        )
-
-
-# -- reference data (agencies, services, provinces, plans), cached per engine ------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Reference:
-    stamp: tuple[Any, ...]
-    agencies: dict[str, int]
-    services: dict[str, tuple[int, int]]  # code -> (service id, agency id)
-    provinces: frozenset[str]
-    plans: tuple[PlanSpec, ...]
-    loaded_at: float
-
-
-def _load_reference(connection: Connection) -> _Reference:
-    agency = Agency.__table__  # type: ignore[attr-defined]
-    service = Service.__table__  # type: ignore[attr-defined]
-    province = Province.__table__  # type: ignore[attr-defined]
-    stamp = tuple(connection.exec_driver_sql(STAMP_SQL).one())
-    agencies = {
-        code: agency_id
-        for agency_id, code in connection.execute(sa.select(agency.c.id, agency.c.code))
-    }
-    services = {
-        code: (service_id, agency_id)
-        for service_id, code, agency_id in connection.execute(
-            sa.select(service.c.id, service.c.code, service.c.agency_id)
-        )
-    }
-    provinces = frozenset(connection.execute(sa.select(province.c.code)).scalars())
-    plan_table = SamplingPlan.__table__  # type: ignore[attr-defined]
-    plans = tuple(
-        PlanSpec.from_row(row)  # type: ignore[arg-type]
-        for row in connection.execute(sa.select(plan_table))
-    )
-    return _Reference(stamp, agencies, services, provinces, plans, time.monotonic())
-
-
-@dataclass
-class _EngineState:
-    write_lock: AbstractContextManager[object]
-    driver: Driver
-    cached: _Reference | None = None
-    guard: threading.Lock = field(default_factory=threading.Lock)
-
-    def reference(self, engine: Engine, *, force: bool = False) -> _Reference:
-        cached = self.cached
-        if (
-            not force
-            and cached is not None
-            and time.monotonic() - cached.loaded_at < REFERENCE_TTL_SECONDS
-        ):
-            return cached
-        with engine.execution_options(read_only=True).connect() as connection:
-            loaded = _load_reference(connection)
-            connection.rollback()
-        with self.guard:
-            self.cached = loaded
-        return loaded
-
-
-_STATES: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
-_STATES_GUARD = threading.Lock()
-
-
-def _state_for(engine: Engine) -> _EngineState:
-    with _STATES_GUARD:
-        state = _STATES.get(engine)
-        if state is None:
-            queue = writer_queue(engine)
-            # PostgreSQL: one process's ingesting threads still take turns here, each
-            # holding a pooled connection while it waits for the advisory lock otherwise.
-            lock = queue if isinstance(queue, WriterQueue) else threading.Lock()
-            state = _STATES[engine] = _EngineState(lock, Driver(engine))
-        return state

@@ -1,22 +1,27 @@
 """The public overview: what was reported and sampled, in aggregate, and the plan in force.
 
 Only sums of frame counts and the plan's public settings leave this module: no phone, key,
-seed or single transaction. The web page (`survey.ingestion.pages`) renders it.
+seed or single transaction. `overview_page` formats it for a language (numbers and dates, see
+survey.kernel.locale) and the web page (`survey.ingestion.pages`) renders that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
+from survey.context import AppContext
 from survey.ingestion.frames import FrameTotals, frame_counts
+from survey.kernel.locale import Numbers, language_or_default
 from survey.models import Agency, Channel
-from survey.sampling.plans import plan_in_force
+from survey.sampling.plans import plan_in_force, today_in
 
-__all__ = ["CountRow", "Overview", "PlanSummary", "overview"]
+__all__ = ["CountRow", "Overview", "PlanSummary", "overview", "overview_page", "page_model"]
 
 DAYS_SHOWN = 14
 
@@ -46,11 +51,11 @@ class PlanSummary:
     starts: date
     strata: list[str]
     default_rate: float
-    rules: list[dict[str, object]]
+    rules: list[dict[str, Any]]
     contact_rule_days: int
     reminder_after_hours: float | None
     expires_after_days: float
-    questionnaires: list[dict[str, object]]
+    questionnaires: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +75,13 @@ def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overvi
     names = {
         code: (fa, en)
         for code, fa, en in session.execute(
-            sa.select(Agency.code, Agency.name_fa, Agency.name_en)
+            sa.select(col(Agency.code), col(Agency.name_fa), col(Agency.name_en))
         ).all()
     }
     channel_names = {
         code: (fa, en)
         for code, fa, en in session.execute(
-            sa.select(Channel.code, Channel.name_fa, Channel.name_en)
+            sa.select(col(Channel.code), col(Channel.name_fa), col(Channel.name_en))
         ).all()
     }
     by_agency = frame_counts(session, by=["agency"])
@@ -150,3 +155,99 @@ def _plan_summary(session: Session, today: date) -> PlanSummary | None:
         expires_after_days=row.expires_after_days,
         questionnaires=list(row.questionnaires),
     )
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+
+def overview_page(context: AppContext, lang: str) -> dict[str, Any]:
+    """The overview page's model for `lang` (Persian unless the platform speaks `lang`): the
+    overview as of today in the service's time zone, every value formatted (`page_model`)."""
+    language = language_or_default(lang)
+    today = today_in(context.clock(), context.settings.timezone)
+    with context.read_sessions() as session:
+        data = overview(session, today=today)
+    return page_model(data, language)
+
+
+def _formatted(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:
+    return {
+        "label": label,
+        "reported": numbers.integer(row.reported),
+        "duplicates": numbers.integer(row.duplicates),
+        "eligible": numbers.integer(row.eligible),
+        "sampled": numbers.integer(row.sampled),
+        "fraction": numbers.percent(row.fraction),
+    }
+
+
+def _questionnaire_groups(choices: list[dict[str, Any]], numbers: Numbers) -> list[dict[str, Any]]:
+    """Choices summarised as questionnaire, mode and channel with how many services use each."""
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for choice in choices:
+        key = (
+            str(choice["questionnaire"]),
+            str(choice.get("version", "")),
+            str(choice["mode"]),
+            str(choice.get("channel") or ""),
+        )
+        counts[key] = counts.get(key, 0) + 1
+    return [
+        {
+            "questionnaire": qid,
+            "version": version,
+            "mode": mode,
+            "channel": channel or None,
+            "services": numbers.integer(count),
+            "one": count == 1,
+        }
+        for (qid, version, mode, channel), count in sorted(counts.items())
+    ]
+
+
+def page_model(data: Overview, lang: str) -> dict[str, Any]:
+    """What the template shows: every value already formatted for `lang`."""
+    numbers = Numbers(lang)
+
+    def name(row: CountRow) -> str:
+        return (row.name_fa if lang == "fa" else row.name_en) or row.key
+
+    plan = None
+    if data.plan is not None:
+        plan = {
+            "version": numbers.integer(data.plan.version),
+            "name": data.plan.name,
+            "starts": numbers.day(data.plan.starts),
+            "strata": data.plan.strata,
+            "default_rate": numbers.rate(data.plan.default_rate),
+            "rules": [
+                {
+                    "where": [(k, str(v)) for k, v in rule.items() if k != "rate"],
+                    "rate": numbers.rate(float(rule["rate"])),
+                }
+                for rule in data.plan.rules
+            ],
+            "contact_rule_days": numbers.integer(data.plan.contact_rule_days),
+            "expires_after_days": numbers.integer(round(data.plan.expires_after_days)),
+            "reminder_after_hours": (
+                numbers.integer(round(data.plan.reminder_after_hours))
+                if data.plan.reminder_after_hours is not None
+                else None
+            ),
+            "questionnaires": data.plan.questionnaires,
+            "questionnaire_groups": _questionnaire_groups(data.plan.questionnaires, numbers),
+        }
+    return {
+        "lang": lang,
+        "dir": "rtl" if lang == "fa" else "ltr",
+        "other_lang": "en" if lang == "fa" else "fa",
+        "today": numbers.day(data.today),
+        "first_day": numbers.day(data.first_day) if data.first_day else None,
+        "total": _formatted(data.total, numbers, ""),
+        "agency_count": numbers.integer(len(data.agencies)),
+        "province_count": numbers.integer(data.provinces),
+        "agencies": [_formatted(r, numbers, name(r)) for r in data.agencies],
+        "channels": [_formatted(r, numbers, name(r)) for r in data.channels],
+        "days": [_formatted(r, numbers, numbers.day(date.fromisoformat(r.key))) for r in data.days],
+        "plan": plan,
+    }

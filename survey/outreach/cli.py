@@ -73,6 +73,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 # `survey keys ...` (secret-key rotation) and `survey maintenance ...` (phone retention).
 
+
 def _register_maintenance(subparsers: argparse._SubParsersAction) -> None:
     keys = subparsers.add_parser("keys", help="secret-key rotation: status, re-encrypt phones")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

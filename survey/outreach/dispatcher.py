@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from survey.context import AppContext
 from survey.kernel.db import transaction
@@ -205,20 +206,22 @@ class Dispatcher:
     def _expire_batch(self) -> int:
         now = self.context.clock()
         with transaction(self.context.sessions) as session:
-            ids = list(
-                session.scalars(
-                    sa.select(Invitation.id)
-                    .where(Invitation.expires_at <= now, Invitation.status.in_(EXPIRABLE))
-                    .order_by(Invitation.id)
+            ids = [
+                invitation_id  # a stored row's id is never None; this narrows `int | None`
+                for invitation_id in session.scalars(
+                    sa.select(col(Invitation.id))
+                    .where(col(Invitation.expires_at) <= now, col(Invitation.status).in_(EXPIRABLE))
+                    .order_by(col(Invitation.id))
                     .limit(self.options.invitation_batch)
                     .with_for_update(skip_locked=True)
                 )
-            )
+                if invitation_id is not None
+            ]
             if not ids:
                 return 0
             session.execute(
                 sa.update(Invitation)
-                .where(Invitation.id.in_(ids))
+                .where(col(Invitation.id).in_(ids))
                 .values(status="expired", expired_at=now)
             )
             outbox.cancel_queued(session, ids, kinds=("invite", "reminder", "question"))
@@ -237,27 +240,34 @@ class Dispatcher:
         now = self.context.clock()
         settings = self.context.settings
         has_reminder = (
-            sa.select(OutboxMessage.id)
-            .where(OutboxMessage.invitation_id == Invitation.id, OutboxMessage.kind == "reminder")
+            sa.select(col(OutboxMessage.id))
+            .where(
+                col(OutboxMessage.invitation_id) == col(Invitation.id),
+                col(OutboxMessage.kind) == "reminder",
+            )
             .exists()
         )
         query = (
             sa.select(
-                Invitation, SampledUnit.agency_id, SamplingPlan.quiet_hours, QuestionnaireVersion
+                Invitation,
+                col(SampledUnit.agency_id),
+                col(SamplingPlan.quiet_hours),
+                QuestionnaireVersion,
             )
-            .join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id)
-            .join(SamplingPlan, SamplingPlan.id == SampledUnit.plan_id)
+            .join(SampledUnit, col(SampledUnit.id) == col(Invitation.sampled_unit_id))
+            .join(SamplingPlan, col(SamplingPlan.id) == col(SampledUnit.plan_id))
             .join(
-                QuestionnaireVersion, QuestionnaireVersion.id == Invitation.questionnaire_version_id
+                QuestionnaireVersion,
+                col(QuestionnaireVersion.id) == col(Invitation.questionnaire_version_id),
             )
             .where(
-                Invitation.reminder_due_at <= now,
-                Invitation.reminded_at.is_(None),
-                Invitation.status.in_(REMINDABLE),
-                Invitation.expires_at > now,
+                col(Invitation.reminder_due_at) <= now,
+                col(Invitation.reminded_at).is_(None),
+                col(Invitation.status).in_(REMINDABLE),
+                col(Invitation.expires_at) > now,
                 ~has_reminder,
             )
-            .order_by(Invitation.id)
+            .order_by(col(Invitation.id))
             .limit(self.options.invitation_batch)
             .with_for_update(skip_locked=True, of=Invitation)
         )

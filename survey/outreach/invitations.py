@@ -29,9 +29,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from questionnaires.schema import Questionnaire
 from survey.kernel.db import transaction
+from survey.kernel.locale import language_or_default
 from survey.kernel.tokens import TOKEN_LENGTH, token_for, token_hash
 from survey.models import (
     Agency,
@@ -42,7 +44,7 @@ from survey.models import (
     SampledUnit,
     SamplingPlan,
 )
-from survey.outreach.messages import LANGUAGES, MessageTooLong, count_parts, render_invitation
+from survey.outreach.messages import MessageTooLong, count_parts, render_invitation
 from survey.outreach.schedule import next_allowed
 
 __all__ = ["CreatedInvitations", "answer_url", "create_invitations", "invitation_text"]
@@ -105,15 +107,15 @@ def create_invitations(
     Set-wise: one query for the units, one for their opt-outs, one multi-row INSERT ...
     RETURNING for the invitations, one for their messages, one UPDATE each for tokens and units.
     """
-    registered = sa.select(QuestionnaireVersion.qid).distinct().scalar_subquery()
+    registered = sa.select(col(QuestionnaireVersion.qid)).distinct().scalar_subquery()
     query = (
         sa.select(SampledUnit)
         .where(
-            SampledUnit.status == "pending",
-            SampledUnit.mode.is_not(None),
-            SampledUnit.questionnaire_qid.in_(registered),
+            col(SampledUnit.status) == "pending",
+            col(SampledUnit.mode).is_not(None),
+            col(SampledUnit.questionnaire_qid).in_(registered),
         )
-        .order_by(SampledUnit.id)
+        .order_by(col(SampledUnit.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -124,27 +126,29 @@ def create_invitations(
         lookups = _Lookups(session)
         opted_out = set(
             session.scalars(
-                sa.select(OptOut.phone_hash).where(
-                    OptOut.active.is_(True),
-                    OptOut.phone_hash.in_({unit.phone_hash for unit in units}),
+                sa.select(col(OptOut.phone_hash)).where(
+                    col(OptOut.active).is_(True),
+                    col(OptOut.phone_hash).in_({unit.phone_hash for unit in units}),
                 )
             )
         )
         planned = [
             _plan_invitation(lookups, unit, public_base_url, now, opted_out) for unit in units
         ]
-        ready = [p for p in planned if p.row is not None]
+        ready = [(p, p.row) for p in planned if p.row is not None]
         unit_status = [{"id": p.unit_id, "status": p.outcome} for p in planned]
         if ready:
             created = session.execute(
                 sa.insert(Invitation).returning(
-                    Invitation.id, Invitation.sampled_unit_id, sort_by_parameter_order=True
+                    col(Invitation.id),
+                    col(Invitation.sampled_unit_id),
+                    sort_by_parameter_order=True,
                 ),
-                [p.row for p in ready],
+                [row for _, row in ready],
             ).all()
             tokens, messages = [], []
-            for plan, (invitation_id, unit_id) in zip(ready, created, strict=True):
-                assert plan.unit_id == unit_id
+            for (plan, row), (invitation_id, unit_id) in zip(ready, created, strict=True):
+                assert plan.unit_id == unit_id and invitation_id is not None
                 token = token_for(secret_key, invitation_id)
                 tokens.append({"id": invitation_id, "token_hash": token_hash(token)})
                 if plan.outcome != "invited":
@@ -159,7 +163,7 @@ def create_invitations(
                         "parts": count_parts(text).parts,
                         "status": "queued",
                         "attempts": 0,
-                        "next_attempt_at": plan.row["due_at"],  # type: ignore[index]
+                        "next_attempt_at": row["due_at"],
                         "created_at": now,
                     }
                 )
@@ -168,8 +172,7 @@ def create_invitations(
                 session.execute(sa.insert(OutboxMessage), messages)
             for version in lookups.versions.values():
                 if version.first_used_at is None and any(
-                    p.row["questionnaire_version_id"] == version.id  # type: ignore[index]
-                    for p in ready
+                    row["questionnaire_version_id"] == version.id for _, row in ready
                 ):
                     version.first_used_at = now
         session.execute(sa.update(SampledUnit), unit_status)
@@ -218,17 +221,17 @@ class _Lookups:
                 ),
                 None,
             )
-            query = sa.select(QuestionnaireVersion).where(QuestionnaireVersion.qid == qid)
+            query = sa.select(QuestionnaireVersion).where(col(QuestionnaireVersion.qid) == qid)
             if wanted is not None:
-                query = query.where(QuestionnaireVersion.version == int(wanted))
+                query = query.where(col(QuestionnaireVersion.version) == int(wanted))
             row = self.session.scalars(
-                query.order_by(QuestionnaireVersion.version.desc()).limit(1)
+                query.order_by(col(QuestionnaireVersion.version).desc()).limit(1)
             ).first()
             if row is None:  # the plan's version is not registered: the latest one
                 row = self.session.scalars(
                     sa.select(QuestionnaireVersion)
-                    .where(QuestionnaireVersion.qid == qid)
-                    .order_by(QuestionnaireVersion.version.desc())
+                    .where(col(QuestionnaireVersion.qid) == qid)
+                    .order_by(col(QuestionnaireVersion.version).desc())
                     .limit(1)
                 ).one()
             self.versions[key] = row
@@ -260,7 +263,7 @@ def _plan_invitation(
     plan = lookups.plan(unit.plan_id)
     version = lookups.version(plan, unit.questionnaire_qid or "")
     questionnaire = lookups.questionnaire(version)
-    lang = unit.language if unit.language in LANGUAGES else "fa"
+    lang = language_or_default(unit.language)
     mode = unit.mode or "sms_link"
     agency = lookups.agency(unit.agency_id, lang)
 

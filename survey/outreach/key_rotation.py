@@ -23,15 +23,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 
 from survey.context import AppContext
 from survey.models import Contact, OptOut, SampledUnit
 
 __all__ = ["KeyStatus", "RotationReport", "key_status", "reencrypt_phones"]
-
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_contact = Contact.__table__  # type: ignore[attr-defined]
-_optout = OptOut.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -66,9 +63,9 @@ class KeyStatus:
 def key_status(context: AppContext) -> KeyStatus:
     """Count stored phones per key id (one grouped query)."""
     query = (
-        sa.select(_unit.c.phone_key_id, sa.func.count())
-        .where(_unit.c.phone_ciphertext.is_not(None))
-        .group_by(_unit.c.phone_key_id)
+        sa.select(col(SampledUnit.phone_key_id), sa.func.count())
+        .where(col(SampledUnit.phone_ciphertext).is_not(None))
+        .group_by(col(SampledUnit.phone_key_id))
     )
     with context.engine.connect() as conn:
         counts = {str(key): int(n) for key, n in conn.execute(query)}
@@ -97,13 +94,18 @@ def _one_batch(
     """Re-encrypt up to `batch_size` units with id > `after`; the last id seen, or None."""
     vault = context.vault
     query = (
-        sa.select(_unit.c.id, _unit.c.phone_ciphertext, _unit.c.phone_key_id, _unit.c.phone_hash)
-        .where(
-            _unit.c.id > after,
-            _unit.c.phone_ciphertext.is_not(None),
-            _unit.c.phone_key_id != vault.key_id,
+        sa.select(
+            col(SampledUnit.id),
+            col(SampledUnit.phone_ciphertext),
+            col(SampledUnit.phone_key_id),
+            col(SampledUnit.phone_hash),
         )
-        .order_by(_unit.c.id)
+        .where(
+            col(SampledUnit.id) > after,
+            col(SampledUnit.phone_ciphertext).is_not(None),
+            col(SampledUnit.phone_key_id) != vault.key_id,
+        )
+        .order_by(col(SampledUnit.id))
         .limit(batch_size)
     )
     if conn.dialect.name != "sqlite":
@@ -132,8 +134,8 @@ def _one_batch(
             moved[row.phone_hash] = new_hash
     if updates:
         conn.execute(
-            sa.update(_unit)
-            .where(_unit.c.id == sa.bindparam("row_id"))
+            sa.update(SampledUnit)
+            .where(col(SampledUnit.id) == sa.bindparam("row_id"))
             .values(
                 phone_ciphertext=sa.bindparam("blob"),
                 phone_key_id=sa.bindparam("key_id"),
@@ -151,8 +153,8 @@ def _move_hashes(conn: Connection, moved: dict[str, str], report: RotationReport
     """Contacts and opt-outs follow their phone from the old hash to the new one."""
     pairs = [{"old": old, "new": new} for old, new in moved.items()]
     result = conn.execute(
-        sa.update(_contact)
-        .where(_contact.c.phone_hash == sa.bindparam("old"))
+        sa.update(Contact)
+        .where(col(Contact.phone_hash) == sa.bindparam("old"))
         .values(phone_hash=sa.bindparam("new")),
         pairs,
     )
@@ -160,7 +162,7 @@ def _move_hashes(conn: Connection, moved: dict[str, str], report: RotationReport
     hashes = list(moved) + list(moved.values())
     opt_outs = {
         row.phone_hash: row
-        for row in conn.execute(sa.select(_optout).where(_optout.c.phone_hash.in_(hashes)))
+        for row in conn.execute(sa.select(OptOut).where(col(OptOut.phone_hash).in_(hashes)))
     }
     for old, new in moved.items():
         stale = opt_outs.get(old)
@@ -170,11 +172,11 @@ def _move_hashes(conn: Connection, moved: dict[str, str], report: RotationReport
         if fresh is not None:
             # Both exist (the phone acted under both keys): the later decision wins.
             keep_old = stale.changed_at > fresh.changed_at
-            conn.execute(sa.delete(_optout).where(_optout.c.phone_hash == new))
+            conn.execute(sa.delete(OptOut).where(col(OptOut.phone_hash) == new))
             if not keep_old:
-                conn.execute(sa.delete(_optout).where(_optout.c.phone_hash == old))
+                conn.execute(sa.delete(OptOut).where(col(OptOut.phone_hash) == old))
                 continue
-        conn.execute(sa.update(_optout).where(_optout.c.phone_hash == old).values(phone_hash=new))
+        conn.execute(sa.update(OptOut).where(col(OptOut.phone_hash) == old).values(phone_hash=new))
         report.rehashed_opt_outs += 1
 
 

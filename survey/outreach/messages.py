@@ -1,5 +1,8 @@
 """SMS texts per language, from `templates/{fa,en}.yaml`, and how many SMS parts they take.
 
+The languages are the platform's (`survey.kernel.locale.LANGUAGES`, re-exported here): each
+needs its template file.
+
 Part counting follows GSM 03.38 / 3GPP TS 23.038:
 - a text made only of GSM-7 characters is 7-bit: 160 septets in one part, 153 per part when
   split (the rest of each part holds the concatenation header); the extension characters
@@ -25,6 +28,7 @@ import jinja2
 import yaml
 
 from survey.errors import InvalidInput, Problem
+from survey.kernel.locale import LANGUAGES
 
 __all__ = [
     "INVITATION_KINDS",
@@ -38,7 +42,6 @@ __all__ = [
     "render_invitation",
 ]
 
-LANGUAGES: tuple[str, ...] = ("fa", "en")
 MAX_INVITATION_PARTS = 2
 INVITATION_KINDS: tuple[str, ...] = ("invite", "reminder")
 MODES: tuple[str, ...] = ("sms_link", "sms_dialog")

@@ -32,8 +32,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
-from survey.kernel.db import transaction
+from survey.kernel.db import rows_changed, transaction
 from survey.models import Invitation, OptOut, OutboxMessage, SampledUnit, SamplingPlan
 from survey.outreach.gateways.base import DeliveryStatus
 from survey.outreach.schedule import QuietHours, RetryPolicy
@@ -93,7 +94,9 @@ def enqueue(
     now: datetime | None = None,
 ) -> bool:
     """Add one message; False (and nothing added) when that `local_id` already exists."""
-    exists = session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.local_id == local_id))
+    exists = session.scalar(
+        sa.select(col(OutboxMessage.id)).where(col(OutboxMessage.local_id) == local_id)
+    )
     if exists is not None:
         return False
     row = OutboxMessage(
@@ -127,23 +130,25 @@ def claim_due(
     and invitations/reminders that fall in their plan's quiet hours are moved to its end.
     """
     due = sa.or_(
-        sa.and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
-        sa.and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - lease),
+        sa.and_(col(OutboxMessage.status) == "queued", col(OutboxMessage.next_attempt_at) <= now),
+        sa.and_(
+            col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_at) < now - lease
+        ),
     )
     query = (
         sa.select(
             OutboxMessage,
-            Invitation.status,
-            SampledUnit.phone_ciphertext,
-            SamplingPlan.quiet_hours,
-            OptOut.active,
+            col(Invitation.status),
+            col(SampledUnit.phone_ciphertext),
+            col(SamplingPlan.quiet_hours),
+            col(OptOut.active),
         )
-        .join(Invitation, Invitation.id == OutboxMessage.invitation_id)
-        .join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id)
-        .join(SamplingPlan, SamplingPlan.id == SampledUnit.plan_id)
-        .outerjoin(OptOut, OptOut.phone_hash == SampledUnit.phone_hash)
+        .join(Invitation, col(Invitation.id) == col(OutboxMessage.invitation_id))
+        .join(SampledUnit, col(SampledUnit.id) == col(Invitation.sampled_unit_id))
+        .join(SamplingPlan, col(SamplingPlan.id) == col(SampledUnit.plan_id))
+        .outerjoin(OptOut, col(OptOut.phone_hash) == col(SampledUnit.phone_hash))
         .where(due)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)
     )
@@ -166,9 +171,10 @@ def claim_due(
                 )
             row.status, row.claimed_by, row.claimed_at = "sending", worker, now
             row.attempts += 1
+            assert row.id is not None  # a stored row
             claimed.append(
                 ClaimedMessage(
-                    id=row.id,  # type: ignore[arg-type]
+                    id=row.id,
                     local_id=row.local_id,
                     invitation_id=row.invitation_id,
                     kind=row.kind,
@@ -220,8 +226,10 @@ def mark_sent(
     )
 
 
-_outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
-_invitation = Invitation.__table__  # type: ignore[attr-defined]
+# Core tables (not the ORM classes) for the executemany UPDATEs below: through a Session, an
+# ORM-enabled UPDATE with a list of parameter sets would become a bulk UPDATE by primary key.
+_outbox = OutboxMessage.metadata.tables[str(OutboxMessage.__tablename__)]
+_invitation = Invitation.metadata.tables[str(Invitation.__tablename__)]
 _MARK_SENT = (
     sa.update(_outbox)
     .where(
@@ -405,21 +413,21 @@ def release_unsent(
     if not ids:
         return 0
     with transaction(sessions) as session:
-        return int(
+        return rows_changed(
             session.execute(
                 sa.update(OutboxMessage)
                 .where(
-                    OutboxMessage.id.in_(ids),
-                    OutboxMessage.status == "sending",
-                    OutboxMessage.claimed_by == worker,
+                    col(OutboxMessage.id).in_(ids),
+                    col(OutboxMessage.status) == "sending",
+                    col(OutboxMessage.claimed_by) == worker,
                 )
                 .values(
                     status="queued",
                     claimed_by=None,
                     claimed_at=None,
-                    attempts=OutboxMessage.attempts - 1,
+                    attempts=col(OutboxMessage.attempts) - 1,
                 )
-            ).rowcount
+            )
         )
 
 
@@ -430,12 +438,12 @@ def cancel_queued(
     ids = list(invitation_ids)
     if not ids:
         return 0
-    condition = [OutboxMessage.invitation_id.in_(ids), OutboxMessage.status == "queued"]
+    condition = [col(OutboxMessage.invitation_id).in_(ids), col(OutboxMessage.status) == "queued"]
     if kinds is not None:
-        condition.append(OutboxMessage.kind.in_(list(kinds)))
-    return session.execute(
-        sa.update(OutboxMessage).where(*condition).values(status="cancelled")
-    ).rowcount
+        condition.append(col(OutboxMessage.kind).in_(list(kinds)))
+    return rows_changed(
+        session.execute(sa.update(OutboxMessage).where(*condition).values(status="cancelled"))
+    )
 
 
 def apply_delivery_status(
@@ -443,7 +451,7 @@ def apply_delivery_status(
 ) -> bool:
     """A provider's delivery report; False when the local id is not ours."""
     row = session.scalar(
-        sa.select(OutboxMessage).where(OutboxMessage.local_id == local_id).with_for_update()
+        sa.select(OutboxMessage).where(col(OutboxMessage.local_id) == local_id).with_for_update()
     )
     if row is None:
         return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio.to_thread
 import sqlalchemy as sa
+from sqlmodel import col
 
 from survey.context import AppContext
 from survey.models import Contact, Invitation, SampledUnit, SamplingPlan
@@ -40,11 +41,6 @@ FINISHED_STATUSES = ("completed", "expired", "opted_out", "failed")
 PURGE_INTERVAL_SECONDS = 3600.0
 
 log = logging.getLogger("survey.retention")
-
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_contact = Contact.__table__  # type: ignore[attr-defined]
-_plan = SamplingPlan.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -82,7 +78,9 @@ def purge_phones(
     cutoff = now - timedelta(days=days)
     report = PurgeReport(retention_days=days)
     with context.engine.connect() as conn:
-        window = conn.execute(sa.select(sa.func.max(_plan.c.contact_rule_days))).scalar() or 0
+        window = (
+            conn.execute(sa.select(sa.func.max(col(SamplingPlan.contact_rule_days)))).scalar() or 0
+        )
     report.contact_window_days = int(window)
     contact_cutoff = now - timedelta(days=int(window))
 
@@ -91,7 +89,7 @@ def purge_phones(
         with context.engine.connect() as conn:
             report.phones_erased = _count(conn, erasable)
             report.contacts_deleted = _count(
-                conn, sa.select(_contact.c.id).where(_contact.c.contacted_at <= contact_cutoff)
+                conn, sa.select(col(Contact.id)).where(col(Contact.contacted_at) <= contact_cutoff)
             )
             report.hashes_blanked = _count(conn, _forgettable_units(contact_cutoff))
         return report
@@ -100,64 +98,74 @@ def purge_phones(
         context,
         erasable,
         lambda ids: (
-            sa.update(_unit)
-            .where(_unit.c.id.in_(ids))
+            sa.update(SampledUnit)
+            .where(col(SampledUnit.id).in_(ids))
             .values(phone_ciphertext=None, phone_key_id="")
         ),
         batch_size,
     )
     report.contacts_deleted = _in_batches(
         context,
-        sa.select(_contact.c.id).where(_contact.c.contacted_at <= contact_cutoff),
-        lambda ids: sa.delete(_contact).where(_contact.c.id.in_(ids)),
+        sa.select(col(Contact.id)).where(col(Contact.contacted_at) <= contact_cutoff),
+        lambda ids: sa.delete(Contact).where(col(Contact.id).in_(ids)),
         batch_size,
     )
     report.hashes_blanked = _in_batches(
         context,
         _forgettable_units(contact_cutoff),
-        lambda ids: sa.update(_unit).where(_unit.c.id.in_(ids)).values(phone_hash=""),
+        lambda ids: (
+            sa.update(SampledUnit).where(col(SampledUnit.id).in_(ids)).values(phone_hash="")
+        ),
         batch_size,
     )
     return report
 
 
-def _erasable_units(cutoff: datetime) -> sa.Select:  # type: ignore[type-arg]
+def _erasable_units(cutoff: datetime) -> sa.Select[Any]:
     """Units whose phone is past retention: finished invitations, or never invited."""
     finished_at = sa.func.coalesce(
-        _inv.c.completed_at, _inv.c.opted_out_at, _inv.c.expired_at, _inv.c.failed_at
+        col(Invitation.completed_at),
+        col(Invitation.opted_out_at),
+        col(Invitation.expired_at),
+        col(Invitation.failed_at),
     )
     finished = (
-        sa.select(_unit.c.id)
-        .join(_inv, _inv.c.sampled_unit_id == _unit.c.id)
+        sa.select(col(SampledUnit.id))
+        .join(Invitation, col(Invitation.sampled_unit_id) == col(SampledUnit.id))
         .where(
-            _unit.c.phone_ciphertext.is_not(None),
-            _inv.c.status.in_(FINISHED_STATUSES),
+            col(SampledUnit.phone_ciphertext).is_not(None),
+            col(Invitation.status).in_(FINISHED_STATUSES),
             finished_at <= cutoff,
         )
     )
-    never_invited = sa.select(_unit.c.id).where(
-        _unit.c.phone_ciphertext.is_not(None),
-        _unit.c.created_at <= cutoff,
-        sa.or_(_unit.c.status != "pending", _unit.c.mode.is_(None)),
-        ~sa.exists().where(_inv.c.sampled_unit_id == _unit.c.id),
+    never_invited = sa.select(col(SampledUnit.id)).where(
+        col(SampledUnit.phone_ciphertext).is_not(None),
+        col(SampledUnit.created_at) <= cutoff,
+        sa.or_(col(SampledUnit.status) != "pending", col(SampledUnit.mode).is_(None)),
+        ~sa.exists().where(col(Invitation.sampled_unit_id) == col(SampledUnit.id)),
     )
     return sa.union_all(finished, never_invited).subquery().select()
 
 
-def _forgettable_units(contact_cutoff: datetime) -> sa.Select:  # type: ignore[type-arg]
+def _forgettable_units(contact_cutoff: datetime) -> sa.Select[Any]:
     """Units with the phone erased, drawn before every contact window closed."""
-    return sa.select(_unit.c.id).where(
-        _unit.c.phone_ciphertext.is_(None),
-        _unit.c.phone_hash != "",
-        _unit.c.created_at <= contact_cutoff,
+    return sa.select(col(SampledUnit.id)).where(
+        col(SampledUnit.phone_ciphertext).is_(None),
+        col(SampledUnit.phone_hash) != "",
+        col(SampledUnit.created_at) <= contact_cutoff,
     )
 
 
-def _count(conn: sa.Connection, query: sa.Select) -> int:  # type: ignore[type-arg]
+def _count(conn: sa.Connection, query: sa.Select[Any]) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 
 
-def _in_batches(context: AppContext, ids_query, statement, batch_size: int) -> int:  # type: ignore[no-untyped-def]
+def _in_batches(
+    context: AppContext,
+    ids_query: sa.Select[Any],
+    statement: Callable[[list[Any]], sa.Executable],
+    batch_size: int,
+) -> int:
     """Apply `statement(ids)` to the ids `ids_query` yields, `batch_size` per transaction."""
     done = 0
     while True:

@@ -14,6 +14,7 @@ import fcntl
 import json
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from survey.outreach.gateways.base import (
     DeliveryStatus,
@@ -35,14 +36,14 @@ class FileGateway(SmsGateway):
         self._offset = 0
         self._lock = threading.Lock()
 
-    def _catch_up(self, handle) -> None:  # type: ignore[no-untyped-def]
+    def _catch_up(self, handle: TextIO) -> None:
         handle.seek(self._offset)
         for line in handle:
             if line.endswith("\n") and line.strip():
                 self._known.add(json.loads(line)["local_id"])
         self._offset = handle.tell()
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIO:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return open(self.path, "a+", encoding="utf-8")

@@ -11,17 +11,18 @@ from survey.context import AppContext
 from survey.errors import InvalidInput
 from survey.ingestion.frames import frame_counts
 from survey.ingestion.ingest import ingest_transactions
+from tests.conftest import FixedClock
 from tests.survey.builders import add_agency, add_plan, add_staff, transaction_record
 
 URL = "/api/v1/frame-counts"
 
 
 @pytest.fixture
-def ingested(context: AppContext) -> dict[str, int]:
+def ingested(context: AppContext, clock: FixedClock) -> dict[str, int]:
     tax = add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     sso = add_agency(context, "SSO", ("SSO-01",))
     add_plan(context)
-    context.clock.now = datetime(2026, 3, 12, 12, tzinfo=UTC)  # type: ignore[attr-defined]
+    clock.now = datetime(2026, 3, 12, 12, tzinfo=UTC)
     ingest_transactions(
         context,
         "TAX",
@@ -71,7 +72,7 @@ def test_day_ranges_and_agencies_filter(context: AppContext, ingested: dict[str,
 )
 def test_bad_questions_are_refused(
     context: AppContext, ingested: dict[str, int], arguments: dict, message: str
-) -> None:  # type: ignore[type-arg]
+) -> None:
     with context.read_sessions() as session, pytest.raises(InvalidInput) as caught:
         frame_counts(session, **arguments)
     assert message in str(caught.value)

@@ -9,23 +9,24 @@ import sqlalchemy as sa
 
 from survey.context import AppContext
 from survey.errors import NotFound
-from survey.ingestion.ingest import ingest_requests, ingest_transactions
+from survey.ingestion.ingest import IngestResult, ingest_requests, ingest_transactions
 from survey.kernel.db import transaction
 from survey.kernel.principal import CLI_PRINCIPAL
 from survey.models import OptOut
 from survey.registry.agencies import add_service
 from survey.sampling.draw import PlanSpec, Unit, decide
+from tests.conftest import FixedClock
 from tests.survey.builders import add_agency, add_plan, transaction_record
 
 
 @pytest.fixture
-def tax(context: AppContext):  # type: ignore[no-untyped-def]
+def tax(context: AppContext):
     agency = add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     add_plan(context)
     return agency
 
 
-def _rows(context: AppContext, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+def _rows(context: AppContext, sql: str) -> list[tuple]:
     with context.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(sa.text(sql))]
 
@@ -38,12 +39,14 @@ def _frame(context: AppContext) -> tuple[int, ...]:
     )[0]
 
 
-def test_an_unknown_agency_is_refused(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_agency_is_refused(context: AppContext, tax) -> None:
     with pytest.raises(NotFound, match="agency 'NOPE' is not registered"):
         ingest_transactions(context, "NOPE", [transaction_record(1)])
 
 
-def test_a_phone_is_invited_at_most_once_within_the_contact_rule(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+def test_a_phone_is_invited_at_most_once_within_the_contact_rule(
+    context: AppContext, clock: FixedClock, tax
+) -> None:
     # TAX-01 in person has rate 1.0: every eligible transaction is sampled.
     same_phone = "0912 000 1111"
     first = [transaction_record(n, phone=same_phone) for n in range(3)]
@@ -52,7 +55,7 @@ def test_a_phone_is_invited_at_most_once_within_the_contact_rule(context: AppCon
     assert _frame(context) == (3, 0, 1, 2, 1)  # the 2nd and 3rd were contacted earlier in the batch
 
     # A later batch within 90 days: the contact table makes it ineligible.
-    context.clock.now += timedelta(days=89)  # type: ignore[attr-defined]
+    clock.now += timedelta(days=89)
     ingest_transactions(
         context,
         "TAX",
@@ -60,7 +63,7 @@ def test_a_phone_is_invited_at_most_once_within_the_contact_rule(context: AppCon
     )
     assert _frame(context)[3:] == (3, 1)
     # After 90 days the phone may be invited again.
-    context.clock.now += timedelta(days=2)  # type: ignore[attr-defined]
+    clock.now += timedelta(days=2)
     ingest_transactions(
         context,
         "TAX",
@@ -78,7 +81,7 @@ def test_a_phone_is_invited_at_most_once_within_the_contact_rule(context: AppCon
     ]
 
 
-def test_an_opted_out_phone_is_never_sampled(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+def test_an_opted_out_phone_is_never_sampled(context: AppContext, tax) -> None:
     with transaction(context.sessions) as session:
         session.add(OptOut(phone_hash=context.vault.phone_hash("+989120002222"), source="sms"))
         session.add(OptOut(phone_hash=context.vault.phone_hash("+989120003333"), active=False))
@@ -95,11 +98,11 @@ def test_an_opted_out_phone_is_never_sampled(context: AppContext, tax) -> None: 
 
 
 def test_without_a_plan_in_force_transactions_are_counted_never_sampled(
-    context: AppContext,
+    context: AppContext, clock: FixedClock
 ) -> None:
     add_agency(context, "TAX", ("TAX-01",))
     add_plan(context, starts=date(2026, 4, 1))
-    context.clock.now = datetime(2026, 4, 5, tzinfo=UTC)  # type: ignore[attr-defined]
+    clock.now = datetime(2026, 4, 5, tzinfo=UTC)
     result = ingest_transactions(
         context,
         "TAX",
@@ -119,11 +122,11 @@ def test_without_a_plan_in_force_transactions_are_counted_never_sampled(
     assert _rows(context, "SELECT count(*) FROM sampled_unit") == [(0,)]
 
 
-def test_the_tehran_date_chooses_the_plan(context: AppContext) -> None:
+def test_the_tehran_date_chooses_the_plan(context: AppContext, clock: FixedClock) -> None:
     add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     add_plan(context, version=1)
     add_plan(context, version=2, starts=date(2026, 3, 11), default_rate=0.0, rates=[])
-    context.clock.now = datetime(2026, 3, 11, 6, tzinfo=UTC)  # type: ignore[attr-defined]
+    clock.now = datetime(2026, 3, 11, 6, tzinfo=UTC)
     # 20:45 UTC on the 10th is 00:15 on the 11th in Tehran: plan 2 (rate 0) applies.
     ingest_transactions(
         context,
@@ -146,7 +149,7 @@ def test_the_tehran_date_chooses_the_plan(context: AppContext) -> None:
 
 def test_stored_decisions_are_the_pure_functions_and_survive_a_resend(
     context: AppContext, tax
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     records = [transaction_record(n, service="TAX-02", channel="online") for n in range(400)]
     ingest_transactions(context, "TAX", records)
     resend = ingest_transactions(context, "TAX", records)
@@ -173,7 +176,7 @@ def test_stored_decisions_are_the_pure_functions_and_survive_a_resend(
     assert _frame(context) == (400, 400, 400, 0, len(stored))
 
 
-def test_transactions_not_sampled_keep_no_phone(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+def test_transactions_not_sampled_keep_no_phone(context: AppContext, tax) -> None:
     ingest_transactions(
         context,
         "TAX",
@@ -189,7 +192,7 @@ def test_transactions_not_sampled_keep_no_phone(context: AppContext, tax) -> Non
 
 def test_requests_committed_together_get_the_results_they_would_get_alone(
     context: AppContext, tax
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     add_agency(context, "SSO", ("SSO-01",))
     outcomes = ingest_requests(
         context,
@@ -205,21 +208,24 @@ def test_requests_committed_together_get_the_results_they_would_get_alone(
     )
     assert isinstance(outcomes[1], NotFound)
     first, _, sso, last = outcomes
-    assert [(s.index, s.external_id, s.status) for s in first.statuses] == [  # type: ignore[union-attr]
+    assert isinstance(first, IngestResult)
+    assert isinstance(sso, IngestResult)
+    assert isinstance(last, IngestResult)
+    assert [(s.index, s.external_id, s.status) for s in first.statuses] == [
         (0, "tx-1", "accepted"),
         (1, "tx-2", "accepted"),
     ]
-    assert (sso.accepted, sso.duplicates) == (1, 0)  # type: ignore[union-attr]
-    assert [(s.index, s.status) for s in last.statuses] == [  # type: ignore[union-attr]
+    assert (sso.accepted, sso.duplicates) == (1, 0)
+    assert [(s.index, s.status) for s in last.statuses] == [
         (0, "duplicate"),
         (1, "rejected"),
         (2, "accepted"),
     ]
-    assert (last.received, last.accepted, last.duplicates, last.rejected) == (3, 1, 1, 1)  # type: ignore[union-attr]
+    assert (last.received, last.accepted, last.duplicates, last.rejected) == (3, 1, 1, 1)
     assert _frame(context)[:2] == (4, 1)
 
 
-def test_rows_written_by_ingestion_read_back_through_the_models(context: AppContext, tax) -> None:  # type: ignore[no-untyped-def]
+def test_rows_written_by_ingestion_read_back_through_the_models(context: AppContext, tax) -> None:
     from survey.models import Contact, SampledUnit, ServiceTransaction
 
     ingest_transactions(context, "TAX", [transaction_record(1, province="fars", office="Shiraz")])
@@ -238,7 +244,7 @@ def test_rows_written_by_ingestion_read_back_through_the_models(context: AppCont
 
 def test_a_service_registered_after_the_cache_was_loaded_counts_at_once(
     context: AppContext,
-    tax,  # type: ignore[no-untyped-def]
+    tax,
 ) -> None:
     first = ingest_transactions(context, "TAX", [transaction_record(1)])
     assert first.accepted == 1  # the reference data (services, plans) is now cached

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -51,7 +52,7 @@ def test_frame_counts_are_exact_under_eight_concurrent_clients(
     tax = add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     add_plan(context)
     clients, batches, size = 8, 5, 150
-    plans = []
+    plans: list[tuple[int, dict[str, Any] | list[dict[str, Any]]]] = []
     for c in range(clients):
         for b in range(batches):
             start = (c * batches + b) * 60  # batches overlap their neighbours: resends

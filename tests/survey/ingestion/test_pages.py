@@ -90,7 +90,7 @@ def test_the_stylesheet_is_served(client: TestClient) -> None:
     assert response.status_code == 200 and "@media (max-width: 40rem)" in response.text
 
 
-def test_in_production_the_page_needs_a_staff_token(migrated_settings: Settings, clock) -> None:  # type: ignore[no-untyped-def]
+def test_in_production_the_page_needs_a_staff_token(migrated_settings: Settings, clock) -> None:
     production = migrated_settings.with_overrides(env="production")
     context = AppContext.build(production, clock=clock)
     try:

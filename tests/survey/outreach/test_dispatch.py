@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -40,22 +41,22 @@ class FakeTime:
 
 
 def _dispatcher(
-    context: AppContext, gateway: MemoryGateway | ConsoleGateway, **options: object
+    context: AppContext, gateway: MemoryGateway | ConsoleGateway, **options: Any
 ) -> Dispatcher:
     fake = FakeTime()
-    opts = DispatchOptions(**options)  # type: ignore[arg-type]
+    opts = DispatchOptions(**options)
     pacer = Pacer(opts.rate_per_second, monotonic=fake.monotonic, sleep=fake.sleep)
     return Dispatcher(context, gateway, options=opts, pacer=pacer, worker_id="w1")
 
 
-def _tehran(clock, hour: int, minute: int = 0) -> datetime:  # type: ignore[no-untyped-def]
+def _tehran(clock, hour: int, minute: int = 0) -> datetime:
     local_day = (clock.now + TEHRAN).date()
     return (
         datetime(local_day.year, local_day.month, local_day.day, hour, minute, tzinfo=UTC) - TEHRAN
     )
 
 
-def test_a_sampled_unit_becomes_one_invitation_with_its_first_message(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_sampled_unit_becomes_one_invitation_with_its_first_message(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -78,7 +79,7 @@ def test_a_sampled_unit_becomes_one_invitation_with_its_first_message(context, c
     assert _dispatcher(context, gateway).run_once().sent == 0  # nothing is sent twice
 
 
-def test_link_invitation_carries_the_token_link(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_link_invitation_carries_the_token_link(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE, mode="sms_link", qid="core-transaction", language="en")
     gateway = MemoryGateway()
@@ -90,7 +91,7 @@ def test_link_invitation_carries_the_token_link(context, clock) -> None:  # type
     assert sms.text.endswith("STOP: 11")
 
 
-def test_a_message_due_in_quiet_hours_goes_at_eight_tehran(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_due_in_quiet_hours_goes_at_eight_tehran(context, clock) -> None:
     world = SmsWorld(context, quiet_hours=["21:00", "08:00"])
     clock.now = _tehran(clock, 22, 30)
     world.unit(PHONE)
@@ -110,7 +111,7 @@ def test_a_message_due_in_quiet_hours_goes_at_eight_tehran(context, clock) -> No
     assert len(gateway.sent) == 1
 
 
-def test_a_retry_that_falls_in_quiet_hours_waits_for_the_morning(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_that_falls_in_quiet_hours_waits_for_the_morning(context, clock) -> None:
     world = SmsWorld(context, quiet_hours=["21:00", "08:00"])
     clock.now = _tehran(clock, 20, 59)
     world.unit(PHONE)
@@ -122,7 +123,7 @@ def test_a_retry_that_falls_in_quiet_hours_waits_for_the_morning(context, clock)
     assert row.next_attempt_at == _tehran(clock, 8) + timedelta(days=1)
 
 
-def test_no_quiet_hours_when_the_plan_says_null(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_no_quiet_hours_when_the_plan_says_null(context, clock) -> None:
     world = SmsWorld(context, quiet_hours=None)
     clock.now = _tehran(clock, 23, 45)
     world.unit(PHONE)
@@ -131,7 +132,7 @@ def test_no_quiet_hours_when_the_plan_says_null(context, clock) -> None:  # type
     assert len(gateway.sent) == 1
 
 
-def test_sends_are_paced_at_the_configured_rate(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_sends_are_paced_at_the_configured_rate(context, clock) -> None:
     world = SmsWorld(context)
     for i in range(10):
         world.unit(f"+98912000{i:04d}")
@@ -148,7 +149,7 @@ def test_sends_are_paced_at_the_configured_rate(context, clock) -> None:  # type
     assert all(s == pytest.approx(0.2) for s in fake.sleeps)
 
 
-def test_retries_back_off_and_never_duplicate(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_retries_back_off_and_never_duplicate(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -176,7 +177,7 @@ def test_retries_back_off_and_never_duplicate(context, clock) -> None:  # type: 
     assert row.local_id in gateway.status_calls  # asked before each retry
 
 
-def test_a_message_fails_for_good_after_max_attempts(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_fails_for_good_after_max_attempts(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -193,7 +194,7 @@ def test_a_message_fails_for_good_after_max_attempts(context, clock) -> None:  #
     assert gateway.sent == []
 
 
-def test_a_rejected_message_is_not_retried(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_message_is_not_retried(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -204,7 +205,7 @@ def test_a_rejected_message_is_not_retried(context, clock) -> None:  # type: ign
     assert (row.status, row.attempts, row.last_error) == ("failed", 1, "invalid receptor")
 
 
-def test_an_ambiguous_failure_after_the_provider_got_it_is_not_resent(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_ambiguous_failure_after_the_provider_got_it_is_not_resent(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -231,7 +232,7 @@ def _crash_after_claim(context: AppContext) -> outbox.ClaimedMessage:
     return claimed
 
 
-def test_crash_between_claim_and_gateway_call_sends_once_after_the_lease(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_crash_between_claim_and_gateway_call_sends_once_after_the_lease(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -249,7 +250,7 @@ def test_crash_between_claim_and_gateway_call_sends_once_after_the_lease(context
     assert gateway.status_calls == [row.local_id]  # asked before resending
 
 
-def test_crash_after_gateway_call_is_recovered_without_resending(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_crash_after_gateway_call_is_recovered_without_resending(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -270,7 +271,7 @@ def test_crash_after_gateway_call_is_recovered_without_resending(context, clock)
     assert row.status == "sent" and invitation.status == "sent"
 
 
-def test_two_dispatchers_racing_send_every_message_exactly_once(  # type: ignore[no-untyped-def]
+def test_two_dispatchers_racing_send_every_message_exactly_once(
     context, clock, migrated_settings
 ) -> None:
     """Two dispatchers with their own engines race on one PostgreSQL database through
@@ -321,7 +322,7 @@ def test_two_dispatchers_racing_send_every_message_exactly_once(  # type: ignore
     assert {r.claimed_by for r in rows} == {"w0", "w1"}  # both took part
 
 
-def test_one_reminder_when_there_is_no_answer(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_one_reminder_when_there_is_no_answer(context, clock) -> None:
     world = SmsWorld(context, reminder_after_hours=48)
     world.unit(PHONE, mode="sms_link", qid="core-transaction")
     world.unit("+989121110000", mode="sms_link", qid="core-transaction")
@@ -345,7 +346,7 @@ def test_one_reminder_when_there_is_no_answer(context, clock) -> None:  # type: 
     assert world.rows(Invitation)[0].reminded_at == clock.now - timedelta(hours=24)
 
 
-def test_invitations_expire_and_their_reminders_are_cancelled(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_invitations_expire_and_their_reminders_are_cancelled(context, clock) -> None:
     world = SmsWorld(
         context, reminder_after_hours=1, expires_after_days=2, quiet_hours=["21:00", "08:00"]
     )
@@ -366,7 +367,7 @@ def test_invitations_expire_and_their_reminders_are_cancelled(context, clock) ->
     assert [m.kind for m in gateway.sent] == ["invite"]
 
 
-def test_an_opted_out_number_gets_no_invitation(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_opted_out_number_gets_no_invitation(context, clock) -> None:
     from survey.models import OptOut
 
     world = SmsWorld(context)
@@ -380,7 +381,7 @@ def test_an_opted_out_number_gets_no_invitation(context, clock) -> None:  # type
     assert world.rows(OutboxMessage) == []
 
 
-def test_no_phone_in_logs(context, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_phone_in_logs(context, clock, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     world = SmsWorld(context)
     world.unit(PHONE, mode="sms_link", qid="core-transaction")
@@ -393,7 +394,7 @@ def test_no_phone_in_logs(context, clock, caplog) -> None:  # type: ignore[no-un
     assert token not in caplog.text
 
 
-def test_run_forever_stops_on_the_event(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_run_forever_stops_on_the_event(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE)
     gateway = MemoryGateway()
@@ -410,7 +411,7 @@ def test_run_forever_stops_on_the_event(context, clock) -> None:  # type: ignore
     assert not thread.is_alive() and len(gateway.sent) == 1
 
 
-def test_a_stop_mid_batch_gives_the_unsent_messages_back_at_once(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_stop_mid_batch_gives_the_unsent_messages_back_at_once(context, clock) -> None:
     world = SmsWorld(context)
     for i in range(6):
         world.unit(f"+98912444{i:04d}")
@@ -435,7 +436,7 @@ def test_a_stop_mid_batch_gives_the_unsent_messages_back_at_once(context, clock)
     assert gateway.status_calls == []
 
 
-def test_one_pass_handles_more_than_a_batch(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_one_pass_handles_more_than_a_batch(context, clock) -> None:
     world = SmsWorld(context, reminder_after_hours=1, expires_after_days=1)
     for i in range(5):
         world.unit(f"+98912333{i:04d}")
@@ -451,7 +452,7 @@ def test_one_pass_handles_more_than_a_batch(context, clock) -> None:  # type: ig
     assert {i.status for i in world.rows(Invitation)} == {"expired"}
 
 
-def test_a_queued_reminder_is_dropped_once_the_citizen_starts_answering(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_queued_reminder_is_dropped_once_the_citizen_starts_answering(context, clock) -> None:
     world = SmsWorld(context, reminder_after_hours=1, quiet_hours=["21:00", "08:00"])
     world.unit(PHONE, mode="sms_link", qid="core-transaction")
     gateway = MemoryGateway()

@@ -24,7 +24,7 @@ from tests.survey.sms_builders import SmsWorld
 PHONE = "+989121234567"
 
 
-def test_dispatch_once_sends_through_the_file_gateway(  # type: ignore[no-untyped-def]
+def test_dispatch_once_sends_through_the_file_gateway(
     context, migrated_settings, monkeypatch, tmp_path: Path, capsys
 ) -> None:
     world = SmsWorld(context)
@@ -44,7 +44,7 @@ def test_dispatch_once_sends_through_the_file_gateway(  # type: ignore[no-untype
     assert len(out.read_text("utf-8").splitlines()) == 1
 
 
-def test_dispatch_refuses_a_bad_rate(monkeypatch, migrated_settings, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_dispatch_refuses_a_bad_rate(monkeypatch, migrated_settings, capsys) -> None:
     monkeypatch.setenv("SURVEY_DATABASE_URL", migrated_settings.database_url)
     monkeypatch.setenv("SURVEY_SECRET_KEY", migrated_settings.secret_key.hex())
     assert main(["dispatch", "--once", "--rate", "0"]) == 2
@@ -55,7 +55,7 @@ def _dispatcher_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "sms-dispatcher" and t.is_alive()]
 
 
-def test_the_served_app_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_served_app_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> None:
     """`survey serve` serves `create_app(settings)`: its lifespan starts the dispatcher, which
     sends the pending invitation, and stops it again on shutdown."""
     settings = context.settings.with_overrides(env="development")
@@ -74,7 +74,7 @@ def test_the_served_app_runs_and_stops_a_dispatcher(context, tmp_path: Path) -> 
     assert [json.loads(x)["kind"] for x in lines] == ["invite"]
 
 
-def test_the_test_environment_runs_no_dispatcher(context) -> None:  # type: ignore[no-untyped-def]
+def test_the_test_environment_runs_no_dispatcher(context) -> None:
     assert not wanted_in_serve(context.settings)
     world = SmsWorld(context)
     world.unit(PHONE)
@@ -86,7 +86,7 @@ def test_the_test_environment_runs_no_dispatcher(context) -> None:  # type: igno
     assert not out.exists()  # nothing was sent
 
 
-def test_a_bare_lifespan_stops_its_dispatcher_too(context) -> None:  # type: ignore[no-untyped-def]
+def test_a_bare_lifespan_stops_its_dispatcher_too(context) -> None:
     settings = context.settings.with_overrides(env="demo")
     app = Litestar(
         route_handlers=[],
@@ -101,7 +101,7 @@ def test_a_bare_lifespan_stops_its_dispatcher_too(context) -> None:  # type: ign
 @pytest.mark.parametrize(
     ("env", "wanted"), [("development", True), ("demo", True), ("test", False)]
 )
-def test_dispatcher_in_serve_by_environment(context, env: str, wanted: bool) -> None:  # type: ignore[no-untyped-def]
+def test_dispatcher_in_serve_by_environment(context, env: str, wanted: bool) -> None:
     assert wanted_in_serve(context.settings.with_overrides(env=env)) is wanted
 
 
@@ -120,6 +120,7 @@ def test_survey_dispatch_in_serve_overrides_the_environment(
         "SURVEY_DATABASE_URL": "sqlite:///x.db",
         "SURVEY_SECRET_KEY": "ab" * 32,
         "SURVEY_SMS_WEBHOOK_SECRET": "w" * 32,
+        "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",  # production needs https
     }
     assert wanted_in_serve(Settings.from_env(environ)) is wanted
 
@@ -130,7 +131,7 @@ def test_survey_dispatch_in_serve_refuses_nonsense(tmp_path: Path) -> None:
         Settings.from_env(environ)
 
 
-def test_options_read_the_optional_settings(context) -> None:  # type: ignore[no-untyped-def]
+def test_options_read_the_optional_settings(context) -> None:
     from types import SimpleNamespace
 
     from survey.outreach.dispatcher import DispatchOptions

@@ -33,7 +33,7 @@ def test_tokens_differ_by_invitation_and_by_secret() -> None:
 @pytest.mark.parametrize("bad", [0, -1, True, "7"])
 def test_token_refuses_ids_that_are_not_invitation_ids(bad: object) -> None:
     with pytest.raises(ValueError, match="invitation_id"):
-        token_for(SECRET, bad)  # type: ignore[arg-type]
+        token_for(SECRET, bad)  # type: ignore[arg-type]  # wrong types on purpose
 
 
 @pytest.mark.parametrize("candidate", ["", "short", "0" * 16, "uycuxjh5qmbgxym!", "a" * 17])
@@ -46,7 +46,7 @@ def test_shape_check_rejects_non_tokens(candidate: str) -> None:
 PHONE = "+989121234567"
 
 
-def _create(context, limit: int = 500):  # type: ignore[no-untyped-def]
+def _create(context, limit: int = 500):
     return create_invitations(
         context.sessions,
         secret_key=context.settings.secret_key,
@@ -56,7 +56,7 @@ def _create(context, limit: int = 500):  # type: ignore[no-untyped-def]
     )
 
 
-def test_invitation_times_follow_the_plan(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_invitation_times_follow_the_plan(context, clock) -> None:
     world = SmsWorld(
         context, quiet_hours=["21:00", "08:00"], reminder_after_hours=24, expires_after_days=3
     )
@@ -80,14 +80,14 @@ def test_invitation_times_follow_the_plan(context, clock) -> None:  # type: igno
     assert message.parts == count_parts(message.body).parts <= 2
 
 
-def test_no_reminder_when_the_plan_has_none(context) -> None:  # type: ignore[no-untyped-def]
+def test_no_reminder_when_the_plan_has_none(context) -> None:
     world = SmsWorld(context, reminder_after_hours=None)
     world.unit(PHONE)
     _create(context)
     assert world.rows(Invitation)[0].reminder_due_at is None
 
 
-def test_each_unit_is_invited_once_and_batches_are_bounded(context) -> None:  # type: ignore[no-untyped-def]
+def test_each_unit_is_invited_once_and_batches_are_bounded(context) -> None:
     world = SmsWorld(context)
     for i in range(5):
         world.unit(f"+98912555{i:04d}")
@@ -98,14 +98,14 @@ def test_each_unit_is_invited_once_and_batches_are_bounded(context) -> None:  # 
     assert {u.status for u in world.rows(SampledUnit)} == {"invited"}
 
 
-def test_units_wait_until_their_questionnaire_is_registered(context) -> None:  # type: ignore[no-untyped-def]
+def test_units_wait_until_their_questionnaire_is_registered(context) -> None:
     world = SmsWorld(context)
     world.unit(PHONE, qid="not-registered-yet")
     assert _create(context).total == 0
     assert [u.status for u in world.rows(SampledUnit)] == ["pending"]
 
 
-def test_the_plans_questionnaire_version_is_used_and_marked(context, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_plans_questionnaire_version_is_used_and_marked(context, clock) -> None:
     world = SmsWorld(context)
     world.unit(PHONE, mode="sms_link", qid="core-transaction", language="en")
     _create(context)
@@ -117,7 +117,7 @@ def test_the_plans_questionnaire_version_is_used_and_marked(context, clock) -> N
     assert world.rows(OutboxMessage)[0].body.endswith("STOP: 11")
 
 
-def test_an_unknown_language_falls_back_to_persian(context) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_language_falls_back_to_persian(context) -> None:
     world = SmsWorld(context)
     world.unit(PHONE, language="de")
     _create(context)
@@ -125,7 +125,7 @@ def test_an_unknown_language_falls_back_to_persian(context) -> None:  # type: ig
     assert world.rows(OutboxMessage)[0].body.endswith("لغو۱۱")
 
 
-def test_a_dialog_without_sms_items_is_marked_unsendable(context) -> None:  # type: ignore[no-untyped-def]
+def test_a_dialog_without_sms_items_is_marked_unsendable(context) -> None:
     world = SmsWorld(context)
     with context.sessions.begin() as session:
         from questionnaires.loading import load_library

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
+from sqlmodel import col
 
 from survey.cli import main
 from survey.config import Settings
@@ -27,13 +28,13 @@ def _units(context: AppContext) -> dict[int, tuple[bool, str]]:
     with context.engine.connect() as conn:
         rows = conn.execute(
             sa.select(
-                SampledUnit.id, SampledUnit.phone_ciphertext, SampledUnit.phone_hash
-            ).order_by(SampledUnit.id)
+                col(SampledUnit.id), col(SampledUnit.phone_ciphertext), col(SampledUnit.phone_hash)
+            ).order_by(col(SampledUnit.id))
         ).all()
     return {row.id: (row.phone_ciphertext is not None, row.phone_hash) for row in rows}
 
 
-def _finish(context: AppContext, invitation_id: int, status: str, at) -> None:  # type: ignore[no-untyped-def]
+def _finish(context: AppContext, invitation_id: int | None, status: str, at) -> None:
     column = {
         "completed": "completed_at",
         "expired": "expired_at",
@@ -43,7 +44,7 @@ def _finish(context: AppContext, invitation_id: int, status: str, at) -> None:  
     with context.engine.begin() as conn:
         conn.execute(
             sa.update(Invitation)
-            .where(Invitation.id == invitation_id)
+            .where(col(Invitation.id) == invitation_id)
             .values(status=status, **{column: at})
         )
 
@@ -53,20 +54,22 @@ def world(context: AppContext) -> SmsWorld:
     return SmsWorld(context)
 
 
-def _invite(context: AppContext, world: SmsWorld, count: int) -> list[int]:
+def _invite(context: AppContext, world: SmsWorld, count: int) -> list[int | None]:
     units = [world.unit(f"+98912000{n:04d}") for n in range(count)]
     Dispatcher(
         context, MemoryGateway(), options=DispatchOptions(rate_per_second=1e6), worker_id="w"
     ).run_once()
     with context.engine.connect() as conn:
-        by_unit = dict(conn.execute(sa.select(Invitation.sampled_unit_id, Invitation.id)).all())
+        by_unit = dict(
+            conn.execute(sa.select(col(Invitation.sampled_unit_id), col(Invitation.id))).all()
+        )
     return [by_unit[u] for u in units]
 
 
 def test_only_finished_invitations_past_retention_lose_their_phone(
     context: AppContext,
     world: SmsWorld,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
 ) -> None:
     start = clock.now
     invitations = _invite(context, world, 6)
@@ -92,7 +95,7 @@ def test_the_contact_rule_outlives_the_phone_until_its_window_passes(
     context: AppContext,
     client: TestClient,
     world: SmsWorld,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
 ) -> None:
     tax = add_agency(context, "TAX", ("TAX-01",))
     add_plan(context, version=2, default_rate=1.0, rates=[], contact_rule_days=90)
@@ -114,7 +117,7 @@ def test_the_contact_rule_outlives_the_phone_until_its_window_passes(
         context, MemoryGateway(), options=DispatchOptions(rate_per_second=1e6), worker_id="w"
     ).run_once()
     with context.engine.connect() as conn:
-        invitation_id = conn.execute(sa.select(Invitation.id)).scalar_one()
+        invitation_id = conn.execute(sa.select(col(Invitation.id))).scalar_one()
     _finish(context, invitation_id, "completed", start + timedelta(hours=2))
     with context.engine.begin() as conn:  # a citizen's standing opt-out is never purged
         conn.execute(sa.insert(OptOut).values(phone_hash="f" * 64, active=True, changed_at=start))
@@ -130,7 +133,7 @@ def test_the_contact_rule_outlives_the_phone_until_its_window_passes(
     assert report.contact_window_days == 90
     with context.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Contact)).scalar_one() == 0
-        assert conn.execute(sa.select(OptOut.phone_hash)).scalars().all() == ["f" * 64]
+        assert conn.execute(sa.select(col(OptOut.phone_hash))).scalars().all() == ["f" * 64]
     assert [h for _, h in _units(context).values()] == [""]
     assert ingest("t-3") == "sampled"  # the window has passed: the phone may be asked again
 
@@ -138,7 +141,7 @@ def test_the_contact_rule_outlives_the_phone_until_its_window_passes(
 def test_purge_phones_command(
     context: AppContext,
     world: SmsWorld,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     migrated_settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -167,7 +170,7 @@ def test_purge_phones_command(
 def test_the_background_worker_purges_periodically(
     context: AppContext,
     world: SmsWorld,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
 ) -> None:
     invitations = _invite(context, world, 1)
     _finish(context, invitations[0], "expired", clock.now - timedelta(days=31))

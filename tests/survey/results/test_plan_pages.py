@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 
+import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -36,6 +38,13 @@ def _rows(page: str, table: str) -> dict[str, str]:
     return {key: " ".join(re.sub(r"<[^>]+>", " ", row).split()) for key, row in rows}
 
 
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient]:
+    """The page on https, as the test settings' public base URL says: its cookie is Secure."""
+    with https_client(app) as test_client:
+        yield test_client
+
+
 def test_propose_simulate_and_apply_on_the_page(client: TestClient, context: AppContext) -> None:
     world = history(context)
     headers = _bearer(world, "statistician")
@@ -46,6 +55,7 @@ def test_propose_simulate_and_apply_on_the_page(client: TestClient, context: App
     assert "script-src" not in first.headers["content-security-policy"]
     assert "default-src 'none'" in first.headers["content-security-policy"]
     assert "test plan" in page  # the plan version in force is listed
+    assert "; Secure" in first.headers["set-cookie"]  # the base URL is https
     token = _field(page, "_csrf_token")
 
     form = {

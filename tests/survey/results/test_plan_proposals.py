@@ -17,7 +17,6 @@ from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound
 from survey.kernel.periods import parse_period
 from survey.models import SamplingPlan
-from survey.sampling import plans
 from survey.results.cli import design_path, inputs_path, register_plan_design
 from survey.results.proposals import (
     Assumptions,
@@ -26,6 +25,7 @@ from survey.results.proposals import (
     read_inputs_csv,
     simulate_plan,
 )
+from survey.sampling import plans
 from tests.survey.admin_builders import use_test_database
 from tests.survey.answer_builders import AnswerWorld
 
