@@ -5,8 +5,9 @@
 16 base32 characters carry 80 bits, and since the HMAC key never leaves the server a token
 cannot be guessed from an invitation id (guessing succeeds with probability 2^-80 per try).
 Only `token_hash(token)` (SHA-256, hex) is stored in `Invitation.token_hash`, so a database
-leak does not reveal working links, and the dispatcher recomputes the token whenever it
-writes a message that carries the link.
+leak does not reveal working links. Nor do stored messages: a text that carries the link is
+stored with `TOKEN_MASK` in the token's place, and the dispatcher puts the recomputed token
+there only in the SMS it hands to the gateway.
 
 Tokens are lower-case base32 (a-z, 2-7): no characters that SMS apps break links on, and
 case-insensitive, so `token_hash` folds case before hashing (a link retyped in capitals works).
@@ -24,6 +25,7 @@ from survey.kernel.crypto import derive_key
 __all__ = [
     "TOKEN_BITS",
     "TOKEN_LENGTH",
+    "TOKEN_MASK",
     "looks_like_token",
     "token_for",
     "token_for_invitation",
@@ -33,6 +35,9 @@ __all__ = [
 
 TOKEN_BITS = 80
 TOKEN_LENGTH = TOKEN_BITS // 5  # base32: 5 bits per character
+# What a stored message carries instead of the token: as long as a token (so the SMS parts
+# counted on the stored text are those sent) and never one ('*' is not base32).
+TOKEN_MASK = "*" * TOKEN_LENGTH
 _ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 

@@ -48,7 +48,12 @@ from survey.outreach.gateways.base import (
     OutgoingSms,
     SmsGateway,
 )
-from survey.outreach.invitations import answer_url, create_invitations, invitation_text
+from survey.outreach.invitations import (
+    create_invitations,
+    invitation_text,
+    stored_link,
+    with_link,
+)
 from survey.outreach.messages import MessageTooLong, count_parts
 from survey.outreach.schedule import RetryPolicy, next_allowed
 
@@ -293,12 +298,7 @@ class Dispatcher:
                         mode=invitation.mode,
                         lang=invitation.language,
                         questionnaire=questionnaires[version.id],
-                        url=answer_url(
-                            settings.public_base_url,
-                            token_for_invitation(
-                                settings.secret_keys, invitation.id, invitation.token_hash
-                            ),
-                        ),
+                        url=stored_link(settings.public_base_url),  # no token at rest
                         agency=name,
                         position=invitation.dialog_position,
                     )
@@ -380,7 +380,7 @@ class Dispatcher:
         self.pacer.wait()
         sms = OutgoingSms(
             to=phone,
-            text=message.body,
+            text=self._text(message),
             local_id=message.local_id,
             invitation_id=message.invitation_id,
             kind=message.kind,
@@ -396,6 +396,16 @@ class Dispatcher:
             self._failed(message, f"{type(exc).__name__}: {exc}", permanent=False, report=report)
             return None
         return outbox.SentMessage(message, result.status, result.provider_id, self.context.clock())
+
+    def _text(self, message: outbox.ClaimedMessage) -> str:
+        """The text handed to the gateway: the stored one with the link's token put back (the
+        only place the token exists outside the citizen's phone)."""
+        if "/s/" not in message.body:
+            return message.body
+        token = token_for_invitation(
+            self.context.settings.secret_keys, message.invitation_id, message.token_hash
+        )
+        return with_link(message.body, token)
 
     def _failed(
         self, message: outbox.ClaimedMessage, error: str, *, permanent: bool, report: DispatchReport

@@ -34,7 +34,7 @@ from sqlmodel import col
 from questionnaires.schema import Questionnaire
 from survey.kernel.db import transaction
 from survey.kernel.locale import language_or_default
-from survey.kernel.tokens import TOKEN_LENGTH, token_for, token_hash
+from survey.kernel.tokens import TOKEN_LENGTH, TOKEN_MASK, token_for, token_hash
 from survey.models import (
     Agency,
     Invitation,
@@ -47,7 +47,14 @@ from survey.models import (
 from survey.outreach.messages import MessageTooLong, count_parts, render_invitation
 from survey.outreach.schedule import next_allowed
 
-__all__ = ["CreatedInvitations", "answer_url", "create_invitations", "invitation_text"]
+__all__ = [
+    "CreatedInvitations",
+    "answer_url",
+    "create_invitations",
+    "invitation_text",
+    "stored_link",
+    "with_link",
+]
 
 log = logging.getLogger("survey.invitations")
 
@@ -66,6 +73,16 @@ class CreatedInvitations:
 def answer_url(public_base_url: str, token: str) -> str:
     """The short link an invitation carries."""
     return f"{public_base_url.rstrip('/')}/s/{token}"
+
+
+def stored_link(public_base_url: str) -> str:
+    """The link as a stored message carries it: the token masked (survey.kernel.tokens)."""
+    return answer_url(public_base_url, TOKEN_MASK)
+
+
+def with_link(body: str, token: str) -> str:
+    """A stored message's text as the citizen gets it: the token where the mask is."""
+    return body.replace(f"/s/{TOKEN_MASK}", f"/s/{token}")
 
 
 def invitation_text(
@@ -153,7 +170,7 @@ def create_invitations(
                 tokens.append({"id": invitation_id, "token_hash": token_hash(token)})
                 if plan.outcome != "invited":
                     continue
-                text = plan.text(answer_url(public_base_url, token))
+                text = plan.text(stored_link(public_base_url))  # no token at rest
                 messages.append(
                     {
                         "invitation_id": invitation_id,

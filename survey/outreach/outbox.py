@@ -71,7 +71,8 @@ class ClaimedMessage:
     local_id: str
     invitation_id: int
     kind: str
-    body: str
+    body: str  # as stored: a link's token masked (survey.outreach.invitations.with_link)
+    token_hash: str  # the invitation's, to recompute the token for the link
     attempts: int  # including this one
     phone_ciphertext: bytes | None
     quiet_hours: tuple[str, ...] | None
@@ -139,6 +140,7 @@ def claim_due(
         sa.select(
             OutboxMessage,
             col(Invitation.status),
+            col(Invitation.token_hash),
             col(SampledUnit.phone_ciphertext),
             col(SamplingPlan.quiet_hours),
             col(OptOut.active),
@@ -154,7 +156,9 @@ def claim_due(
     )
     claimed: list[ClaimedMessage] = []
     with transaction(sessions) as session:
-        for row, invitation_status, ciphertext, quiet_hours, opted_out in session.execute(query):
+        for row, invitation_status, token_hash, ciphertext, quiet_hours, opted_out in (
+            session.execute(query)
+        ):
             if _should_cancel(row.kind, invitation_status, bool(opted_out)):
                 row.status, row.claimed_by, row.claimed_at = "cancelled", None, None
                 continue
@@ -179,6 +183,7 @@ def claim_due(
                     invitation_id=row.invitation_id,
                     kind=row.kind,
                     body=row.body,
+                    token_hash=token_hash,
                     attempts=row.attempts,
                     phone_ciphertext=ciphertext,
                     quiet_hours=tuple(quiet_hours) if quiet_hours else None,
