@@ -64,9 +64,9 @@ class BackgroundDispatcher:
 
 
 @asynccontextmanager
-async def dispatcher_lifespan(app: Any) -> AsyncIterator[None]:
-    """For `Litestar(lifespan=[dispatcher_lifespan])`; reads `app.state.context`."""
-    context: AppContext = app.state.context
+async def dispatcher_lifespan(context: AppContext) -> AsyncIterator[None]:
+    """For `Litestar(lifespan=[dispatcher_lifespan(context)])`: the app's context is given
+    explicitly."""
     if not wanted_in_serve(context.settings):
         yield
         return

@@ -28,6 +28,7 @@ from sqlmodel import col
 
 from survey.context import AppContext
 from survey.models import Contact, Invitation, SampledUnit, SamplingPlan
+from survey.outreach.background import wanted_in_serve
 
 __all__ = [
     "FINISHED_STATUSES",
@@ -213,11 +214,9 @@ class RetentionWorker:
 
 
 @asynccontextmanager
-async def retention_lifespan(app: Any) -> AsyncIterator[None]:
-    """For `Litestar(lifespan=[...])`: runs where the dispatcher runs (not in tests)."""
-    from survey.outreach.background import wanted_in_serve
-
-    context: AppContext = app.state.context
+async def retention_lifespan(context: AppContext) -> AsyncIterator[None]:
+    """For `Litestar(lifespan=[retention_lifespan(context)])`: runs where the dispatcher runs
+    (not in tests)."""
     if not wanted_in_serve(context.settings):
         yield
         return

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.testing import TestClient
 
 from survey.app import create_app
@@ -90,8 +89,7 @@ def test_a_bare_lifespan_stops_its_dispatcher_too(context) -> None:
     settings = context.settings.with_overrides(env="demo")
     app = Litestar(
         route_handlers=[],
-        lifespan=[dispatcher_lifespan],
-        state=State({"context": dataclasses.replace(context, settings=settings)}),
+        lifespan=[dispatcher_lifespan(dataclasses.replace(context, settings=settings))],
     )
     with TestClient(app):
         assert len(_dispatcher_threads()) == 1
