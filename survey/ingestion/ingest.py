@@ -45,6 +45,7 @@ from the next batch on (the cache is also reloaded every 30 s, for rows changed 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -243,6 +244,15 @@ class _Batch:
     decisions: dict[int, Decision] = field(default_factory=dict)  # by record index
 
 
+# Control characters (NUL above all: PostgreSQL cannot store it in text) in an identifier are
+# a sender's bug; refusing the record keeps the rest of its batch (SQLite and PostgreSQL alike).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_message(field: str) -> str:
+    return f"{field} contains a control character (such as NUL, tab or a line break); remove it"
+
+
 def _type_name(value: object) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
@@ -301,6 +311,8 @@ def _validate(
                         f"at most {MAX_EXTERNAL_ID} allowed",
                     )
                 )
+            elif _CONTROL.search(external_id):
+                problems.append(Problem("external_id", _control_message("external_id")))
         service_id = 0
         service_code: Any = record.get("service")  # any JSON value until validated
         if type(service_code) is str:
@@ -361,6 +373,8 @@ def _validate(
                 problems.append(
                     Problem("office", f"office is {len(office)} characters; at most {MAX_OFFICE}")
                 )
+            elif _CONTROL.search(office):
+                problems.append(Problem("office", _control_message("office")))
             elif not office.strip():
                 office = None
         if problems:

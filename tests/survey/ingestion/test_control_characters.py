@@ -1,0 +1,32 @@
+"""A NUL byte (which PostgreSQL cannot store) or another control character in a record's
+identifiers rejects that record alone: the valid records of its batch are kept, on SQLite and
+PostgreSQL alike, and the answer is never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from survey.context import AppContext
+from tests.survey.builders import add_agency, add_plan, ingestion_totals, transaction_record
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("external_id", "tx\x00nul"), ("external_id", "tx\nline"), ("office", "branch\x00 7")],
+)
+def test_a_control_character_rejects_its_record_only(
+    client: TestClient, context: AppContext, field: str, value: str
+) -> None:
+    agency = add_agency(context, "TAX", ("TAX-01",))
+    add_plan(context)
+    batch = [transaction_record(1), {**transaction_record(2), field: value}, transaction_record(3)]
+    response = client.post(
+        "/api/v1/transactions", json=batch, headers={"Authorization": f"Bearer {agency.key}"}
+    )
+    assert response.status_code == 200, response.text[:300]
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    [problem] = body["records"][1]["problems"]
+    assert problem["field"] == field and "control character" in problem["message"]
+    assert ingestion_totals(context).stored == 2
