@@ -168,7 +168,11 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
         # Lifespan managers exit before on_shutdown hooks: the dispatcher stops before the
         # database closes. It runs unless SURVEY_ENV=test (or SURVEY_DISPATCH_IN_SERVE=0).
         # The retention thread (hourly phone purge) runs where the dispatcher does.
-        lifespan=[dispatcher_lifespan(app_context), retention_lifespan(app_context)],
+        # Factories: an app may start more than once (several test clients on one app).
+        lifespan=[
+            lambda _app: dispatcher_lifespan(app_context),
+            lambda _app: retention_lifespan(app_context),
+        ],
         on_startup=[document_error_responses],
         on_shutdown=[close_context],
         state=State(

@@ -6,14 +6,13 @@ import threading
 import time
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import col
 
+from survey.access import store
 from survey.errors import NotAuthenticated
 from survey.kernel.credentials import key_hash
 from survey.kernel.principal import SESSION_LABEL, SESSION_LIFETIME, Principal
-from survey.models import Agency, ApiKey, AppUser
+from survey.models import ApiKey
 
 
 class KeyResolver:
@@ -83,15 +82,11 @@ class KeyResolver:
 
     def _lookup(self, digest: str) -> Principal | None:
         with self._factory() as session:
-            key = session.scalar(
-                sa.select(ApiKey).where(
-                    col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)
-                )
-            )
+            key = store.active_key(session, digest)
             if key is None or key.label == SESSION_LABEL:  # sessions only come as cookies
                 return None
             if key.agency_id is not None:
-                agency = session.get(Agency, key.agency_id)
+                agency = store.agency_by_id(session, key.agency_id)
                 if agency is None:
                     return None
                 return Principal(
@@ -107,13 +102,7 @@ class KeyResolver:
 
     def _lookup_session(self, digest: str) -> tuple[Principal, datetime] | None:
         with self._factory() as session:
-            key = session.scalar(
-                sa.select(ApiKey).where(
-                    col(ApiKey.key_hash) == digest,
-                    col(ApiKey.label) == SESSION_LABEL,
-                    col(ApiKey.revoked_at).is_(None),
-                )
-            )
+            key = store.open_session_key(session, digest)
             if key is None or key.user_id is None:
                 return None
             principal = _staff_principal(session, key)
@@ -121,12 +110,12 @@ class KeyResolver:
 
 
 def _staff_principal(session: Session, key: ApiKey) -> Principal | None:
-    user = session.get(AppUser, key.user_id)
+    user = store.user_by_id(session, key.user_id)
     if user is None or not user.active:
         return None
     agency_code = None
     if user.agency_id is not None:
-        agency = session.get(Agency, user.agency_id)
+        agency = store.agency_by_id(session, user.agency_id)
         agency_code = agency.code if agency else None
     return Principal(
         kind="staff",

@@ -22,18 +22,17 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
+from survey.access import store
 from survey.errors import InvalidInput, NotAuthenticated, Problem
 from survey.kernel import audit, credentials
 from survey.kernel.crypto import derive_key
-from survey.kernel.db import rows_changed, transaction
+from survey.kernel.db import transaction
 from survey.kernel.principal import SESSION_LABEL, SESSION_LIFETIME, Principal
-from survey.models import ApiKey, AppUser
+from survey.models import ApiKey
 
 if TYPE_CHECKING:
     from survey.context import AppContext
@@ -181,11 +180,7 @@ def sign_in(
 
     The caller commits the transaction in both cases (a failure is counted and audited).
     """
-    user = session.scalar(
-        sa.select(AppUser)
-        .where(col(AppUser.username) == username.strip().lower())
-        .with_for_update()
-    )
+    user = store.lock_user(session, username.strip().lower())
     if user is None or not user.active:
         _verify(None, password)
         raise LoginFailed()
@@ -261,17 +256,11 @@ def signed_in_as(context: AppContext, token: str | None) -> str | None:
 
 def sign_out(session: Session, token: str, *, now: datetime) -> bool:
     """Revoke the session with this cookie value; False when it was not an open session."""
-    row = session.scalar(
-        sa.select(ApiKey).where(
-            col(ApiKey.key_hash) == credentials.key_hash(token),
-            col(ApiKey.label) == SESSION_LABEL,
-            col(ApiKey.revoked_at).is_(None),
-        )
-    )
+    row = store.open_session_key(session, credentials.key_hash(token))
     if row is None:
         return False
     row.revoked_at = now
-    user = session.get(AppUser, row.user_id) if row.user_id else None
+    user = store.user_by_id(session, row.user_id) if row.user_id else None
     if user is not None:
         actor = Principal(kind="staff", name=user.username, role=user.role, user_id=user.id)
         audit.record(session, actor, "user.logout", "user", user.username, at=now)
@@ -280,16 +269,7 @@ def sign_out(session: Session, token: str, *, now: datetime) -> bool:
 
 def end_sessions(session: Session, user_id: int, *, now: datetime) -> int:
     """Revoke every open session of a user (password change, deactivation)."""
-    result = session.execute(
-        sa.update(ApiKey)
-        .where(
-            col(ApiKey.user_id) == user_id,
-            col(ApiKey.label) == SESSION_LABEL,
-            col(ApiKey.revoked_at).is_(None),
-        )
-        .values(revoked_at=now)
-    )
-    return rows_changed(result)
+    return store.revoke_user_sessions(session, user_id, at=now)
 
 
 def csrf_token_for(secret_key: bytes, session_token: str) -> str:

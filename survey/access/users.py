@@ -14,18 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from survey.access import sessions
+from survey.access import sessions, store
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit, credentials
 from survey.kernel.credentials import ONCE, IssuedKey
 from survey.kernel.db import transaction
-from survey.kernel.principal import SESSION_LABEL, Principal
-from survey.models import ROLES, Agency, ApiKey, AppUser
+from survey.kernel.principal import Principal
+from survey.models import ROLES, ApiKey, AppUser
 
 if TYPE_CHECKING:
     from survey.context import AppContext
@@ -200,7 +198,7 @@ def add_user(
             )
         )
     elif agency:
-        agency_row = session.scalar(sa.select(Agency).where(col(Agency.code) == agency))
+        agency_row = store.agency_by_code(session, agency)
         if agency_row is None:
             problems.append(Problem(f"no agency with code {agency!r}", field="agency"))
     if len(display_name) > 200:
@@ -214,8 +212,7 @@ def add_user(
             problems.extend(exc.problems)
     if problems:
         raise InvalidInput("the user cannot be added", problems)
-    taken = sa.select(col(AppUser.id)).where(col(AppUser.username) == username)
-    if session.scalar(taken) is not None:
+    if store.username_taken(session, username):
         raise Conflict(f"a user named {username!r} already exists")
     user = AppUser(
         username=username,
@@ -249,7 +246,7 @@ def add_user(
 
 def issue_token(session: Session, principal: Principal, username: str) -> IssuedKey:
     """A new API token for the user; earlier tokens stay valid until revoked."""
-    user = session.scalar(sa.select(AppUser).where(col(AppUser.username) == username))
+    user = store.find_user(session, username)
     if user is None:
         raise NotFound(f"no user named {username!r}")
     if not user.active:
@@ -326,17 +323,14 @@ def unlock(session: Session, principal: Principal, username: str, *, now: dateti
 
 
 def _user(session: Session, username: str) -> AppUser:
-    user = session.scalar(sa.select(AppUser).where(col(AppUser.username) == username))
+    user = store.find_user(session, username)
     if user is None:
         raise NotFound(f"no user named {username!r}")
     return user
 
 
 def list_users(session: Session) -> list[UserView]:
-    return [
-        _view(session, user)
-        for user in session.scalars(sa.select(AppUser).order_by(col(AppUser.username)))
-    ]
+    return [_view(session, user) for user in store.all_users(session)]
 
 
 def _issue(session: Session, principal: Principal, user: AppUser, *, label: str) -> IssuedKey:
@@ -352,23 +346,15 @@ def _issue(session: Session, principal: Principal, user: AppUser, *, label: str)
 
 
 def _view(session: Session, user: AppUser) -> UserView:
-    agency = session.get(Agency, user.agency_id) if user.agency_id else None
-    tokens = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ApiKey)
-        .where(
-            col(ApiKey.user_id) == user.id,
-            col(ApiKey.revoked_at).is_(None),
-            col(ApiKey.label) != SESSION_LABEL,
-        )
-    )
+    agency = store.agency_by_id(session, user.agency_id) if user.agency_id else None
+    tokens = store.active_token_count(session, user.id)
     return UserView(
         username=user.username,
         display_name=user.display_name,
         role=user.role,
         agency=agency.code if agency else None,
         active=user.active,
-        active_tokens=int(tokens or 0),
+        active_tokens=tokens,
         created_at=user.created_at,
         has_password=user.password_hash is not None,
         locked_until=user.locked_until,

@@ -21,17 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit, credentials
 from survey.kernel.credentials import ONCE, IssuedKey
-from survey.kernel.db import rows_changed, transaction
+from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
-from survey.models import Agency, ApiKey, Province, Service, utcnow
+from survey.models import Agency, ApiKey, Service, utcnow
+from survey.registry import store
 
 if TYPE_CHECKING:
     from survey.context import AppContext
@@ -304,29 +303,10 @@ def import_services_csv(context: AppContext, principal: Principal, text: str) ->
 
 def list_agencies(session: Session, principal: Principal) -> list[AgencyView]:
     """All agencies, by code; an agency's own staff and systems see only their agency."""
-    query = sa.select(Agency).order_by(col(Agency.code))
-    own = _own_agency(principal)
-    if own is not None:
-        query = query.where(col(Agency.id) == own)
-    agencies = list(session.scalars(query))
-    codes: dict[int | None, str] = {
-        agency_id: code
-        for agency_id, code in session.execute(sa.select(col(Agency.id), col(Agency.code)))
-    }
-    services: dict[int | None, int] = {
-        agency_id: count
-        for agency_id, count in session.execute(
-            sa.select(col(Service.agency_id), sa.func.count()).group_by(col(Service.agency_id))
-        )
-    }
-    keys: dict[int | None, int] = {
-        agency_id: count
-        for agency_id, count in session.execute(
-            sa.select(col(ApiKey.agency_id), sa.func.count())
-            .where(col(ApiKey.agency_id).is_not(None), col(ApiKey.revoked_at).is_(None))
-            .group_by(col(ApiKey.agency_id))
-        )
-    }
+    agencies = store.agencies(session, only=_own_agency(principal))
+    codes = store.agency_codes(session)
+    services = store.service_counts(session)
+    keys = store.active_key_counts(session)
     return [
         AgencyView(
             code=a.code,
@@ -353,16 +333,8 @@ def list_services(
     session: Session, principal: Principal, *, agency: str | None = None
 ) -> list[ServiceView]:
     """Services by code, optionally of one agency; agency principals see only their own."""
-    query = (
-        sa.select(Service, col(Agency.code))
-        .join(Agency, col(Agency.id) == col(Service.agency_id))
-        .order_by(col(Service.code))
-    )
-    if agency is not None:
-        query = query.where(col(Agency.id) == _agency_by_code(session, agency, "agency").id)
-    own = _own_agency(principal)
-    if own is not None:
-        query = query.where(col(Service.agency_id) == own)
+    agency_id = _agency_by_code(session, agency, "agency").id if agency is not None else None
+    rows = store.services_with_agency(session, agency_id=agency_id, only=_own_agency(principal))
     return [
         ServiceView(
             code=s.code,
@@ -371,7 +343,7 @@ def list_services(
             name_en=s.name_en,
             created_at=s.created_at,
         )
-        for s, agency_code in session.execute(query).all()
+        for s, agency_code in rows
     ]
 
 
@@ -402,7 +374,7 @@ def add_agency(
     problems = _agency_problems(session, values, pending={})
     if problems:
         raise InvalidInput("the agency cannot be added", problems)
-    if _agency_by_code_or_none(session, code) is not None:
+    if store.agency_by_code(session, code) is not None:
         raise Conflict(f"an agency with code {code!r} already exists")
     agency = _insert_agency(session, principal, values)
     issued = _issue_agency_key(session, principal, agency, label="first key")
@@ -471,7 +443,7 @@ def _import_agencies(
         if shape:
             report.rows.append(RowResult(number, code, "error", shape))
             continue
-        existing = _agency_by_code_or_none(session, code) if code else None
+        existing = store.agency_by_code(session, code) if code else None
         if existing is not None:
             report.rows.append(_existing_agency_row(session, number, existing, values))
             continue
@@ -514,7 +486,7 @@ def add_service(
     problems = _service_problems(session, values)
     if problems:
         raise InvalidInput("the service cannot be added", problems)
-    if _service_by_code(session, code) is not None:
+    if store.service_by_code(session, code) is not None:
         raise Conflict(f"a service with code {code!r} already exists")
     owner = _agency_by_code(session, agency, "agency")
     _insert_service(session, principal, owner, values)
@@ -546,9 +518,9 @@ def _import_services(
         if shape:
             report.rows.append(RowResult(number, code, "error", shape))
             continue
-        existing = _service_by_code(session, code) if code else None
+        existing = store.service_by_code(session, code) if code else None
         if existing is not None:
-            owner = session.get(Agency, existing.agency_id)
+            owner = store.agency_by_id(session, existing.agency_id)
             same = (
                 owner is not None
                 and owner.code == values.get("agency")
@@ -589,19 +561,11 @@ def _own_agency(principal: Principal) -> int | None:
     return None
 
 
-def _agency_by_code_or_none(session: Session, code: str) -> Agency | None:
-    return session.scalar(sa.select(Agency).where(col(Agency.code) == code))
-
-
 def _agency_by_code(session: Session, code: str, what: str) -> Agency:
-    agency = _agency_by_code_or_none(session, code)
+    agency = store.agency_by_code(session, code)
     if agency is None:
         raise NotFound(f"{what}: no agency with code {code!r}")
     return agency
-
-
-def _service_by_code(session: Session, code: str) -> Service | None:
-    return session.scalar(sa.select(Service).where(col(Service.code) == code))
 
 
 def _code_problem(code: object, max_length: int, row: int | None) -> Problem | None:
@@ -654,7 +618,7 @@ def _agency_problems(
     if parent is not None:
         if parent == values.get("code"):
             problems.append(Problem("an agency cannot be its own parent", field="parent", row=row))
-        elif parent not in pending and _agency_by_code_or_none(session, parent) is None:
+        elif parent not in pending and store.agency_by_code(session, parent) is None:
             problems.append(
                 Problem(
                     f"no agency with code {parent!r} (add the parent first)",
@@ -663,20 +627,16 @@ def _agency_problems(
                 )
             )
     province = values.get("province") or None
-    if province is not None and session.get(Province, province) is None:
+    if province is not None and store.find_province(session, province) is None:
         problems.append(
             Problem(
                 f"unknown province {province!r}; use one of the province codes "
-                f"({', '.join(province_codes(session))})",
+                f"({', '.join(store.province_codes(session))})",
                 field="province",
                 row=row,
             )
         )
     return problems
-
-
-def province_codes(session: Session) -> list[str]:
-    return list(session.scalars(sa.select(col(Province.code)).order_by(col(Province.code))))
 
 
 def _service_problems(
@@ -686,7 +646,7 @@ def _service_problems(
     agency = values.get("agency")
     if not agency:
         problems.append(Problem("is required", field="agency", row=row))
-    elif _agency_by_code_or_none(session, agency) is None:
+    elif store.agency_by_code(session, agency) is None:
         problems.append(Problem(f"no agency with code {agency!r}", field="agency", row=row))
     code_problem = _code_problem(values.get("code"), SERVICE_CODE_MAX, row)
     if code_problem:
@@ -713,7 +673,7 @@ def _insert_agency(
     action: str = "agency.add",
 ) -> Agency:
     parent_code = values.get("parent") or None
-    parent = _agency_by_code_or_none(session, parent_code) if parent_code else None
+    parent = store.agency_by_code(session, parent_code) if parent_code else None
     agency = Agency(
         code=str(values["code"]),
         name_fa=str(values["name_fa"]).strip(),
@@ -786,18 +746,13 @@ def _issue_agency_key(
 
 
 def _revoke_keys(session: Session, agency: Agency) -> int:
-    result = session.execute(
-        sa.update(ApiKey)
-        .where(col(ApiKey.agency_id) == agency.id, col(ApiKey.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return rows_changed(result)
+    return store.revoke_agency_keys(session, agency.id, at=utcnow())
 
 
 def _existing_agency_row(
     session: Session, number: int, existing: Agency, values: Mapping[str, str | None]
 ) -> RowResult:
-    parent = session.get(Agency, existing.parent_id) if existing.parent_id else None
+    parent = store.agency_by_id(session, existing.parent_id) if existing.parent_id else None
     same = (
         existing.name_fa == (values.get("name_fa") or "").strip()
         and existing.name_en == (values.get("name_en") or "").strip()

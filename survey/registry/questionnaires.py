@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from questionnaires.errors import QuestionnaireError
 from questionnaires.loading import load, load_library
@@ -27,6 +25,7 @@ from survey.errors import Conflict, InvalidInput, NotFound, Problem
 from survey.kernel import audit
 from survey.kernel.principal import Principal
 from survey.models import QuestionnaireVersion
+from survey.registry import store
 
 __all__ = [
     "QUESTIONNAIRE_SUFFIXES",
@@ -194,10 +193,7 @@ def register_library(session: Session, principal: Principal) -> list[LoadResult]
 
 def find(session: Session, qid: str, version: int | None = None) -> QuestionnaireVersion | None:
     """The registered version (the highest one when `version` is None), or None."""
-    query = sa.select(QuestionnaireVersion).where(col(QuestionnaireVersion.qid) == qid)
-    if version is not None:
-        query = query.where(col(QuestionnaireVersion.version) == version)
-    return session.scalar(query.order_by(col(QuestionnaireVersion.version).desc()).limit(1))
+    return store.find_questionnaire(session, qid, version)
 
 
 def resolve(
@@ -215,12 +211,7 @@ def resolve(
     if bundled is not None and (version is None or bundled.version == version):
         row, _ = register(session, principal, bundled, source=f"library:{qid}")
         return row
-    registered = sorted(
-        f"{q}@{v}"
-        for q, v in session.execute(
-            sa.select(col(QuestionnaireVersion.qid), col(QuestionnaireVersion.version))
-        ).all()
-    )
+    registered = sorted(f"{q}@{v}" for q, v in store.registered_questionnaire_ids(session))
     library = sorted(f"{q.id}@{q.version}" for q in load_library().values())
     wanted = qid if version is None else f"{qid} version {version}"
     raise NotFound(
@@ -231,11 +222,7 @@ def resolve(
 
 
 def list_questionnaires(session: Session) -> list[QuestionnaireView]:
-    rows = session.scalars(
-        sa.select(QuestionnaireVersion).order_by(
-            col(QuestionnaireVersion.qid), col(QuestionnaireVersion.version)
-        )
-    )
+    rows = store.questionnaire_versions(session)
     return [
         QuestionnaireView(
             qid=row.qid,
@@ -253,12 +240,7 @@ def list_questionnaires(session: Session) -> list[QuestionnaireView]:
 
 
 def _next_version(session: Session, qid: str) -> int:
-    highest = session.scalar(
-        sa.select(sa.func.max(col(QuestionnaireVersion.version))).where(
-            col(QuestionnaireVersion.qid) == qid
-        )
-    )
-    return int(highest or 0) + 1
+    return (store.highest_questionnaire_version(session, qid) or 0) + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,6 @@ from typing import Any, cast
 import msgspec
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
-from sqlmodel import col
 
 from analysis import SurveyDesign
 from analysis.drivers import key_drivers
@@ -51,7 +49,7 @@ from questionnaires.schema import Questionnaire
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
 from survey.kernel.periods import Period, parse_period
-from survey.models import QuestionnaireVersion
+from survey.results import store
 from survey.results.export import export_responses
 from survey.results.proposals import period_record
 
@@ -193,11 +191,7 @@ def _index_items(context: AppContext, responses: pd.DataFrame) -> tuple[str, lis
     most = cast(tuple[str, int], counts.idxmax())  # a key of the two-level index
     qid, version = str(most[0]), int(most[1])
     with context.read_sessions() as session:
-        content = session.scalar(
-            sa.select(col(QuestionnaireVersion.content)).where(
-                col(QuestionnaireVersion.qid) == qid, col(QuestionnaireVersion.version) == version
-            )
-        )
+        content = store.index_content(session, qid, version)
     if content is None:  # the export only holds registered questionnaires
         raise _invalid(f"questionnaire {qid} v{version} is not registered", "questionnaire")
     questionnaire = Questionnaire.from_dict(content, file=f"{qid} v{version}")

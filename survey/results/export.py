@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from questionnaires.schema import Questionnaire
 from questionnaires.scoring import score
@@ -48,15 +47,7 @@ from survey.kernel.crypto import derive_key
 from survey.kernel.periods import solar_month_of
 from survey.kernel.principal import Principal
 from survey.kernel.spreadsheet import csv_text
-from survey.models import (
-    Agency,
-    Invitation,
-    QuestionnaireVersion,
-    Response,
-    SampledUnit,
-    SamplingPlan,
-    Service,
-)
+from survey.results import store
 
 __all__ = [
     "DESIGN_COLUMNS",
@@ -106,14 +97,6 @@ FRAME_COLUMNS: tuple[str, ...] = (
 RESERVED = frozenset(DESIGN_COLUMNS) | {"index", "satisfied"}
 MAX_DAYS = 3700
 
-_resp = Response.__table__  # type: ignore[attr-defined]
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_agency = Agency.__table__  # type: ignore[attr-defined]
-_service = Service.__table__  # type: ignore[attr-defined]
-_plan = SamplingPlan.__table__  # type: ignore[attr-defined]
-_qv = QuestionnaireVersion.__table__  # type: ignore[attr-defined]
-
 
 class ExportError(InvalidInput):
     """The export cannot be made as asked, or the stored data would give wrong weights."""
@@ -151,18 +134,17 @@ def export_responses(
             [Problem(f"at most {MAX_DAYS} days; got {(end - start).days + 1}", field="to")],
         )
     with context.read_sessions() as session:
-        rows = session.execute(_responses_query(start, end, include_partial)).all()
+        rows = store.response_rows(session, start, end, include_partial=include_partial)
         frames = frame_counts(session, start=start, end=end, by=("plan", "stratum", "day"))
         by_province = frame_counts(session, start=start, end=end, by=("agency", "province", "day"))
         by_channel = frame_counts(session, start=start, end=end, by=("agency", "channel", "day"))
-        questionnaires = {
-            int(r.id): Questionnaire.from_dict(r.content, file=f"questionnaire_version {r.id}")
-            for r in session.execute(
-                sa.select(_qv.c.id, _qv.c.content).where(
-                    _qv.c.id.in_({int(row.questionnaire_version_id) for row in rows})
-                )
-            )
-        }
+        contents = store.questionnaire_contents(
+            session, {int(row.questionnaire_version_id) for row in rows}
+        )
+    questionnaires = {
+        version_id: Questionnaire.from_dict(content, file=f"questionnaire_version {version_id}")
+        for version_id, content in contents.items()
+    }
     design = _design_frame(rows, context.settings.secret_key)
     strata = _strata_totals(frames)
     design = _attach_weights(design, strata)
@@ -218,39 +200,6 @@ def record_export(
 
 
 # -- building blocks ----------------------------------------------------------------------------
-def _responses_query(start: date, end: date, include_partial: bool) -> sa.Select[Any]:
-    statuses = ["completed", "partial"] if include_partial else ["completed"]
-    return (
-        sa.select(
-            _resp.c.id,
-            _resp.c.status,
-            _resp.c.channel.label("mode"),
-            _resp.c.answers,
-            _resp.c.questionnaire_version_id,
-            _qv.c.qid,
-            _qv.c.version.label("questionnaire_version"),
-            _agency.c.code.label("agency"),
-            _service.c.code.label("service"),
-            _unit.c.channel,
-            _unit.c.province_code,
-            _unit.c.day,
-            _unit.c.stratum,
-            _unit.c.inclusion_probability,
-            _plan.c.version.label("plan_version"),
-        )
-        .select_from(
-            _resp.join(_inv, _inv.c.id == _resp.c.invitation_id)
-            .join(_unit, _unit.c.id == _inv.c.sampled_unit_id)
-            .join(_agency, _agency.c.id == _unit.c.agency_id)
-            .join(_service, _service.c.id == _unit.c.service_id)
-            .join(_plan, _plan.c.id == _unit.c.plan_id)
-            .join(_qv, _qv.c.id == _resp.c.questionnaire_version_id)
-        )
-        .where(_unit.c.day >= start, _unit.c.day <= end, _resp.c.status.in_(statuses))
-        .order_by(_unit.c.day, _resp.c.id)
-    )
-
-
 def _periods(days: pd.Series) -> pd.Series:
     """Solar Hijri month of each day (computed once per distinct day)."""
     labels = {day: solar_month_of(day) for day in days.unique()}

@@ -35,9 +35,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 import yaml
-from sqlmodel import col
+from sqlalchemy.orm import Session
 
 from analysis.planning import (
     Proposal,
@@ -57,7 +56,8 @@ from survey.kernel.db import transaction
 from survey.kernel.periods import Period, PeriodError, format_date, parse_day, parse_period
 from survey.kernel.principal import Principal
 from survey.kernel.spreadsheet import csv_text
-from survey.models import Agency, Invitation, OutboxMessage, SampledUnit, SamplingPlan, Service
+from survey.models import SamplingPlan
+from survey.results import store
 from survey.results.export import export_responses
 from survey.sampling import plans
 from survey.sampling.draw import PlanSpec, RateRule, Unit
@@ -78,11 +78,6 @@ __all__ = [
     "simulation_records",
 ]
 
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_agency = Agency.__table__  # type: ignore[attr-defined]
-_service = Service.__table__  # type: ignore[attr-defined]
-_outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
 _PLAN_KEYS = ("contact_rule_days", "quiet_hours", "reminder_after_hours", "expires_after_days")
 _CHOICE_KEYS = ("service", "channel", "questionnaire", "version", "mode")
 _SOURCE_COLUMNS = (
@@ -244,55 +239,17 @@ def design_inputs(
     return table[ordered].sort_values("stratum").reset_index(drop=True)
 
 
-def _invitations(session: Any, history: Period, group: Sequence[str]) -> pd.DataFrame:
-    columns = {
-        "agency": _agency.c.code,
-        "service": _service.c.code,
-        "channel": _unit.c.channel,
-        "province": _unit.c.province_code,
-    }
-    keys = [columns[d].label(d) for d in group]
-    completed = sa.case((_inv.c.completed_at.is_not(None), 1), else_=0)
-    query = (
-        sa.select(
-            *keys,
-            sa.func.count().label("history_invitations"),
-            sa.func.coalesce(sa.func.sum(completed), 0).label("history_completes"),
-        )
-        .select_from(
-            _inv.join(_unit, _unit.c.id == _inv.c.sampled_unit_id)
-            .join(_agency, _agency.c.id == _unit.c.agency_id)
-            .join(_service, _service.c.id == _unit.c.service_id)
-        )
-        .where(_unit.c.day >= history.start, _unit.c.day < history.end)
-        .group_by(*keys)
-    )
-    rows = [dict(r._mapping) for r in session.execute(query)]
+def _invitations(session: Session, history: Period, group: Sequence[str]) -> pd.DataFrame:
+    rows = store.invitation_counts(session, history, group)
     frame = pd.DataFrame(rows, columns=[*group, "history_invitations", "history_completes"])
     for dimension in group:
         frame[dimension] = frame[dimension].fillna("").astype(str)
     return frame
 
 
-def _parts_per_invitation(session: Any, history: Period) -> float | None:
+def _parts_per_invitation(session: Session, history: Period) -> float | None:
     """SMS parts sent per invitation of the history (None when nothing was sent)."""
-    query = (
-        sa.select(
-            sa.func.coalesce(sa.func.sum(_outbox.c.parts), 0),
-            sa.func.count(sa.distinct(_outbox.c.invitation_id)),
-        )
-        .select_from(
-            _outbox.join(_inv, _inv.c.id == _outbox.c.invitation_id).join(
-                _unit, _unit.c.id == _inv.c.sampled_unit_id
-            )
-        )
-        .where(
-            _unit.c.day >= history.start,
-            _unit.c.day < history.end,
-            _outbox.c.status == "sent",
-        )
-    )
-    parts, invitations = session.execute(query).one()
+    parts, invitations = store.sent_parts(session, history)
     if not invitations:
         return None
     return float(parts) / float(invitations)
@@ -428,15 +385,9 @@ def _history_before(period: Period) -> Period:
     return Period(label=label, calendar=period.calendar, start=start, end=period.start)
 
 
-def _base_plan(session: Any, day: date) -> SamplingPlan:
-    row = session.scalar(
-        sa.select(SamplingPlan)
-        .where(col(SamplingPlan.starts) <= day)
-        .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
-        .limit(1)
-    ) or session.scalar(
-        sa.select(SamplingPlan).order_by(SamplingPlan.version.desc()).limit(1)  # type: ignore[attr-defined]
-    )
+def _base_plan(session: Session, day: date) -> SamplingPlan:
+    """The plan in force on `day`, else the latest one."""
+    row = plans.plan_in_force(session, day) or store.latest_plan(session)
     if row is None:
         raise NotFound(
             "no sampling plan to copy questionnaires and contact settings from; "

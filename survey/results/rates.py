@@ -33,14 +33,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
 from survey.kernel.periods import Period, parse_period
-from survey.models import Agency, Invitation, SampledUnit
+from survey.results import store
 
 __all__ = [
     "DISPOSITIONS",
@@ -69,10 +68,6 @@ KNOWN_STATUSES = frozenset(
     }
 )
 ALL = "all"
-
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_agency = Agency.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -164,46 +159,8 @@ def response_rates(
             "cannot group rates that way",
             [Problem(f"expected one of {', '.join(GROUPINGS)}; got {by!r}", field="by")],
         )
-    group_column = {
-        "agency": _agency.c.code,
-        "channel": _unit.c.channel,
-        "mode": sa.func.coalesce(_inv.c.mode, _unit.c.mode),
-        "province": _unit.c.province_code,
-    }[by]
-    query = (
-        sa.select(
-            group_column.label("group"),
-            _inv.c.status,
-            _inv.c.completed_at,
-            _inv.c.opted_out_at,
-            _inv.c.partial_at,
-            _inv.c.opened_at,
-            _inv.c.delivered_at,
-            _inv.c.sent_at,
-            _inv.c.failed_at,
-        )
-        .select_from(
-            _unit.outerjoin(_inv, _inv.c.sampled_unit_id == _unit.c.id).join(
-                _agency, _agency.c.id == _unit.c.agency_id
-            )
-        )
-        .where(_unit.c.day >= period.start, _unit.c.day < period.end)
-    )
-    if agency_id is not None:
-        query = query.where(_unit.c.agency_id == agency_id)
-    rows = bind.execute(query).all()
-    columns = [
-        "group",
-        "status",
-        "completed_at",
-        "opted_out_at",
-        "partial_at",
-        "opened_at",
-        "delivered_at",
-        "sent_at",
-        "failed_at",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
+    rows = store.invitation_dispositions(bind, period, by=by, agency_id=agency_id)
+    frame = pd.DataFrame(rows, columns=list(store.DISPOSITION_COLUMNS))
     frame["group"] = frame["group"].fillna("").astype(str)
     # A sampled unit without an invitation yet (or one that cannot be sent) was never sent.
     frame["status"] = frame["status"].fillna("pending")

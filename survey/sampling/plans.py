@@ -25,6 +25,8 @@ applies, as `survey.sampling.draw` does; any other overlap is ambiguous and refu
 Activation never changes an earlier version: it stores a new `SamplingPlan` row (version =
 highest + 1) with a fresh random seed and the YAML source. The version in force on a day is the
 one with the latest `starts` on or before it (ties: the highest version).
+
+The statements behind all of this are in `survey.sampling.store`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import yaml
 from pydantic import (
     BaseModel,
@@ -51,7 +52,6 @@ from pydantic import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from questionnaires.loading import load_library
 from questionnaires.safe_yaml import SafeYamlLoader
@@ -60,8 +60,9 @@ from survey.errors import Conflict, NotFound, PlanError, Problem
 from survey.kernel import audit
 from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
-from survey.models import CHANNELS, MODES, Agency, Province, SamplingPlan, Service
+from survey.models import CHANNELS, MODES, SamplingPlan
 from survey.registry import questionnaires as questionnaire_registry
+from survey.sampling import store
 
 __all__ = [
     "DIMENSIONS",
@@ -321,7 +322,7 @@ def apply_plan(
         questionnaire_registry.resolve(
             session, principal, choice["questionnaire"], choice["version"]
         )
-    highest = session.scalar(sa.select(sa.func.max(col(SamplingPlan.version))))
+    highest = store.highest_version(session)
     row = SamplingPlan(
         version=int(highest or 0) + 1,
         name=plan.name,
@@ -369,12 +370,7 @@ def apply_plan(
 
 def plan_in_force(session: Session, day: date) -> SamplingPlan | None:
     """The plan in force on `day`: latest `starts` on or before it, ties by highest version."""
-    return session.scalar(
-        sa.select(SamplingPlan)
-        .where(col(SamplingPlan.starts) <= day)
-        .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
-        .limit(1)
-    )
+    return store.plan_in_force(session, day)
 
 
 def today_in(now: datetime, timezone: str = "Asia/Tehran") -> date:
@@ -384,7 +380,7 @@ def today_in(now: datetime, timezone: str = "Asia/Tehran") -> date:
 def list_plans(session: Session, *, today: date) -> list[PlanView]:
     """Every version, newest first, marking the one in force on `today`."""
     current = plan_in_force(session, today)
-    rows = session.scalars(sa.select(SamplingPlan).order_by(col(SamplingPlan.version).desc()))
+    rows = store.plans_newest_first(session)
     return [
         PlanView(
             version=row.version,
@@ -404,17 +400,9 @@ def list_plans(session: Session, *, today: date) -> list[PlanView]:
 def show_plan(session: Session, version: int, *, today: date) -> PlanDetail:
     # Versions are database integers: a larger number cannot exist (and must not reach SQL).
     in_range = 0 < version < 2**31
-    row = (
-        session.scalar(sa.select(SamplingPlan).where(col(SamplingPlan.version) == version))
-        if in_range
-        else None
-    )
+    row = store.plan_by_version(session, version) if in_range else None
     if row is None:
-        known = list(
-            session.scalars(
-                sa.select(col(SamplingPlan.version)).order_by(col(SamplingPlan.version))
-            )
-        )
+        known = store.plan_versions(session)
         raise NotFound(
             f"no sampling plan version {version} "
             f"(versions: {', '.join(map(str, known)) or 'none yet'})"
@@ -609,9 +597,9 @@ def _reference_problems(session: Session, data: Mapping[str, Any]) -> list[Probl
     """Codes the plan names that the registry does not know; strata the rules step outside."""
     problems = []
     strata = _raw_strata(data)
-    agencies = set(session.scalars(sa.select(col(Agency.code))))
-    services = set(session.scalars(sa.select(col(Service.code))))
-    provinces = set(session.scalars(sa.select(col(Province.code))))
+    agencies = store.agency_codes(session)
+    services = store.service_codes(session)
+    provinces = store.province_codes(session)
     rates = data.get("rates")
     for index, rule in enumerate(rates if isinstance(rates, list) else []):
         if not isinstance(rule, Mapping):
@@ -692,10 +680,7 @@ def _valid_parts(raw: Any, model: type[_Part]) -> list[tuple[int, _Part]]:
 
 def _overlap_problems(session: Session, rules: Sequence[tuple[int, RateRule]]) -> list[Problem]:
     """Rules that can match one transaction with different rates and no clear precedence."""
-    agency_of_service = sa.select(col(Service.code), col(Agency.code)).join(
-        Agency, col(Agency.id) == col(Service.agency_id)
-    )
-    owner = {service: agency for service, agency in session.execute(agency_of_service)}
+    owner = store.service_owners(session)
     problems = []
     cells = []
     for index, rule in rules:
