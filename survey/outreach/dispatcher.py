@@ -26,22 +26,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
-
 from survey.context import AppContext
 from survey.kernel.db import transaction
 from survey.kernel.observability import SMS_SEND_FAILURES
 from survey.kernel.tokens import token_for_invitation
-from survey.models import (
-    Agency,
-    Invitation,
-    OutboxMessage,
-    QuestionnaireVersion,
-    SampledUnit,
-    SamplingPlan,
-)
-from survey.outreach import outbox
+from survey.outreach import outbox, store
 from survey.outreach.gateways.base import (
     GatewayUnavailable,
     MessageRejected,
@@ -211,24 +200,12 @@ class Dispatcher:
     def _expire_batch(self) -> int:
         now = self.context.clock()
         with transaction(self.context.sessions) as session:
-            ids = [
-                invitation_id  # a stored row's id is never None; this narrows `int | None`
-                for invitation_id in session.scalars(
-                    sa.select(col(Invitation.id))
-                    .where(col(Invitation.expires_at) <= now, col(Invitation.status).in_(EXPIRABLE))
-                    .order_by(col(Invitation.id))
-                    .limit(self.options.invitation_batch)
-                    .with_for_update(skip_locked=True)
-                )
-                if invitation_id is not None
-            ]
+            ids = store.lock_expirable_invitations(
+                session, now=now, statuses=EXPIRABLE, limit=self.options.invitation_batch
+            )
             if not ids:
                 return 0
-            session.execute(
-                sa.update(Invitation)
-                .where(col(Invitation.id).in_(ids))
-                .values(status="expired", expired_at=now)
-            )
+            store.expire_invitations(session, ids, now)
             outbox.cancel_queued(session, ids, kinds=("invite", "reminder", "question"))
         return len(ids)
 
@@ -244,46 +221,16 @@ class Dispatcher:
     def _enqueue_reminder_batch(self) -> tuple[int, int]:
         now = self.context.clock()
         settings = self.context.settings
-        has_reminder = (
-            sa.select(col(OutboxMessage.id))
-            .where(
-                col(OutboxMessage.invitation_id) == col(Invitation.id),
-                col(OutboxMessage.kind) == "reminder",
-            )
-            .exists()
-        )
-        query = (
-            sa.select(
-                Invitation,
-                col(SampledUnit.agency_id),
-                col(SamplingPlan.quiet_hours),
-                QuestionnaireVersion,
-            )
-            .join(SampledUnit, col(SampledUnit.id) == col(Invitation.sampled_unit_id))
-            .join(SamplingPlan, col(SamplingPlan.id) == col(SampledUnit.plan_id))
-            .join(
-                QuestionnaireVersion,
-                col(QuestionnaireVersion.id) == col(Invitation.questionnaire_version_id),
-            )
-            .where(
-                col(Invitation.reminder_due_at) <= now,
-                col(Invitation.reminded_at).is_(None),
-                col(Invitation.status).in_(REMINDABLE),
-                col(Invitation.expires_at) > now,
-                ~has_reminder,
-            )
-            .order_by(col(Invitation.id))
-            .limit(self.options.invitation_batch)
-            .with_for_update(skip_locked=True, of=Invitation)
-        )
         from questionnaires.schema import Questionnaire
 
         count = 0
         questionnaires: dict[int, Questionnaire] = {}
         with transaction(self.context.sessions) as session:
-            rows = session.execute(query).all()
+            rows = store.lock_remindable_invitations(
+                session, now=now, statuses=REMINDABLE, limit=self.options.invitation_batch
+            )
             for invitation, agency_id, quiet_hours, version in rows:
-                agency = session.get(Agency, agency_id)
+                agency = store.get_agency(session, agency_id)
                 name = (
                     None
                     if agency is None

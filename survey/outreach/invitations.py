@@ -27,23 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from questionnaires.schema import Questionnaire
 from survey.kernel.db import transaction
 from survey.kernel.locale import language_or_default
 from survey.kernel.tokens import TOKEN_LENGTH, TOKEN_MASK, token_for, token_hash
-from survey.models import (
-    Agency,
-    Invitation,
-    OptOut,
-    OutboxMessage,
-    QuestionnaireVersion,
-    SampledUnit,
-    SamplingPlan,
-)
+from survey.models import QuestionnaireVersion, SampledUnit, SamplingPlan
+from survey.outreach import store
 from survey.outreach.messages import MessageTooLong, count_parts, render_invitation
 from survey.outreach.schedule import next_allowed
 
@@ -124,45 +115,19 @@ def create_invitations(
     Set-wise: one query for the units, one for their opt-outs, one multi-row INSERT ...
     RETURNING for the invitations, one for their messages, one UPDATE each for tokens and units.
     """
-    registered = sa.select(col(QuestionnaireVersion.qid)).distinct().scalar_subquery()
-    query = (
-        sa.select(SampledUnit)
-        .where(
-            col(SampledUnit.status) == "pending",
-            col(SampledUnit.mode).is_not(None),
-            col(SampledUnit.questionnaire_qid).in_(registered),
-        )
-        .order_by(col(SampledUnit.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with transaction(session_factory) as session:
-        units = list(session.scalars(query))
+        units = store.lock_pending_units(session, limit)
         if not units:
             return CreatedInvitations()
         lookups = _Lookups(session)
-        opted_out = set(
-            session.scalars(
-                sa.select(col(OptOut.phone_hash)).where(
-                    col(OptOut.active).is_(True),
-                    col(OptOut.phone_hash).in_({unit.phone_hash for unit in units}),
-                )
-            )
-        )
+        opted_out = store.opted_out_hashes(session, {unit.phone_hash for unit in units})
         planned = [
             _plan_invitation(lookups, unit, public_base_url, now, opted_out) for unit in units
         ]
         ready = [(p, p.row) for p in planned if p.row is not None]
         unit_status = [{"id": p.unit_id, "status": p.outcome} for p in planned]
         if ready:
-            created = session.execute(
-                sa.insert(Invitation).returning(
-                    col(Invitation.id),
-                    col(Invitation.sampled_unit_id),
-                    sort_by_parameter_order=True,
-                ),
-                [row for _, row in ready],
-            ).all()
+            created = store.insert_invitations(session, [row for _, row in ready])
             tokens, messages = [], []
             for (plan, row), (invitation_id, unit_id) in zip(ready, created, strict=True):
                 assert plan.unit_id == unit_id and invitation_id is not None
@@ -184,15 +149,15 @@ def create_invitations(
                         "created_at": now,
                     }
                 )
-            session.execute(sa.update(Invitation), tokens)
+            store.set_token_hashes(session, tokens)
             if messages:
-                session.execute(sa.insert(OutboxMessage), messages)
+                store.insert_messages(session, messages)
             for version in lookups.versions.values():
                 if version.first_used_at is None and any(
                     row["questionnaire_version_id"] == version.id for _, row in ready
                 ):
                     version.first_used_at = now
-        session.execute(sa.update(SampledUnit), unit_status)
+        store.set_unit_statuses(session, unit_status)
     counts = {"invited": 0, "opted_out": 0, "unsendable": 0}
     for plan in planned:
         counts[plan.outcome] += 1
@@ -222,7 +187,7 @@ class _Lookups:
 
     def plan(self, plan_id: int) -> SamplingPlan:
         if plan_id not in self.plans:
-            plan = self.session.get(SamplingPlan, plan_id)
+            plan = store.get_plan(self.session, plan_id)
             assert plan is not None  # foreign key
             self.plans[plan_id] = plan
         return self.plans[plan_id]
@@ -238,19 +203,11 @@ class _Lookups:
                 ),
                 None,
             )
-            query = sa.select(QuestionnaireVersion).where(col(QuestionnaireVersion.qid) == qid)
-            if wanted is not None:
-                query = query.where(col(QuestionnaireVersion.version) == int(wanted))
-            row = self.session.scalars(
-                query.order_by(col(QuestionnaireVersion.version).desc()).limit(1)
-            ).first()
+            row = store.questionnaire_version(
+                self.session, qid, None if wanted is None else int(wanted)
+            )
             if row is None:  # the plan's version is not registered: the latest one
-                row = self.session.scalars(
-                    sa.select(QuestionnaireVersion)
-                    .where(col(QuestionnaireVersion.qid) == qid)
-                    .order_by(col(QuestionnaireVersion.version).desc())
-                    .limit(1)
-                ).one()
+                row = store.latest_questionnaire_version(self.session, qid)
             self.versions[key] = row
         return self.versions[key]
 
@@ -263,7 +220,7 @@ class _Lookups:
     def agency(self, agency_id: int, lang: str) -> str:
         key = (agency_id, lang)
         if key not in self.agencies:
-            agency = self.session.get(Agency, agency_id)
+            agency = store.get_agency(self.session, agency_id)
             name = "" if agency is None else (agency.name_fa if lang == "fa" else agency.name_en)
             self.agencies[key] = name
         return self.agencies[key]

@@ -20,13 +20,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.engine import Connection
-from sqlmodel import col
 
 from survey.context import AppContext
-from survey.models import Contact, OptOut, SampledUnit
+from survey.outreach import store
 
 __all__ = ["KeyStatus", "RotationReport", "key_status", "reencrypt_phones"]
 
@@ -62,13 +60,8 @@ class KeyStatus:
 
 def key_status(context: AppContext) -> KeyStatus:
     """Count stored phones per key id (one grouped query)."""
-    query = (
-        sa.select(col(SampledUnit.phone_key_id), sa.func.count())
-        .where(col(SampledUnit.phone_ciphertext).is_not(None))
-        .group_by(col(SampledUnit.phone_key_id))
-    )
     with context.engine.connect() as conn:
-        counts = {str(key): int(n) for key, n in conn.execute(query)}
+        counts = store.phones_per_key(conn)
     vault = context.vault
     return KeyStatus(vault.key_id, counts, vault.key_ids)
 
@@ -93,24 +86,7 @@ def _one_batch(
 ) -> int | None:
     """Re-encrypt up to `batch_size` units with id > `after`; the last id seen, or None."""
     vault = context.vault
-    query = (
-        sa.select(
-            col(SampledUnit.id),
-            col(SampledUnit.phone_ciphertext),
-            col(SampledUnit.phone_key_id),
-            col(SampledUnit.phone_hash),
-        )
-        .where(
-            col(SampledUnit.id) > after,
-            col(SampledUnit.phone_ciphertext).is_not(None),
-            col(SampledUnit.phone_key_id) != vault.key_id,
-        )
-        .order_by(col(SampledUnit.id))
-        .limit(batch_size)
-    )
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
-    rows = conn.execute(query).all()
+    rows = store.lock_units_to_reencrypt(conn, after=after, key_id=vault.key_id, limit=batch_size)
     if not rows:
         return None
     updates: list[dict[str, object]] = []
@@ -133,16 +109,7 @@ def _one_batch(
         if row.phone_hash != new_hash:
             moved[row.phone_hash] = new_hash
     if updates:
-        conn.execute(
-            sa.update(SampledUnit)
-            .where(col(SampledUnit.id) == sa.bindparam("row_id"))
-            .values(
-                phone_ciphertext=sa.bindparam("blob"),
-                phone_key_id=sa.bindparam("key_id"),
-                phone_hash=sa.bindparam("new_hash"),
-            ),
-            updates,
-        )
+        store.update_unit_phones(conn, updates)
         report.reencrypted += len(updates)
     if moved:
         _move_hashes(conn, moved, report)
@@ -152,31 +119,21 @@ def _one_batch(
 def _move_hashes(conn: Connection, moved: dict[str, str], report: RotationReport) -> None:
     """Contacts and opt-outs follow their phone from the old hash to the new one."""
     pairs = [{"old": old, "new": new} for old, new in moved.items()]
-    result = conn.execute(
-        sa.update(Contact)
-        .where(col(Contact.phone_hash) == sa.bindparam("old"))
-        .values(phone_hash=sa.bindparam("new")),
-        pairs,
-    )
-    report.rehashed_contacts += max(result.rowcount, 0)
-    hashes = list(moved) + list(moved.values())
-    opt_outs = {
-        row.phone_hash: row
-        for row in conn.execute(sa.select(OptOut).where(col(OptOut.phone_hash).in_(hashes)))
-    }
+    report.rehashed_contacts += store.move_contact_hashes(conn, pairs)
+    changed_at = store.opt_out_changes(conn, list(moved) + list(moved.values()))
     for old, new in moved.items():
-        stale = opt_outs.get(old)
+        stale = changed_at.get(old)
         if stale is None:
             continue
-        fresh = opt_outs.get(new)
+        fresh = changed_at.get(new)
         if fresh is not None:
             # Both exist (the phone acted under both keys): the later decision wins.
-            keep_old = stale.changed_at > fresh.changed_at
-            conn.execute(sa.delete(OptOut).where(col(OptOut.phone_hash) == new))
+            keep_old = stale > fresh
+            store.delete_opt_out(conn, new)
             if not keep_old:
-                conn.execute(sa.delete(OptOut).where(col(OptOut.phone_hash) == old))
+                store.delete_opt_out(conn, old)
                 continue
-        conn.execute(sa.update(OptOut).where(col(OptOut.phone_hash) == old).values(phone_hash=new))
+        store.rehash_opt_out(conn, old, new)
         report.rehashed_opt_outs += 1
 
 

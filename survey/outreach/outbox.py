@@ -19,6 +19,9 @@ claimed again, and because its attempts count is above zero the dispatcher asks 
 about its `local_id` before sending: known means sent (no resend), unknown means it never left.
 The same question is asked before every retry, since a timeout does not say whether the
 provider got the message.
+
+The statements, locks included, are in survey.outreach.store; this module decides and holds
+the transactions (one per claim, per batch of sends, per failure).
 """
 
 from __future__ import annotations
@@ -29,13 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import col
 
-from survey.kernel.db import rows_changed, transaction
-from survey.models import Invitation, OptOut, OutboxMessage, SampledUnit, SamplingPlan
+from survey.kernel.db import transaction
+from survey.models import OutboxMessage
+from survey.outreach import store
 from survey.outreach.gateways.base import DeliveryStatus
 from survey.outreach.schedule import QuietHours, RetryPolicy
 
@@ -95,10 +97,7 @@ def enqueue(
     now: datetime | None = None,
 ) -> bool:
     """Add one message; False (and nothing added) when that `local_id` already exists."""
-    exists = session.scalar(
-        sa.select(col(OutboxMessage.id)).where(col(OutboxMessage.local_id) == local_id)
-    )
-    if exists is not None:
+    if store.find_message_id(session, local_id) is not None:
         return False
     row = OutboxMessage(
         invitation_id=invitation_id,
@@ -130,35 +129,16 @@ def claim_due(
     In the same transaction: rows of closed invitations or opted-out numbers are cancelled,
     and invitations/reminders that fall in their plan's quiet hours are moved to its end.
     """
-    due = sa.or_(
-        sa.and_(col(OutboxMessage.status) == "queued", col(OutboxMessage.next_attempt_at) <= now),
-        sa.and_(
-            col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_at) < now - lease
-        ),
-    )
-    query = (
-        sa.select(
-            OutboxMessage,
-            col(Invitation.status),
-            col(Invitation.token_hash),
-            col(SampledUnit.phone_ciphertext),
-            col(SamplingPlan.quiet_hours),
-            col(OptOut.active),
-        )
-        .join(Invitation, col(Invitation.id) == col(OutboxMessage.invitation_id))
-        .join(SampledUnit, col(SampledUnit.id) == col(Invitation.sampled_unit_id))
-        .join(SamplingPlan, col(SamplingPlan.id) == col(SampledUnit.plan_id))
-        .outerjoin(OptOut, col(OptOut.phone_hash) == col(SampledUnit.phone_hash))
-        .where(due)
-        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=OutboxMessage)
-    )
     claimed: list[ClaimedMessage] = []
     with transaction(sessions) as session:
-        for row, invitation_status, token_hash, ciphertext, quiet_hours, opted_out in (
-            session.execute(query)
-        ):
+        for (
+            row,
+            invitation_status,
+            token_hash,
+            ciphertext,
+            quiet_hours,
+            opted_out,
+        ) in store.claim_due_rows(session, now=now, lease=lease, limit=limit):
             if _should_cancel(row.kind, invitation_status, bool(opted_out)):
                 row.status, row.claimed_by, row.claimed_at = "cancelled", None, None
                 continue
@@ -231,36 +211,6 @@ def mark_sent(
     )
 
 
-# Core tables (not the ORM classes) for the executemany UPDATEs below: through a Session, an
-# ORM-enabled UPDATE with a list of parameter sets would become a bulk UPDATE by primary key.
-_outbox = OutboxMessage.metadata.tables[str(OutboxMessage.__tablename__)]
-_invitation = Invitation.metadata.tables[str(Invitation.__tablename__)]
-_MARK_SENT = (
-    sa.update(_outbox)
-    .where(
-        _outbox.c.id == sa.bindparam("b_id"),
-        _outbox.c.status == "sending",
-        _outbox.c.claimed_by == sa.bindparam("b_worker"),
-    )
-    .values(
-        status=sa.bindparam("b_status"),
-        sent_at=sa.bindparam("b_sent_at"),
-        provider_id=sa.bindparam("b_provider_id"),
-        last_error=None,
-    )
-)
-_INVITATION_AFTER_SEND = (
-    sa.update(_invitation)
-    .where(_invitation.c.id == sa.bindparam("b_id"))
-    .values(
-        status=sa.bindparam("b_status"),
-        sent_at=sa.bindparam("b_sent_at"),
-        reminder_due_at=sa.bindparam("b_reminder_due_at"),
-        reminded_at=sa.bindparam("b_reminded_at"),
-    )
-)
-
-
 def mark_sent_many(
     sessions: sessionmaker[Session], sends: Sequence[SentMessage], *, worker: str
 ) -> list[SentMessage]:
@@ -275,17 +225,7 @@ def mark_sent_many(
     if not sends:
         return []
     with transaction(sessions) as session:
-        held = set(
-            session.scalars(
-                sa.select(_outbox.c.id)
-                .where(
-                    _outbox.c.id.in_([sent.message.id for sent in sends]),
-                    _outbox.c.status == "sending",
-                    _outbox.c.claimed_by == worker,
-                )
-                .with_for_update()
-            )
-        )
+        held = store.lock_held_messages(session, [sent.message.id for sent in sends], worker)
         recorded = [sent for sent in sends if sent.message.id in held]
         for sent in sends:
             if sent.message.id not in held:
@@ -295,8 +235,8 @@ def mark_sent_many(
                 )
         if not recorded:
             return recorded
-        session.execute(
-            _MARK_SENT,
+        store.record_sends(
+            session,
             [
                 {
                     "b_id": sent.message.id,
@@ -308,21 +248,9 @@ def mark_sent_many(
                 for sent in recorded
             ],
         )
-        invitations = {
-            row.id: row
-            for row in session.execute(
-                sa.select(
-                    _invitation.c.id,
-                    _invitation.c.status,
-                    _invitation.c.sent_at,
-                    _invitation.c.due_at,
-                    _invitation.c.reminder_due_at,
-                    _invitation.c.reminded_at,
-                )
-                .where(_invitation.c.id.in_({sent.message.invitation_id for sent in recorded}))
-                .with_for_update()
-            )
-        }
+        invitations = store.lock_invitations_for_send(
+            session, {sent.message.invitation_id for sent in recorded}
+        )
         changes: dict[int, dict[str, object]] = {}
         for sent in recorded:
             row = invitations.get(sent.message.invitation_id)
@@ -347,7 +275,7 @@ def mark_sent_many(
             if state["changed"]
         ]
         if updates:
-            session.execute(_INVITATION_AFTER_SEND, updates)
+            store.update_invitations_after_send(session, updates)
     return recorded
 
 
@@ -383,14 +311,14 @@ def mark_failed(
     """
     final = permanent or message.attempts >= policy.max_attempts
     with transaction(sessions) as session:
-        row = session.get(OutboxMessage, message.id, with_for_update=True)
+        row = store.lock_message(session, message.id)
         if row is None or row.status != "sending" or row.claimed_by != worker:
             return row.status if row is not None else "missing"
         row.last_error = error[:500]
         row.claimed_by, row.claimed_at = None, None
         if final:
             row.status = "failed"
-            invitation = session.get(Invitation, message.invitation_id, with_for_update=True)
+            invitation = store.lock_invitation(session, message.invitation_id)
             if (
                 message.kind == "invite"
                 and invitation is not None
@@ -418,22 +346,7 @@ def release_unsent(
     if not ids:
         return 0
     with transaction(sessions) as session:
-        return rows_changed(
-            session.execute(
-                sa.update(OutboxMessage)
-                .where(
-                    col(OutboxMessage.id).in_(ids),
-                    col(OutboxMessage.status) == "sending",
-                    col(OutboxMessage.claimed_by) == worker,
-                )
-                .values(
-                    status="queued",
-                    claimed_by=None,
-                    claimed_at=None,
-                    attempts=col(OutboxMessage.attempts) - 1,
-                )
-            )
-        )
+        return store.requeue_claimed(session, ids, worker)
 
 
 def cancel_queued(
@@ -443,21 +356,14 @@ def cancel_queued(
     ids = list(invitation_ids)
     if not ids:
         return 0
-    condition = [col(OutboxMessage.invitation_id).in_(ids), col(OutboxMessage.status) == "queued"]
-    if kinds is not None:
-        condition.append(col(OutboxMessage.kind).in_(list(kinds)))
-    return rows_changed(
-        session.execute(sa.update(OutboxMessage).where(*condition).values(status="cancelled"))
-    )
+    return store.cancel_queued_messages(session, ids, kinds)
 
 
 def apply_delivery_status(
     session: Session, local_id: str, status: DeliveryStatus, now: datetime
 ) -> bool:
     """A provider's delivery report; False when the local id is not ours."""
-    row = session.scalar(
-        sa.select(OutboxMessage).where(col(OutboxMessage.local_id) == local_id).with_for_update()
-    )
+    row = store.lock_message_by_local_id(session, local_id)
     if row is None:
         return False
     if status is DeliveryStatus.delivered:
@@ -469,7 +375,7 @@ def apply_delivery_status(
         row.status = status.value
     if row.kind != "invite":
         return True
-    invitation = session.get(Invitation, row.invitation_id, with_for_update=True)
+    invitation = store.lock_invitation(session, row.invitation_id)
     if invitation is None:
         return True
     if status is DeliveryStatus.delivered:

@@ -20,14 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import anyio.to_thread
-import sqlalchemy as sa
-from sqlmodel import col
+from sqlalchemy.engine import Connection
 
 from survey.context import AppContext
-from survey.models import Contact, Invitation, SampledUnit, SamplingPlan
+from survey.outreach import store
 from survey.outreach.background import wanted_in_serve
 
 __all__ = [
@@ -79,102 +77,53 @@ def purge_phones(
     cutoff = now - timedelta(days=days)
     report = PurgeReport(retention_days=days)
     with context.engine.connect() as conn:
-        window = (
-            conn.execute(sa.select(sa.func.max(col(SamplingPlan.contact_rule_days)))).scalar() or 0
-        )
-    report.contact_window_days = int(window)
-    contact_cutoff = now - timedelta(days=int(window))
+        window = store.longest_contact_window(conn)
+    report.contact_window_days = window
+    contact_cutoff = now - timedelta(days=window)
 
-    erasable = _erasable_units(cutoff)
     if dry_run:
         with context.engine.connect() as conn:
-            report.phones_erased = _count(conn, erasable)
-            report.contacts_deleted = _count(
-                conn, sa.select(col(Contact.id)).where(col(Contact.contacted_at) <= contact_cutoff)
-            )
-            report.hashes_blanked = _count(conn, _forgettable_units(contact_cutoff))
+            report.phones_erased = store.count_erasable_units(conn, cutoff, FINISHED_STATUSES)
+            report.contacts_deleted = store.count_old_contacts(conn, contact_cutoff)
+            report.hashes_blanked = store.count_forgettable_units(conn, contact_cutoff)
         return report
 
     report.phones_erased = _in_batches(
         context,
-        erasable,
-        lambda ids: (
-            sa.update(SampledUnit)
-            .where(col(SampledUnit.id).in_(ids))
-            .values(phone_ciphertext=None, phone_key_id="")
-        ),
+        lambda conn, limit: store.erasable_unit_ids(conn, cutoff, FINISHED_STATUSES, limit),
+        store.erase_phones,
         batch_size,
     )
     report.contacts_deleted = _in_batches(
         context,
-        sa.select(col(Contact.id)).where(col(Contact.contacted_at) <= contact_cutoff),
-        lambda ids: sa.delete(Contact).where(col(Contact.id).in_(ids)),
+        lambda conn, limit: store.old_contact_ids(conn, contact_cutoff, limit),
+        store.delete_contacts,
         batch_size,
     )
     report.hashes_blanked = _in_batches(
         context,
-        _forgettable_units(contact_cutoff),
-        lambda ids: (
-            sa.update(SampledUnit).where(col(SampledUnit.id).in_(ids)).values(phone_hash="")
-        ),
+        lambda conn, limit: store.forgettable_unit_ids(conn, contact_cutoff, limit),
+        store.blank_phone_hashes,
         batch_size,
     )
     return report
 
 
-def _erasable_units(cutoff: datetime) -> sa.Select[Any]:
-    """Units whose phone is past retention: finished invitations, or never invited."""
-    finished_at = sa.func.coalesce(
-        col(Invitation.completed_at),
-        col(Invitation.opted_out_at),
-        col(Invitation.expired_at),
-        col(Invitation.failed_at),
-    )
-    finished = (
-        sa.select(col(SampledUnit.id))
-        .join(Invitation, col(Invitation.sampled_unit_id) == col(SampledUnit.id))
-        .where(
-            col(SampledUnit.phone_ciphertext).is_not(None),
-            col(Invitation.status).in_(FINISHED_STATUSES),
-            finished_at <= cutoff,
-        )
-    )
-    never_invited = sa.select(col(SampledUnit.id)).where(
-        col(SampledUnit.phone_ciphertext).is_not(None),
-        col(SampledUnit.created_at) <= cutoff,
-        sa.or_(col(SampledUnit.status) != "pending", col(SampledUnit.mode).is_(None)),
-        ~sa.exists().where(col(Invitation.sampled_unit_id) == col(SampledUnit.id)),
-    )
-    return sa.union_all(finished, never_invited).subquery().select()
-
-
-def _forgettable_units(contact_cutoff: datetime) -> sa.Select[Any]:
-    """Units with the phone erased, drawn before every contact window closed."""
-    return sa.select(col(SampledUnit.id)).where(
-        col(SampledUnit.phone_ciphertext).is_(None),
-        col(SampledUnit.phone_hash) != "",
-        col(SampledUnit.created_at) <= contact_cutoff,
-    )
-
-
-def _count(conn: sa.Connection, query: sa.Select[Any]) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
-
-
 def _in_batches(
     context: AppContext,
-    ids_query: sa.Select[Any],
-    statement: Callable[[list[Any]], sa.Executable],
+    next_ids: Callable[[Connection, int], list[int]],
+    apply: Callable[[Connection, list[int]], None],
     batch_size: int,
 ) -> int:
-    """Apply `statement(ids)` to the ids `ids_query` yields, `batch_size` per transaction."""
+    """Apply `apply(conn, ids)` to the ids `next_ids(conn, batch_size)` yields, one transaction
+    per batch, until there are none."""
     done = 0
     while True:
         with context.engine.begin() as conn:
-            ids = [row[0] for row in conn.execute(ids_query.limit(batch_size))]
+            ids = next_ids(conn, batch_size)
             if not ids:
                 return done
-            conn.execute(statement(ids))
+            apply(conn, ids)
         done += len(ids)
 
 
