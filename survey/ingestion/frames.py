@@ -12,16 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Session
-from sqlmodel import col
+from sqlalchemy.orm import Session
 
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
-from survey.models import Agency, FrameCount, SamplingPlan, Service
+from survey.ingestion import store
 
 __all__ = [
     "GROUPINGS",
@@ -35,13 +32,6 @@ __all__ = [
 GROUPINGS: tuple[str, ...] = ("plan", "stratum", "day", "agency", "service", "channel", "province")
 DEFAULT_GROUPING: tuple[str, ...] = ("plan", "stratum")
 COUNTERS: tuple[str, ...] = ("reported", "duplicates", "eligible", "ineligible", "sampled")
-_COUNTER_COLUMNS: dict[str, Mapped[int]] = {
-    "reported": col(FrameCount.reported),
-    "duplicates": col(FrameCount.duplicates),
-    "eligible": col(FrameCount.eligible),
-    "ineligible": col(FrameCount.ineligible),
-    "sampled": col(FrameCount.sampled),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,48 +72,15 @@ def frame_counts(
             "the day range is reversed",
             [Problem(f"from {start} is after to {end}", field="from")],
         )
-    if plan_version is not None:
-        exists = bind.execute(
-            sa.select(col(SamplingPlan.id)).where(col(SamplingPlan.version) == plan_version)
-        ).first()
-        if exists is None:
-            raise InvalidInput(
-                "no such sampling plan",
-                [Problem(f"plan version {plan_version} does not exist", field="plan")],
-            )
-    columns: dict[str, Mapped[Any]] = {
-        "plan": col(SamplingPlan.version),
-        "stratum": col(FrameCount.stratum),
-        "day": col(FrameCount.day),
-        "agency": col(Agency.code),
-        "service": col(Service.code),
-        "channel": col(FrameCount.channel),
-        "province": col(FrameCount.province_code),
-    }
-    keys: list[sa.Label[Any]] = [columns[name].label(f"g_{name}") for name in by]
-    sums = [
-        sa.func.coalesce(sa.func.sum(_COUNTER_COLUMNS[name]), 0).label(name) for name in COUNTERS
-    ]
-    query = (
-        sa.select(*keys, *sums)
-        .select_from(
-            sa.join(FrameCount, SamplingPlan, col(SamplingPlan.id) == col(FrameCount.plan_id))
-            .join(Service, col(Service.id) == col(FrameCount.service_id))
-            .join(Agency, col(Agency.id) == col(FrameCount.agency_id))
+    if plan_version is not None and not store.plan_version_exists(bind, plan_version):
+        raise InvalidInput(
+            "no such sampling plan",
+            [Problem(f"plan version {plan_version} does not exist", field="plan")],
         )
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    if plan_version is not None:
-        query = query.where(col(SamplingPlan.version) == plan_version)
-    if start is not None:
-        query = query.where(col(FrameCount.day) >= start)
-    if end is not None:
-        query = query.where(col(FrameCount.day) <= end)
-    if agency_id is not None:
-        query = query.where(col(FrameCount.agency_id) == agency_id)
     out = []
-    for row in bind.execute(query):
+    for row in store.frame_totals(
+        bind, by, start=start, end=end, plan_version=plan_version, agency_id=agency_id
+    ):
         values = row._mapping
         group = {name: _plain(values[f"g_{name}"]) for name in by}
         out.append(FrameTotals(group, *(int(values[name]) for name in COUNTERS)))

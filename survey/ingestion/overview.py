@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from survey.context import AppContext
+from survey.ingestion import store
 from survey.ingestion.frames import FrameTotals, frame_counts
 from survey.kernel.locale import Numbers, language_or_default
 from survey.models import Agency, Channel
@@ -72,18 +71,8 @@ class Overview:
 
 def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overview:
     """Totals by agency and by channel since the first report, and by day for `days` days."""
-    names = {
-        code: (fa, en)
-        for code, fa, en in session.execute(
-            sa.select(col(Agency.code), col(Agency.name_fa), col(Agency.name_en))
-        ).all()
-    }
-    channel_names = {
-        code: (fa, en)
-        for code, fa, en in session.execute(
-            sa.select(col(Channel.code), col(Channel.name_fa), col(Channel.name_en))
-        ).all()
-    }
+    names = store.names(session, Agency)
+    channel_names = store.names(session, Channel)
     by_agency = frame_counts(session, by=["agency"])
     by_channel = frame_counts(session, by=["channel"])
     start = today - timedelta(days=days - 1)

@@ -20,17 +20,18 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Mapped, Session
 from sqlmodel import col
 
 from survey.kernel.db import WriterQueue, writer_queue
 from survey.kernel.dbapi import Driver, read_time
-from survey.models import Agency, Province, SamplingPlan, Service
+from survey.models import Agency, Channel, FrameCount, Province, SamplingPlan, Service
 from survey.sampling.draw import PlanSpec
 
 __all__ = ["BatchStore", "IngestStore", "Reference", "store_for"]
@@ -279,3 +280,71 @@ def store_for(engine: Engine) -> IngestStore:
         if store is None:
             store = _STORES[engine] = IngestStore(engine)
         return store
+
+
+# -- frame counts (survey.ingestion.frames) and the overview's names ---------------------------
+COUNTER_COLUMNS: dict[str, Mapped[int]] = {
+    "reported": col(FrameCount.reported),
+    "duplicates": col(FrameCount.duplicates),
+    "eligible": col(FrameCount.eligible),
+    "ineligible": col(FrameCount.ineligible),
+    "sampled": col(FrameCount.sampled),
+}
+
+
+def plan_version_exists(bind: Connection | Session, version: int) -> bool:
+    found = bind.execute(
+        sa.select(col(SamplingPlan.id)).where(col(SamplingPlan.version) == version)
+    ).first()
+    return found is not None
+
+
+def frame_totals(
+    bind: Connection | Session,
+    by: Sequence[str],
+    *,
+    start: date | None,
+    end: date | None,
+    plan_version: int | None,
+    agency_id: int | None,
+) -> sa.CursorResult[Any] | sa.Result[Any]:
+    """The frame counters summed per group (`g_<name>` columns), sorted by the group."""
+    columns: dict[str, Mapped[Any]] = {
+        "plan": col(SamplingPlan.version),
+        "stratum": col(FrameCount.stratum),
+        "day": col(FrameCount.day),
+        "agency": col(Agency.code),
+        "service": col(Service.code),
+        "channel": col(FrameCount.channel),
+        "province": col(FrameCount.province_code),
+    }
+    keys: list[sa.Label[Any]] = [columns[name].label(f"g_{name}") for name in by]
+    sums = [
+        sa.func.coalesce(sa.func.sum(column), 0).label(name)
+        for name, column in COUNTER_COLUMNS.items()
+    ]
+    query = (
+        sa.select(*keys, *sums)
+        .select_from(
+            sa.join(FrameCount, SamplingPlan, col(SamplingPlan.id) == col(FrameCount.plan_id))
+            .join(Service, col(Service.id) == col(FrameCount.service_id))
+            .join(Agency, col(Agency.id) == col(FrameCount.agency_id))
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    if plan_version is not None:
+        query = query.where(col(SamplingPlan.version) == plan_version)
+    if start is not None:
+        query = query.where(col(FrameCount.day) >= start)
+    if end is not None:
+        query = query.where(col(FrameCount.day) <= end)
+    if agency_id is not None:
+        query = query.where(col(FrameCount.agency_id) == agency_id)
+    return bind.execute(query)
+
+
+def names(session: Session, table: type[Agency] | type[Channel]) -> dict[str, tuple[str, str]]:
+    """Codes to (Persian, English) names of agencies or channels."""
+    rows = session.execute(sa.select(col(table.code), col(table.name_fa), col(table.name_en)))
+    return {code: (fa, en) for code, fa, en in rows.all()}
