@@ -24,6 +24,7 @@ from typing import Any
 
 from questionnaires.conditions import NOT_APPLICABLE
 from questionnaires.schema import Item, ItemType, Questionnaire
+from survey.kernel.locale import fold_digits
 
 __all__ = ["PROBLEM_CODES", "FormReading", "ItemProblem", "read_form"]
 
@@ -31,7 +32,6 @@ PROBLEM_CODES = ("required", "one_answer", "not_a_choice", "too_long")
 CHOICE_TYPES = frozenset(
     {ItemType.likert5, ItemType.rating0_10, ItemType.yes_no, ItemType.single_choice}
 )
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ def _code(item: Item, value: str) -> int | str:
         if item.not_applicable:
             return NOT_APPLICABLE
         raise _Refused("not_a_choice")
-    digits = value.translate(_DIGITS)
+    digits = fold_digits(value)
     if not digits.isdigit() or not digits.isascii():
         raise _Refused("not_a_choice")
     code = int(digits)

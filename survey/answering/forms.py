@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from questionnaires.schema import Questionnaire
 from survey.answering.answers import FormReading, ItemProblem, read_form
@@ -35,16 +33,9 @@ from survey.context import AppContext, Clock
 from survey.errors import NotFound
 from survey.kernel import audit
 from survey.kernel.db import writer_queue
-from survey.kernel.dbapi import Driver
 from survey.kernel.tokens import looks_like_token, token_hash
-from survey.models import Invitation, OptOut, QuestionnaireVersion
 
 __all__ = ["CLOSED_STATUSES", "FormState", "LinkUnavailable", "SaveResult", "WebAnswering"]
-
-
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_qv = QuestionnaireVersion.__table__  # type: ignore[attr-defined]
-_optout = OptOut.__table__  # type: ignore[attr-defined]
 
 
 class LinkUnavailable(NotFound):
@@ -79,16 +70,13 @@ class SaveResult:
 class WebAnswering:
     """The domain service behind `/s/{token}`; one per app (it caches questionnaires).
 
-    It runs prebuilt Core statements on connections (no ORM): answering is the service's
-    hottest path, and each page costs one to three short statements.
+    Its SQL is in `survey.answering.store` (prebuilt statements on DBAPI cursors, no ORM):
+    answering is the service's hottest path, and each page costs one to three short statements.
     """
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
-        self._engine = engine
         self._queue = writer_queue(engine)  # SQLite: writers of every worker queue without polling
-        self._driver = Driver(engine)
-        self._links = LinkStore(self._driver)
-        self._reader = engine.execution_options(read_only=True)
+        self._links = LinkStore(engine)
         self._clock = clock
         self._questionnaires: dict[int, Questionnaire] = {}
         self._lock = threading.Lock()
@@ -107,7 +95,7 @@ class WebAnswering:
         digest = _digest(token)
         now = self._clock()
         links = self._links
-        with self._queue, self._driver.transaction() as cursor:
+        with self._queue, links.transaction() as cursor:
             row = links.find(cursor, digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
@@ -131,7 +119,7 @@ class WebAnswering:
         digest = _digest(token)
         now = self._clock()
         links = self._links
-        with self._queue, self._driver.transaction() as cursor:
+        with self._queue, links.transaction() as cursor:
             row = links.find(cursor, digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
@@ -180,16 +168,12 @@ class WebAnswering:
         """Close the invitation as opted out and add its phone to the opt-out list."""
         digest = _digest(token)
         now = self._clock()
-        with self._queue, self._engine.begin() as conn:
-            row = self._links.find(conn.connection.cursor(), digest)
+        links = self._links
+        with self._queue, links.core_transaction() as conn:
+            row = links.find_on(conn, digest)
             if row is None or not _is_open(row, now):
                 raise LinkUnavailable()
-            conn.execute(
-                sa.update(_inv)
-                .where(_inv.c.id == row.id)
-                .values(status="opted_out", opted_out_at=now)
-            )
-            _record_opt_out(conn, row.phone_hash, now)
+            links.opt_out(conn, row.id, row.phone_hash, now)
             audit.record_on(
                 conn,
                 audit.CITIZEN_WEB,
@@ -203,9 +187,7 @@ class WebAnswering:
 
     # -- internals ----------------------------------------------------------------------------
     def _read_open(self, token: str) -> LinkRow:
-        digest = _digest(token)
-        with self._reader.connect() as conn:
-            row = self._links.find(conn.connection.cursor(), digest, lock=False)
+        row = self._links.peek(_digest(token))
         if row is None or not _is_open(row, self._clock()):
             raise LinkUnavailable()
         return row
@@ -215,10 +197,7 @@ class WebAnswering:
         cached = self._questionnaires.get(version_id)
         if cached is not None:
             return cached
-        with self._reader.connect() as conn:
-            content = conn.execute(
-                sa.select(_qv.c.content).where(_qv.c.id == version_id)
-            ).scalar_one()
+        content = self._links.questionnaire_content(version_id)
         questionnaire = Questionnaire.from_dict(content, file=f"questionnaire_version {version_id}")
         with self._lock:
             self._questionnaires[version_id] = questionnaire
@@ -233,15 +212,3 @@ def _digest(token: str) -> str:
 
 def _is_open(row: LinkRow, now: datetime) -> bool:
     return row.status not in CLOSED_STATUSES and row.expires_at > now
-
-
-def _record_opt_out(conn: Connection, phone_hash: str, now: datetime) -> None:
-    values = {"phone_hash": phone_hash, "active": True, "changed_at": now, "source": "web"}
-    dialect = conn.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_optout).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_optout.c.phone_hash],
-        set_={"active": True, "changed_at": now, "source": "web"},
-    )
-    conn.execute(statement)

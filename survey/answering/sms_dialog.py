@@ -33,6 +33,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from questionnaires.schema import Questionnaire
 from survey.answering import sms_replies
@@ -93,7 +94,9 @@ def handle_inbound(
         # SQLite: workers' writers queue without polling (survey.kernel.db.WriterQueue).
         with writer_queue(context.engine), transaction(context.sessions) as session:
             if session.scalar(
-                sa.select(InboundMessage.id).where(InboundMessage.message_id == message_id)
+                sa.select(col(InboundMessage.id)).where(
+                    col(InboundMessage.message_id) == message_id
+                )
             ):
                 return InboundResult(InboundOutcome.duplicate)
             session.add(InboundMessage(message_id=message_id, received_at=now))
@@ -105,6 +108,11 @@ def handle_inbound(
         return InboundResult(InboundOutcome.duplicate)
     log.info("inbound SMS %s: %s (invitation %s)", message_id, result.outcome, result.invitation_id)
     return result
+
+
+def _audit_id(invitation: Invitation | None) -> int | str:
+    """The audit log's entity id for an invitation ("" when there is none)."""
+    return "" if invitation is None or invitation.id is None else invitation.id
 
 
 class _Conversation:
@@ -170,7 +178,9 @@ class _Conversation:
             return InboundResult(InboundOutcome.reprompted, invitation.id)
 
         response = self.session.scalar(
-            sa.select(Response).where(Response.invitation_id == invitation.id).with_for_update()
+            sa.select(Response)
+            .where(col(Response.invitation_id) == invitation.id)
+            .with_for_update()
         )
         if response is None:
             response = Response(
@@ -235,15 +245,15 @@ class _Conversation:
             row.active, row.changed_at, row.source = True, self.now, "sms"
         open_ids = list(
             self.session.scalars(
-                self._for_phone(sa.select(Invitation.id)).where(
-                    Invitation.status.in_(OPEN_STATUSES)
+                self._for_phone(sa.select(col(Invitation.id))).where(
+                    col(Invitation.status).in_(OPEN_STATUSES)
                 )
             )
         )
         if open_ids:
             self.session.execute(
                 sa.update(Invitation)
-                .where(Invitation.id.in_(open_ids))
+                .where(col(Invitation.id).in_(open_ids))
                 .values(status="opted_out", opted_out_at=self.now)
             )
             outbox.cancel_queued(self.session, open_ids)
@@ -253,7 +263,7 @@ class _Conversation:
             audit.CITIZEN_SMS,
             "optout.add",
             "invitation",
-            latest.id if latest else "",
+            _audit_id(latest),
             before={"opt_out": was_active},
             after={"opt_out": True, "source": "sms", "invitations_closed": len(open_ids)},
             at=self.now,
@@ -272,7 +282,7 @@ class _Conversation:
                 audit.CITIZEN_SMS,
                 "optout.remove",
                 "invitation",
-                latest.id if latest else "",
+                _audit_id(latest),
                 before={"opt_out": True},
                 after={"opt_out": False, "source": "sms"},
                 at=self.now,
@@ -282,27 +292,29 @@ class _Conversation:
         return InboundResult(InboundOutcome.opted_in, latest.id if latest else None)
 
     # -- look-ups ----------------------------------------------------------------------------
-    def _for_phone(self, query: sa.Select) -> sa.Select:  # type: ignore[type-arg]
-        return query.join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id).where(
-            SampledUnit.phone_hash.in_(self.phone_hashes)
+    def _for_phone(self, query: sa.Select) -> sa.Select:
+        return query.join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id).where(
+            col(SampledUnit.phone_hash).in_(self.phone_hashes)
         )
 
     def _open_invitation(self) -> Invitation | None:
         query = self._for_phone(sa.select(Invitation)).where(
-            Invitation.status.in_(("sent", "delivered", "opened", "partial")),
-            Invitation.expires_at > self.now,
+            col(Invitation.status).in_(("sent", "delivered", "opened", "partial")),
+            col(Invitation.expires_at) > self.now,
         )
         return self.session.scalars(
-            query.order_by(Invitation.id.desc()).limit(1).with_for_update(of=Invitation)
+            query.order_by(col(Invitation.id).desc()).limit(1).with_for_update(of=Invitation)
         ).first()
 
     def _latest_invitation(self) -> Invitation | None:
-        query = self._for_phone(sa.select(Invitation)).order_by(Invitation.id.desc()).limit(1)
+        query = self._for_phone(sa.select(Invitation)).order_by(col(Invitation.id).desc()).limit(1)
         return self.session.scalars(query).first()
 
     def _questionnaire(self, version_id: int) -> Questionnaire:
         content = self.session.scalar(
-            sa.select(QuestionnaireVersion.content).where(QuestionnaireVersion.id == version_id)
+            sa.select(col(QuestionnaireVersion.content)).where(
+                col(QuestionnaireVersion.id) == version_id
+            )
         )
         return Questionnaire.from_dict(content or {})
 

@@ -26,13 +26,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from survey.kernel.locale import fold_digits
+
 __all__ = ["Answer", "Invalid", "OptIn", "OptOut", "Reply", "normalise_reply", "parse_reply"]
 
-_DIGITS = "0123456789"
-_FOLD = str.maketrans(
+# Letters and marks; the digits are folded by survey.kernel.locale.fold_digits.
+_FOLD_LETTERS = str.maketrans(
     {
-        **{chr(0x06F0 + d): _DIGITS[d] for d in range(10)},  # Persian digits
-        **{chr(0x0660 + d): _DIGITS[d] for d in range(10)},  # Arabic-Indic digits
         "\u064a": "\u06cc",  # Arabic yeh -> Persian yeh
         "\u0649": "\u06cc",  # alef maksura -> Persian yeh
         "\u0643": "\u06a9",  # Arabic kaf -> Persian kaf
@@ -76,7 +76,7 @@ Reply = Answer | OptOut | OptIn | Invalid
 
 def normalise_reply(text: str) -> str:
     """Latin digits, Persian letters, no invisible marks, case folded, spaces collapsed."""
-    folded = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
+    folded = fold_digits(unicodedata.normalize("NFKC", text).translate(_FOLD_LETTERS)).casefold()
     return " ".join(folded.split())
 
 

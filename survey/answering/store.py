@@ -1,26 +1,42 @@
-"""The rows behind a survey link, read and written at the driver level.
+"""The rows behind a survey link: web answering's SQL, the only module of the domain that
+talks to the DBAPI layer.
 
 Opening a form and saving it are the service's most frequent requests: each is one short write
 transaction of two or three fixed statements, where SQLAlchemy's own per-statement and
 per-transaction Python costs more than the database's work. So `WebAnswering.open` and
 `save` send these statements to the DBAPI cursor (see survey.kernel.dbapi); the opt-out page
-reads the invitation with the same statement.
+reads the invitation with the same statement. The rarer statements (a questionnaire version's
+content, an opt-out) go through SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from survey.kernel.dbapi import Driver, read_json, read_time
+from survey.models import Invitation
 
 __all__ = ["CLOSED_STATUSES", "NOT_YET_OPENED", "LinkRow", "LinkStore"]
 
 CLOSED_STATUSES = frozenset({"completed", "expired", "opted_out"})
 NOT_YET_OPENED = ("pending", "sent", "delivered", "failed")
 INVITATION_COLUMNS = frozenset({"status", "opened_at", "partial_at", "completed_at"})
+
+# Core tables (not the ORM classes' attributes, which would configure every mapper on first
+# use: thousands of long-lived objects the answering process otherwise never needs).
+_TABLES = Invitation.metadata.tables
+_invitation = _TABLES["invitation"]
+_opt_out = _TABLES["opt_out"]
+_questionnaire_version = _TABLES["questionnaire_version"]
 
 
 def _sql_list(values: Any) -> str:
@@ -44,10 +60,13 @@ class LinkRow:
 
 
 class LinkStore:
-    """The statements of `open` and `save`, for one engine's dialect."""
+    """The statements behind a survey link, for one engine's dialect."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, engine: Engine) -> None:
+        driver = Driver(engine)
         self.driver = driver
+        self._engine = engine
+        self._reader = engine.execution_options(read_only=True)
         m, json_mark = driver.mark, driver.json_mark
         lock = "" if driver.sqlite else " FOR UPDATE OF invitation"  # SQLite: BEGIN IMMEDIATE
         self._peek = (
@@ -75,7 +94,12 @@ class LinkStore:
             f"completed_at = {m} WHERE id = {m}"
         )
 
-    def find(self, cursor: Any, digest: str, *, lock: bool = True) -> LinkRow | None:
+    # -- the hot path: a DBAPI cursor in one write transaction ----------------------------------
+    def transaction(self) -> AbstractContextManager[DBAPICursor]:
+        """A DBAPI cursor inside one write transaction (survey.kernel.dbapi.Driver)."""
+        return self.driver.transaction()
+
+    def find(self, cursor: DBAPICursor, digest: str, *, lock: bool = True) -> LinkRow | None:
         """The invitation with this token hash, locked for the transaction unless `lock` is
         False (a read that changes nothing)."""
         cursor.execute(self._find if lock else self._peek, (digest,))
@@ -87,7 +111,7 @@ class LinkStore:
             row[1],
             row[2],
             row[3],
-            read_time(row[4]),  # type: ignore[arg-type]
+            cast(datetime, read_time(row[4])),  # expires_at is NOT NULL
             read_time(row[5]),
             read_time(row[6]),
             row[7],
@@ -95,14 +119,14 @@ class LinkStore:
             read_json(row[9]),
         )
 
-    def mark_opened(self, cursor: Any, invitation_id: int, now: datetime) -> bool:
+    def mark_opened(self, cursor: DBAPICursor, invitation_id: int, now: datetime) -> bool:
         """Record the first open; False if the invitation closed meanwhile."""
         at = self.driver.time(now)
         cursor.execute(self._mark_opened, (at, invitation_id, at))
         return bool(cursor.rowcount == 1)
 
     def store_response(
-        self, cursor: Any, row: LinkRow, answers: dict[str, Any], status: str, now: datetime
+        self, cursor: DBAPICursor, row: LinkRow, answers: dict[str, Any], status: str, now: datetime
     ) -> None:
         at = self.driver.time(now)
         completed = at if status == "completed" else None
@@ -115,7 +139,9 @@ class LinkStore:
         else:
             cursor.execute(self._update_response, (text, status, at, completed, row.response_id))
 
-    def update_invitation(self, cursor: Any, invitation_id: int, changes: dict[str, Any]) -> None:
+    def update_invitation(
+        self, cursor: DBAPICursor, invitation_id: int, changes: dict[str, Any]
+    ) -> None:
         """Set the given columns (status and its timestamps) of one invitation."""
         columns = tuple(sorted(changes))
         values = [
@@ -123,6 +149,49 @@ class LinkStore:
             for c in columns
         ]
         cursor.execute(_update_sql(self.driver.mark, columns), (*values, invitation_id))
+
+    # -- reads and the opt-out ------------------------------------------------------------------
+    def peek(self, digest: str) -> LinkRow | None:
+        """The invitation with this token hash, read on a read-only connection (no lock)."""
+        with self._reader.connect() as conn:
+            return self.find(conn.connection.cursor(), digest, lock=False)
+
+    def questionnaire_content(self, version_id: int) -> dict[str, Any]:
+        """The stored content of a questionnaire version (its instrument as a dict)."""
+        with self._reader.connect() as conn:
+            table = _questionnaire_version
+            content: dict[str, Any] = conn.execute(
+                sa.select(table.c.content).where(table.c.id == version_id)
+            ).scalar_one()
+        return content
+
+    def core_transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction on a SQLAlchemy Core connection (the opt-out, which also
+        writes the audit log)."""
+        return self._engine.begin()
+
+    def find_on(self, conn: Connection, digest: str) -> LinkRow | None:
+        """`find`, locked, inside a `core_transaction`."""
+        return self.find(conn.connection.cursor(), digest)
+
+    def opt_out(self, conn: Connection, invitation_id: int, phone_hash: str, now: datetime) -> None:
+        """Close the invitation as opted out and put its phone on the opt-out list (or make
+        its entry active again), from the web."""
+        conn.execute(
+            sa.update(_invitation)
+            .where(_invitation.c.id == invitation_id)
+            .values(status="opted_out", opted_out_at=now)
+        )
+        values = {"phone_hash": phone_hash, "active": True, "changed_at": now, "source": "web"}
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(_opt_out)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[_opt_out.c.phone_hash],
+                set_={"active": True, "changed_at": now, "source": "web"},
+            )
+        )
 
 
 @cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from survey.context import AppContext
 from survey.errors import SurveyError
@@ -45,12 +46,12 @@ class DemoReleases:
 def months_with_responses(context: AppContext) -> dict[str, int]:
     """Completed responses per Solar Hijri month of their transaction day, oldest first."""
     query = (
-        sa.select(SampledUnit.day, sa.func.count())
+        sa.select(col(SampledUnit.day), sa.func.count())
         .select_from(Response)
-        .join(Invitation, Invitation.id == Response.invitation_id)
-        .join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id)
-        .where(Response.status == "completed")
-        .group_by(SampledUnit.day)
+        .join(Invitation, col(Invitation.id) == Response.invitation_id)
+        .join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id)
+        .where(col(Response.status) == "completed")
+        .group_by(col(SampledUnit.day))
     )
     months: dict[str, int] = {}
     with context.read_sessions() as session:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import sqlalchemy as sa
 import yaml
+from sqlmodel import col
 
 from survey.access import users
 from survey.context import AppContext
@@ -42,6 +43,7 @@ from survey.demo.survey_round import (
 from survey.ingestion.ingest import ingest_transactions
 from survey.kernel import audit
 from survey.kernel.db import transaction
+from survey.kernel.locale import persian_digits
 from survey.kernel.principal import Principal
 from survey.models import CHANNELS, Agency, AppUser, AuditLog, SamplingPlan, Service
 from survey.registry import agencies as registry
@@ -164,8 +166,8 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
     """Registry, questionnaires, plan and users; what exists already is kept as it is."""
     with transaction(context.sessions) as session:
         # Entries that exist are kept as they are, even if someone has edited them since.
-        known_agencies = set(session.scalars(sa.select(Agency.code)))
-        known_services = set(session.scalars(sa.select(Service.code)))
+        known_agencies = set(session.scalars(sa.select(col(Agency.code))))
+        known_services = set(session.scalars(sa.select(col(Service.code))))
         agency_rows = [
             {
                 "code": a["code"],
@@ -194,7 +196,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
     with transaction(context.sessions) as session:
         # The demo plan is applied once; a plan applied since then by hand stays as it is.
         existing_version = session.scalar(
-            sa.select(sa.func.max(SamplingPlan.version)).where(SamplingPlan.source == text)
+            sa.select(sa.func.max(SamplingPlan.version)).where(col(SamplingPlan.source) == text)
         )
         applied = existing_version is None
         if existing_version is None:
@@ -209,7 +211,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
         else:
             version = int(existing_version)
     with transaction(context.sessions) as session:
-        existing = set(session.scalars(sa.select(AppUser.username)))
+        existing = set(session.scalars(sa.select(col(AppUser.username))))
         admin_token = ""
         for username, role, agency, name in DEMO_USERS:
             if username in existing:
@@ -347,9 +349,6 @@ def synthetic_stream(
     return stream
 
 
-_PERSIAN_DIGITS = str.maketrans("0123456789", "".join(map(chr, range(0x06F0, 0x06FA))))
-
-
 def _written(national: str, form: int) -> str:
     """A national-format mobile (`09121234567`) as people write it."""
     if form == 1:
@@ -357,7 +356,7 @@ def _written(national: str, form: int) -> str:
     if form == 2:
         return f"{national[:4]} {national[4:7]} {national[7:]}"
     if form == 3:
-        return national.translate(_PERSIAN_DIGITS)
+        return persian_digits(national)
     if form == 4:
         return "98" + national[1:]
     return national
@@ -441,7 +440,7 @@ def _run_number(context: AppContext) -> int:
             session.scalar(
                 sa.select(sa.func.count())
                 .select_from(AuditLog)
-                .where(AuditLog.action == "demo.stream")
+                .where(col(AuditLog.action) == "demo.stream")
             )
             or 0
         )

@@ -34,23 +34,27 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import sqlalchemy as sa
 import yaml
-from litestar import Litestar
+from sqlmodel import col
 
 from questionnaires.schema import Item, ItemType, Questionnaire
-from survey.answering.api import signature_for
+from survey.answering.webhooks import signature_for
 from survey.context import AppContext
+from survey.kernel.locale import ARABIC_INDIC_DIGITS, persian_digits
 from survey.kernel.periods import Period, solar_month_of, tehran_day
 from survey.models import Agency, Invitation, QuestionnaireVersion, SampledUnit, SamplingPlan
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.file import FileGateway
 from survey.outreach.schedule import next_allowed
 from survey.results.rates import RateTable, response_rates
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 __all__ = [
     "CitizenReport",
@@ -67,8 +71,6 @@ DEFAULT_SMS_FILE = "demo-sms.jsonl"
 SERVICE_LINE = "3000123"  # the demo's SMS service number citizens reply to
 _LINK = re.compile(r"/s/([a-z2-7]{16})\b")
 _CSRF = re.compile(r'name="_csrf_token" value="([0-9a-f]+)"')
-_PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-_ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 MAX_DIALOG_ROUNDS = 12
 DELIVERY_REPORT_SHARE = 0.5
 PROVIDER_ADDRESS = "192.0.2.10"  # the SMS provider's server, calling the webhooks
@@ -87,9 +89,9 @@ def survey_moment(context: AppContext, now: datetime) -> datetime:
     """`now`, or the end of the quiet hours of the plan in force when now is inside them."""
     with context.read_sessions() as session:
         quiet = session.scalar(
-            sa.select(SamplingPlan.quiet_hours)
-            .where(SamplingPlan.starts <= tehran_day(now))
-            .order_by(SamplingPlan.starts.desc(), SamplingPlan.version.desc())  # type: ignore[attr-defined]
+            sa.select(col(SamplingPlan.quiet_hours))
+            .where(col(SamplingPlan.starts) <= tehran_day(now))
+            .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
             .limit(1)
         )
     return next_allowed(now, quiet, context.settings.timezone)
@@ -144,7 +146,7 @@ def send_invitations(context: AppContext, sms_file: Path) -> InvitationRound:
             session.scalar(
                 sa.select(sa.func.count())
                 .select_from(Invitation)
-                .where(Invitation.id >= first, Invitation.status == "opted_out")
+                .where(col(Invitation.id) >= first, col(Invitation.status) == "opted_out")
             )
             or 0
         )
@@ -277,7 +279,10 @@ class _Client:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, app: Litestar, address: str) -> None:
         self._loop = loop
-        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        # httpx types an ASGI app's messages as plain dicts, Litestar as TypedDicts: the same
+        # dicts at run time.
+        asgi_app: Any = app
+        transport = httpx.ASGITransport(app=asgi_app, client=(address, 50000))
         self._client = httpx.AsyncClient(transport=transport, base_url="http://demo.invalid")
 
     def get(self, path: str) -> httpx.Response:
@@ -310,25 +315,26 @@ def _cast(
     with context.read_sessions() as session:
         rows = session.execute(
             sa.select(
-                Invitation.id,
-                Invitation.mode,
-                Invitation.language,
-                Invitation.questionnaire_version_id,
-                SampledUnit.channel,
-                Agency.code,
+                col(Invitation.id),
+                col(Invitation.mode),
+                col(Invitation.language),
+                col(Invitation.questionnaire_version_id),
+                col(SampledUnit.channel),
+                col(Agency.code),
             )
-            .join(SampledUnit, SampledUnit.id == Invitation.sampled_unit_id)
-            .join(Agency, Agency.id == SampledUnit.agency_id)
-            .where(Invitation.id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(Invitation.id)
+            .join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id)
+            .join(Agency, col(Agency.id) == SampledUnit.agency_id)
+            .where(col(Invitation.id).in_(ids))
+            .order_by(col(Invitation.id))
         ).all()
         versions = {
-            int(v.id): Questionnaire.from_dict(v.content)
+            v.id: Questionnaire.from_dict(v.content)
             for v in session.scalars(
                 sa.select(QuestionnaireVersion).where(
-                    QuestionnaireVersion.id.in_({r.questionnaire_version_id for r in rows})  # type: ignore[attr-defined]
+                    col(QuestionnaireVersion.id).in_({r.questionnaire_version_id for r in rows})
                 )
             )
+            if v.id is not None  # stored rows have ids
         }
     draws = rng.random(len(rows))
     moods = rng.normal(0.0, 0.7, len(rows))
@@ -618,7 +624,12 @@ def _reply_text(citizen: _Citizen, rules: CitizenBehaviour, rng: np.random.Gener
     else:
         digit = str(int(rng.choice(item.codes)))
     form = str(rules.reply_forms[int(rng.integers(len(rules.reply_forms)))])
-    return form.format(d=digit, fa=digit.translate(_PERSIAN), ar=digit.translate(_ARABIC))
+    return form.format(d=digit, fa=persian_digits(digit), ar=_arabic_indic(digit))
+
+
+def _arabic_indic(digits: str) -> str:
+    """Latin digits as Arabic-Indic ones (as some phones type them)."""
+    return "".join(ARABIC_INDIC_DIGITS[int(d)] for d in digits)
 
 
 def _national(phone: str) -> str:

@@ -20,33 +20,23 @@ Staff (admin, statistician; viewers may read drafts):
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import anyio.to_thread
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.params import FromPath
+from litestar import Controller, MediaType, Response, get, post
+from litestar.params import FromPath, RawBody
 from litestar.response import Redirect
 
-from survey.context import AppContext
-from survey.errors import NotFound
 from survey.http.bodies import parse_body
-from survey.http.guards import principal_of, staff
-from survey.publication import releases
+from survey.http.dependencies import Caller, Context
+from survey.http.guards import staff
+from survey.publication import documents
 from survey.publication.dictionary import dictionary_json
-from survey.publication.open_data import (
-    parse_file_name,
-    release_detail,
-    release_summary,
-    table_csv,
-    table_frame,
-    table_json,
-    table_records,
-)
+from survey.publication.documents import ReleaseFile, ReleasePreview
+from survey.publication.open_data import ReleaseDetail, ReleaseList
 
 WRITERS = ("admin", "statistician")
 READERS = ("admin", "statistician", "viewer")
-CSV = "text/csv; charset=utf-8"
 # A published release never changes, so its files may be cached for long; listings change.
 IMMUTABLE = "public, max-age=86400"
 LISTING = "public, max-age=60"
@@ -60,10 +50,6 @@ class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
     note: str
 
 
-def _context(request: Request[Any, Any, Any]) -> AppContext:
-    return request.app.state.context  # type: ignore[no-any-return]
-
-
 def _json(body: Any, *, cache: str, status: int = 200, etag: str | None = None) -> Response[Any]:
     headers = {"Cache-Control": cache}
     if etag:
@@ -71,34 +57,36 @@ def _json(body: Any, *, cache: str, status: int = 200, etag: str | None = None) 
     return Response(body, media_type=MediaType.JSON, headers=headers, status_code=status)
 
 
+def _file(found: ReleaseFile) -> Response[Any]:
+    headers = {"Cache-Control": IMMUTABLE}
+    if found.etag:
+        headers["ETag"] = f'"{found.etag}"'
+    if found.filename:
+        headers["Content-Disposition"] = f'inline; filename="{found.filename}"'
+    return Response(found.content, media_type=found.media_type, headers=headers)
+
+
 class ReleaseController(Controller):
     path = "/api/v1/releases"
-    tags: ClassVar[list[str]] = ["releases"]
+    tags = ("releases",)
 
     # -- open data ------------------------------------------------------------------------
     @get("/", summary="Published releases, newest first", sync_to_thread=True)
-    def list_published(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        with _context(request).read_sessions() as session:
-            found = releases.published_releases(session)
-        return _json({"releases": [release_summary(r) for r in found]}, cache=LISTING)
+    def list_published(self, context: Context) -> Response[ReleaseList]:
+        return _json(documents.published_releases(context), cache=LISTING)
 
     @get("/latest", summary="Redirect to the release the overview shows", sync_to_thread=True)
-    def latest(self, request: Request[Any, Any, Any]) -> Redirect:
-        with _context(request).read_sessions() as session:
-            found = releases.latest_published(session)
-        if found is None:
-            raise NotFound("no release has been published yet")
-        return Redirect(f"{self.path}/{found.id}", status_code=307)
+    def latest(self, context: Context) -> Redirect:
+        return Redirect(f"{self.path}/{documents.latest_published_id(context)}", status_code=307)
 
     @get("/dictionary", summary="Data dictionary of the release tables", sync_to_thread=False)
     def dictionary(self) -> Response[Any]:
         return _json(dictionary_json(), cache=LISTING)
 
     @get("/{release_id:int}", summary="A published release", sync_to_thread=True)
-    def show(self, request: Request[Any, Any, Any], release_id: FromPath[int]) -> Response[Any]:
-        with _context(request).read_sessions() as session:
-            found = releases.get_published(session, release_id)
-        return _json(release_detail(found), cache=IMMUTABLE, etag=found.content_hash)
+    def show(self, context: Context, release_id: FromPath[int]) -> Response[ReleaseDetail]:
+        found = documents.published_release(context, release_id)
+        return _json(found, cache=IMMUTABLE, etag=found.content_hash)
 
     @get(
         "/{release_id:int}/{file:str}",
@@ -106,44 +94,28 @@ class ReleaseController(Controller):
         sync_to_thread=True,
     )
     def file(
-        self, request: Request[Any, Any, Any], release_id: FromPath[int], file: FromPath[str]
+        self, context: Context, release_id: FromPath[int], file: FromPath[str]
     ) -> Response[Any]:
-        if file == "snapshot.json":
-            with _context(request).read_sessions() as session:
-                text = releases.snapshot_text(session, release_id)
-            return Response(
-                text.encode("utf-8"),
-                media_type=MediaType.JSON,
-                headers={"Cache-Control": IMMUTABLE},
-            )
-        table, fmt = parse_file_name(file)
-        with _context(request).read_sessions() as session:
-            found = releases.get_published(session, release_id)
-        frame = table_frame(found, table)
-        headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{found.content_hash}-{table}.{fmt}"'}
-        if fmt == "csv":
-            name = f"release-{found.id}-{found.period}-{table}.csv"
-            headers["Content-Disposition"] = f'inline; filename="{name}"'
-            return Response(table_csv(frame).encode("utf-8"), media_type=CSV, headers=headers)
-        return Response(table_json(found, table, frame), media_type=MediaType.JSON, headers=headers)
+        return _file(documents.release_file(context, release_id, file))
 
     # -- staff workflow -------------------------------------------------------------------
-    @post("/", guards=[staff(*WRITERS)], status_code=201, summary="Compute a draft release")
-    async def create(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        body: PeriodIn = parse_body(await request.body(), PeriodIn)
-        context, principal = _context(request), principal_of(request)
-        draft = await anyio.to_thread.run_sync(
-            lambda: releases.create_release(context, principal, body.period)
-        )
-        return _json(release_detail(draft), cache="no-store", status=201)
+    @post(
+        "/",
+        guards=[staff(*WRITERS)],
+        status_code=201,
+        summary="Compute a draft release",
+        sync_to_thread=True,
+    )
+    def create(self, context: Context, principal: Caller, body: RawBody) -> Response[ReleaseDetail]:
+        period = parse_body(body, PeriodIn).period
+        draft = documents.create_release(context, principal, period)
+        return _json(draft, cache="no-store", status=201)
 
     @get(
         "/drafts", guards=[staff(*READERS, "agency")], summary="Draft releases", sync_to_thread=True
     )
-    def drafts(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        with _context(request).read_sessions() as session:
-            found = releases.list_releases(session, status="draft")
-        return _json({"releases": [release_summary(r) for r in found]}, cache="no-store")
+    def drafts(self, context: Context) -> Response[ReleaseList]:
+        return _json(documents.draft_releases(context), cache="no-store")
 
     @get(
         "/{release_id:int}/preview",
@@ -151,21 +123,10 @@ class ReleaseController(Controller):
         summary="Any release with its estimates (staff preview; agency operators: their own)",
         sync_to_thread=True,
     )
-    def preview(self, request: Request[Any, Any, Any], release_id: FromPath[int]) -> Response[Any]:
-        with _context(request).read_sessions() as session:
-            found = releases.get_release(session, release_id)
-        body = release_detail(found)
-        body["published_by"] = found.published_by
-        body["created_by"] = found.created_by
-        estimates = table_records(table_frame(found, "estimates"))
-        principal = principal_of(request)
-        if principal.role == "agency":  # an operator sees only its own agency's results
-            own = principal.agency_code
-            estimates = [row for row in estimates if row.get("agency") == own]
-            changes = body.get("changes") or []
-            body["changes"] = [c for c in changes if isinstance(c, dict) and c.get("agency") == own]
-        body["estimates"] = estimates
-        return _json(body, cache="no-store")
+    def preview(
+        self, context: Context, principal: Caller, release_id: FromPath[int]
+    ) -> Response[ReleasePreview]:
+        return _json(documents.preview_release(context, principal, release_id), cache="no-store")
 
     @post(
         "/{release_id:int}/publish",
@@ -174,22 +135,21 @@ class ReleaseController(Controller):
         summary="Publish a draft (a published release never changes)",
         sync_to_thread=True,
     )
-    def publish(self, request: Request[Any, Any, Any], release_id: FromPath[int]) -> Response[Any]:
-        done = releases.publish_release(_context(request), principal_of(request), release_id)
-        return _json(release_detail(done), cache="no-store")
+    def publish(
+        self, context: Context, principal: Caller, release_id: FromPath[int]
+    ) -> Response[ReleaseDetail]:
+        return _json(documents.publish_release(context, principal, release_id), cache="no-store")
 
     @post(
         "/{release_id:int}/corrections",
         guards=[staff(*WRITERS)],
         status_code=201,
         summary="A correcting draft of a published release",
+        sync_to_thread=True,
     )
-    async def correct(
-        self, request: Request[Any, Any, Any], release_id: FromPath[int]
-    ) -> Response[Any]:
-        body: CorrectionIn = parse_body(await request.body(), CorrectionIn)
-        context, principal = _context(request), principal_of(request)
-        draft = await anyio.to_thread.run_sync(
-            lambda: releases.correct_release(context, principal, release_id, body.note)
-        )
-        return _json(release_detail(draft), cache="no-store", status=201)
+    def correct(
+        self, context: Context, principal: Caller, release_id: FromPath[int], body: RawBody
+    ) -> Response[ReleaseDetail]:
+        note = parse_body(body, CorrectionIn).note
+        draft = documents.correct_release(context, principal, release_id, note)
+        return _json(draft, cache="no-store", status=201)

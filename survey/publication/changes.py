@@ -48,11 +48,16 @@ def estimate_changes(
         entry.update(
             before=_number(row.estimate_old),
             after=_number(row.estimate_new),
-            suppressed_before=None if pd.isna(row.suppressed_old) else bool(row.suppressed_old),
-            suppressed_after=None if pd.isna(row.suppressed_new) else bool(row.suppressed_new),
+            suppressed_before=_flag(row.suppressed_old),
+            suppressed_after=_flag(row.suppressed_new),
         )
         out.append(entry)
     return out
+
+
+def _flag(value: Any) -> bool | None:
+    """A suppression flag; None where the estimate is missing on that side."""
+    return None if pd.isna(value) else bool(value)
 
 
 def _domain(change: dict[str, Any]) -> str:

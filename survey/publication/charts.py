@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from analysis.charts import _PERSIAN_DIGITS, ChartError, _font, _shape
+from analysis.charts import ChartError, _font, _shape
+from survey.kernel.locale import localise, persian_digits
 
 __all__ = [
     "ChartError",
@@ -87,7 +88,6 @@ _NOTES_FA = {
     ),
     "the index or a driver does not vary": "شاخص یا یکی از محرک‌ها تغییری ندارد",
 }
-_DIGITS_ONLY = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _POINT = "#1f4e79"
 _SUPPRESSED = "#7f8c8d"
 _BAND = "#9ec5e8"
@@ -119,12 +119,11 @@ def _texter(lang: str) -> Callable[[str], str]:
 
 
 def _number(lang: str, value: float, digits: int = 0) -> str:
-    text = f"{value:.{digits}f}"
-    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
+    return localise(f"{value:.{digits}f}", lang, minus=True)
 
 
 def _persian_ticks(ax: Axes, font: FontProperties, axes: str = "xy") -> None:
-    persian = FuncFormatter(lambda v, _pos: f"{v:g}".translate(_PERSIAN_DIGITS))
+    persian = FuncFormatter(lambda v, _pos: localise(f"{v:g}", "fa", minus=True))
     if "x" in axes:
         ax.xaxis.set_major_formatter(persian)
     if "y" in axes:
@@ -325,7 +324,7 @@ def trend_figure(
                     fontproperties=font)  # fmt: skip
     periods = [str(p) for p in points["period"]]
     if lang == "fa":
-        periods = [p.translate(_DIGITS_ONLY) for p in periods]
+        periods = [persian_digits(p) for p in periods]
     # at most 12 labels, the latest period always labelled; the points stay
     step = -(-len(periods) // 12)
     shown = [p if (len(periods) - 1 - i) % step == 0 else "" for i, p in enumerate(periods)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
+import msgspec
 import pandas as pd
 
 from survey.context import open_context
@@ -133,25 +135,13 @@ def _show(args: argparse.Namespace) -> int:
         context.close()
     estimates = table_frame(release, "estimates")
     if args.format == "json":
-        body = release_detail(release)
+        body = msgspec.to_builtins(release_detail(release))
         body["estimates"] = table_records(estimates)
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
     print(_describe(release))
     shown = estimates[estimates["level"].isin(["national", "agency"])]
-    rows = [
-        [
-            r.level,
-            r.agency or "-",
-            r.measure,
-            "too few responses" if r.suppressed else f"{r.estimate:.1f}",
-            None if r.suppressed else f"{r.ci_low:.1f}-{r.ci_high:.1f}",
-            r.grade,
-            int(r.n),
-            _rank(r.rank, r.rank_low, r.rank_high),
-        ]
-        for r in shown.itertuples(index=False)
-    ]
+    rows = [_estimate_row(r) for r in shown.itertuples(index=False)]
     print(format_table(["level", "agency", "measure", "estimate", "95% CI", "grade", "n",
                         "rank (interval)"], rows))  # fmt: skip
     return 0
@@ -192,12 +182,26 @@ def _files(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rank(rank: object, low: object, high: object) -> str | None:
+def _estimate_row(r: Any) -> list[object]:
+    """One row of the estimates table as `survey releases show` prints it."""
+    return [
+        r.level,
+        r.agency or "-",
+        r.measure,
+        "too few responses" if r.suppressed else f"{r.estimate:.1f}",
+        None if r.suppressed else f"{r.ci_low:.1f}-{r.ci_high:.1f}",
+        r.grade,
+        int(r.n),
+        _rank(r.rank, r.rank_low, r.rank_high),
+    ]
+
+
+def _rank(rank: Any, low: Any, high: Any) -> str | None:
     """`3 (1-5)`: the rank with its interval (ranks are uncertain)."""
     if pd.isna(rank):
         return None
-    interval = "" if pd.isna(low) or pd.isna(high) else f" ({int(low)}-{int(high)})"  # type: ignore[call-overload]
-    return f"{int(rank)}{interval}"  # type: ignore[call-overload]
+    interval = "" if pd.isna(low) or pd.isna(high) else f" ({int(low)}-{int(high)})"
+    return f"{int(rank)}{interval}"
 
 
 def _publish(args: argparse.Namespace) -> int:

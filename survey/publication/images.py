@@ -13,12 +13,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from analysis.charts import ChartError
 from survey.errors import NotFound
+
+if TYPE_CHECKING:  # the charts module imports matplotlib: only when a chart is drawn
+    from survey.publication.charts import Format, Lang
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 _NAME = re.compile(r"^(forest|(?:trend|drivers|quadrant)-[A-Za-z0-9_.]+)-(fa|en)\.(png|svg)$")
@@ -34,6 +37,22 @@ def parse_name(name: str) -> tuple[str, str]:
             "drivers-<agency>-<lang>, quadrant-<agency>-<lang>; lang fa or en; .png or .svg)"
         )
     return f"{match[1]}-{match[2]}", match[3]
+
+
+def _lang(text: str) -> Lang:
+    if text == "fa":
+        return "fa"
+    if text == "en":
+        return "en"
+    raise ChartError(f"lang: expected 'fa' or 'en', got {text!r}")
+
+
+def _format(text: str) -> Format:
+    if text == "png":
+        return "png"
+    if text == "svg":
+        return "svg"
+    raise ChartError(f"format: expected 'png' or 'svg', got {text!r}")
 
 
 def _drivers_table(release: Any, agency: str) -> pd.DataFrame:
@@ -67,10 +86,10 @@ def draw(
     from survey.publication import charts as pc
 
     kind, _, rest = chart.partition("-")
-    lang = chart.rsplit("-", 1)[1]
+    lang, format = _lang(chart.rsplit("-", 1)[1]), _format(fmt)
     if kind == "forest":
         names = {code: n.get(lang) or code for code, n in release.agencies.items()}
-        return pc.forest_plot(release.tables.estimates, lang=lang, labels=names, format=fmt)
+        return pc.forest_plot(release.tables.estimates, lang=lang, labels=names, format=format)
     agency = rest.rsplit("-", 1)[0]
     if agency not in _agencies_of(release):
         raise NotFound(f"agency {agency!r} is not in release {release.id}")
@@ -78,12 +97,12 @@ def draw(
     if kind == "drivers":
         items = release.tables.items
         return pc.driver_bars(
-            items[items["level"] == "agency"], agency, lang=lang, labels=labels, format=fmt
+            items[items["level"] == "agency"], agency, lang=lang, labels=labels, format=format
         )
     if kind == "quadrant":
         table = _drivers_table(release, agency)
-        figure = quadrant.importance_performance(table, lang=lang, labels=labels)  # type: ignore[arg-type]
-        return pc.render(figure, fmt)  # type: ignore[arg-type]
+        figure = quadrant.importance_performance(table, lang=lang, labels=labels)
+        return pc.render(figure, format)
     points = []
     for past in history:
         estimates = past.tables.estimates
@@ -95,7 +114,7 @@ def draw(
         if not row.empty:
             points.append(row.iloc[0][["estimate", "ci_low", "ci_high", "suppressed"]].to_dict())
             points[-1]["period"] = past.period
-    return pc.trend_chart(pd.DataFrame(points), lang=lang, title=name, format=fmt)
+    return pc.trend_chart(pd.DataFrame(points), lang=lang, title=name, format=format)
 
 
 class ChartStore:
@@ -142,10 +161,3 @@ class ChartStore:
         """The SVG without its XML prologue, to sit inside an HTML page (draft previews)."""
         text = self.get(release, chart, "svg", history, labels).decode("utf-8")
         return text[text.index("<svg") :]
-
-
-def store_of(state: Any) -> ChartStore:
-    """The app's chart store (created on first use)."""
-    if "publication_charts" not in state:
-        state["publication_charts"] = ChartStore()
-    return state["publication_charts"]

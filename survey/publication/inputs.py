@@ -6,12 +6,14 @@ this module only gathers its inputs and packs its result into a snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlmodel import col
 
 from questionnaires.schema import Questionnaire
 from survey.context import AppContext
@@ -140,10 +142,11 @@ def _drivers(session: Any, responses: pd.DataFrame) -> tuple[list[str], str | No
     counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
     if counts.empty:
         return [], None
-    qid, version = counts.idxmax()
+    qid, version = cast(tuple[str, Any], counts.idxmax())  # the (questionnaire, version) key
     content = session.scalar(
-        sa.select(QuestionnaireVersion.content).where(
-            QuestionnaireVersion.qid == qid, QuestionnaireVersion.version == int(version)
+        sa.select(col(QuestionnaireVersion.content)).where(
+            col(QuestionnaireVersion.qid) == qid,
+            col(QuestionnaireVersion.version) == int(version),
         )
     )
     if content is None:
@@ -165,16 +168,25 @@ def _names(session: Any, exports: list[ExportResult]) -> dict[str, dict[str, dic
     """Persian and English names of every code the release's tables can show."""
     frames = [e.responses for e in exports] + [e.frame_counts for e in exports]
     wanted = {
-        "agencies": (Agency, Agency.code, _codes(frames, "agency")),
-        "services": (Service, Service.code, _codes(frames, "service")),
-        "provinces": (Province, Province.code, _codes(frames, "province")),
-        "channels": (Channel, Channel.code, None),
+        "agencies": (
+            (col(Agency.code), col(Agency.name_fa), col(Agency.name_en)),
+            _codes(frames, "agency"),
+        ),
+        "services": (
+            (col(Service.code), col(Service.name_fa), col(Service.name_en)),
+            _codes(frames, "service"),
+        ),
+        "provinces": (
+            (col(Province.code), col(Province.name_fa), col(Province.name_en)),
+            _codes(frames, "province"),
+        ),
+        "channels": ((col(Channel.code), col(Channel.name_fa), col(Channel.name_en)), None),
     }
     names: dict[str, dict[str, dict[str, str]]] = {}
-    for key, (model, code_column, codes) in wanted.items():
-        query = sa.select(code_column, model.name_fa, model.name_en)  # type: ignore[attr-defined]
+    for key, ((code_column, name_fa, name_en), codes) in wanted.items():
+        query = sa.select(code_column, name_fa, name_en)
         if codes is not None:
-            query = query.where(code_column.in_(sorted(codes)))  # type: ignore[attr-defined]
+            query = query.where(code_column.in_(sorted(codes)))
         names[key] = {
             str(code): {"fa": str(fa), "en": str(en)}
             for code, fa, en in session.execute(query.order_by(code_column))
@@ -184,7 +196,8 @@ def _names(session: Any, exports: list[ExportResult]) -> dict[str, dict[str, dic
 
 def _questionnaire_counts(responses: pd.DataFrame) -> dict[str, int]:
     counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
-    return {f"{q}@{int(v)}": int(n) for (q, v), n in counts.items()}
+    keyed = cast(Iterable[tuple[tuple[str, Any], int]], counts.items())  # (qid, version) keys
+    return {f"{q}@{int(v)}": int(n) for (q, v), n in keyed}
 
 
 def _methodology(notes: dict[str, str], questionnaires: dict[str, int]) -> str:

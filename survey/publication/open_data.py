@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -14,7 +15,22 @@ from survey.errors import NotFound
 from survey.publication.dictionary import DICTIONARY
 from survey.publication.releases import StoredRelease
 
-__all__ = ["TABLE_NAMES", "release_summary", "table_csv", "table_frame", "table_json"]
+__all__ = [
+    "TABLE_NAMES",
+    "ReleaseDetail",
+    "ReleaseList",
+    "ReleaseNames",
+    "ReleaseSummary",
+    "detail_fields",
+    "parse_file_name",
+    "release_detail",
+    "release_list",
+    "release_summary",
+    "table_csv",
+    "table_frame",
+    "table_json",
+    "table_records",
+]
 
 TABLE_NAMES = tuple(DICTIONARY)
 FORMATS = ("csv", "json")
@@ -86,8 +102,58 @@ def table_json(release: StoredRelease, name: str, frame: pd.DataFrame) -> bytes:
     return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def release_summary(release: StoredRelease, *, base: str = "/api/v1/releases") -> dict[str, Any]:
+class ReleaseSummary(msgspec.Struct, kw_only=True):
     """What a listing shows of a release, with the stable URLs of its files."""
+
+    id: int
+    period: str
+    number: int
+    status: str
+    period_start: str  # ISO date
+    period_last_day: str  # ISO date
+    complete: bool
+    published_at: str | None  # ISO time (UTC)
+    supersedes_id: int | None
+    superseded_by_id: int | None
+    response_count: int
+    content_hash: str
+    url: str
+    files: dict[str, dict[str, str]]  # table -> format -> URL
+
+
+class ReleaseNames(msgspec.Struct, kw_only=True):
+    """Names of the codes in a release's tables (code -> {"fa": ..., "en": ...})."""
+
+    agencies: dict[str, dict[str, str]]
+    services: dict[str, dict[str, str]]
+    provinces: dict[str, dict[str, str]]
+    channels: dict[str, dict[str, str]]
+
+
+class ReleaseDetail(ReleaseSummary, kw_only=True):
+    """Everything about a release except its table rows (those are in the files)."""
+
+    created_at: str
+    data_as_of: str
+    previous_period: str | None
+    change_note: str
+    changes: list[dict[str, Any]]
+    methodology: str
+    plan_versions: list[int]
+    questionnaire_versions: list[str]
+    drivers: list[str]
+    names: ReleaseNames
+    snapshot: str
+    dictionary: str
+
+
+class ReleaseList(msgspec.Struct, kw_only=True):
+    """`{"releases": [...]}`, newest first."""
+
+    releases: list[ReleaseSummary]
+
+
+def _summary_fields(release: StoredRelease, base: str) -> dict[str, Any]:
     url = f"{base}/{release.id}"
     return {
         "id": release.id,
@@ -107,10 +173,10 @@ def release_summary(release: StoredRelease, *, base: str = "/api/v1/releases") -
     }
 
 
-def release_detail(release: StoredRelease, *, base: str = "/api/v1/releases") -> dict[str, Any]:
-    """Everything about a release except its table rows (those are in the files)."""
+def detail_fields(release: StoredRelease, base: str = "/api/v1/releases") -> dict[str, Any]:
+    """The fields of `ReleaseDetail`, for schemas that extend it."""
     return {
-        **release_summary(release, base=base),
+        **_summary_fields(release, base),
         "created_at": release.created_at.isoformat(),
         "data_as_of": release.data_as_of.isoformat(),
         "previous_period": release.previous_period,
@@ -120,12 +186,26 @@ def release_detail(release: StoredRelease, *, base: str = "/api/v1/releases") ->
         "plan_versions": release.plan_versions,
         "questionnaire_versions": release.questionnaire_versions,
         "drivers": release.drivers,
-        "names": {
-            "agencies": release.agencies,
-            "services": release.services,
-            "provinces": release.provinces,
-            "channels": release.channels,
-        },
+        "names": ReleaseNames(
+            agencies=release.agencies,
+            services=release.services,
+            provinces=release.provinces,
+            channels=release.channels,
+        ),
         "snapshot": f"{base}/{release.id}/snapshot.json",
         "dictionary": f"{base}/dictionary",
     }
+
+
+def release_summary(release: StoredRelease, *, base: str = "/api/v1/releases") -> ReleaseSummary:
+    """What a listing shows of a release, with the stable URLs of its files."""
+    return ReleaseSummary(**_summary_fields(release, base))
+
+
+def release_list(found: list[StoredRelease]) -> ReleaseList:
+    return ReleaseList(releases=[release_summary(r) for r in found])
+
+
+def release_detail(release: StoredRelease, *, base: str = "/api/v1/releases") -> ReleaseDetail:
+    """Everything about a release except its table rows (those are in the files)."""
+    return ReleaseDetail(**detail_fields(release, base))

@@ -22,11 +22,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import QueryableAttribute, Session, defer
+from sqlmodel import col
 
 from survey.context import AppContext
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
@@ -164,9 +165,10 @@ def list_releases(session: Session, *, status: str | None = None) -> list[Stored
             f"status: expected one of {', '.join(STATUSES)}; got {status!r}",
             [Problem(f"expected one of {', '.join(STATUSES)}", field="status")],
         )
-    query = sa.select(Release).options(defer(Release.content))  # type: ignore[arg-type]
+    content = cast("QueryableAttribute[str]", Release.content)  # SQLModel types it as str
+    query = sa.select(Release).options(defer(content))
     if status is not None:
-        query = query.where(Release.status == status)
+        query = query.where(col(Release.status) == status)
     rows = list(session.scalars(query))
     rows.sort(
         key=lambda r: (r.published_at or r.created_at, r.id or 0),
@@ -194,12 +196,13 @@ def _superseded_by(session: Session, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}
     rows = session.execute(
-        sa.select(Release.supersedes_id, Release.id).where(
-            Release.supersedes_id.in_(ids),  # type: ignore[union-attr]
-            Release.status == "published",
+        sa.select(col(Release.supersedes_id), col(Release.id)).where(
+            col(Release.supersedes_id).in_(ids),
+            col(Release.status) == "published",
         )
     )
-    return {int(old): int(new) for old, new in rows}
+    # Both columns hold ids here (the filter excludes NULL); the check is for the type checker.
+    return {int(old): int(new) for old, new in rows if old is not None and new is not None}
 
 
 _PARSED: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -332,7 +335,9 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
     now = context.clock()
     with transaction(context.sessions) as session:
         row = (
-            session.scalar(sa.select(Release).where(Release.id == release_id).with_for_update())
+            session.scalar(
+                sa.select(Release).where(col(Release.id) == release_id).with_for_update()
+            )
             if 0 < release_id <= MAX_ID
             else None
         )
@@ -387,8 +392,8 @@ def current_release(session: Session, period: str) -> StoredRelease | None:
     correction must supersede."""
     row = session.scalar(
         sa.select(Release)
-        .where(Release.period == period, Release.status == "published")
-        .order_by(Release.number.desc())  # type: ignore[attr-defined]
+        .where(col(Release.period) == period, col(Release.status) == "published")
+        .order_by(col(Release.number).desc())
         .limit(1)
     )
     return None if row is None else _stored(row, None)
@@ -412,7 +417,7 @@ def _store_draft(
             number = 1 + int(
                 session.scalar(
                     sa.select(sa.func.coalesce(sa.func.max(Release.number), 0)).where(
-                        Release.period == period
+                        col(Release.period) == period
                     )
                 )
                 or 0

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import jdatetime
 import numpy as np
@@ -23,6 +23,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from survey.errors import NotFound
+from survey.kernel.locale import Numbers, localise
 from survey.kernel.periods import PeriodError, parse_period, tehran_day
 
 __all__ = [
@@ -35,10 +36,6 @@ __all__ = [
     "report_page",
 ]
 
-LANGUAGES = ("fa", "en")
-_PERSIAN = str.maketrans(
-    "0123456789.,%-", "".join(map(chr, range(0x06F0, 0x06FA))) + "\u066b\u066c\u066a\u2212"
-)
 _QUARTERS = {
     "fa": ("بهار", "تابستان", "پاییز", "زمستان"),
     "en": ("spring", "summer", "autumn", "winter"),
@@ -50,35 +47,65 @@ _GREGORIAN_MONTHS = (
 
 
 class Tables(Protocol):
-    estimates: pd.DataFrame
-    items: pd.DataFrame
-    small_areas: pd.DataFrame
-    notes: dict[str, str]
+    """The parts of `analysis.release.ReleaseTables` the pages read (read-only)."""
+
+    @property
+    def estimates(self) -> pd.DataFrame: ...
+    @property
+    def items(self) -> pd.DataFrame: ...
+    @property
+    def small_areas(self) -> pd.DataFrame: ...
+    @property
+    def notes(self) -> dict[str, str]: ...
 
 
 class Release(Protocol):
-    """The parts of `survey.publication.releases.StoredRelease` the pages read."""
+    """The parts of `survey.publication.releases.StoredRelease` the pages read (read-only)."""
 
-    id: int
-    period: str
-    status: str
-    number: int
-    created_at: datetime
-    published_at: datetime | None
-    supersedes_id: int | None
-    change_note: str
-    methodology: str
-    plan_versions: list[int]
-    questionnaire_versions: list[str]
-    agencies: dict[str, dict[str, str]]
-    services: dict[str, dict[str, str]]
-    provinces: dict[str, dict[str, str]]
-    channels: dict[str, dict[str, str]]
-    tables: Tables
+    @property
+    def id(self) -> int: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def supersedes_id(self) -> int | None: ...
+    @property
+    def change_note(self) -> str: ...
+    @property
+    def methodology(self) -> str: ...
+    @property
+    def plan_versions(self) -> list[int]: ...
+    @property
+    def questionnaire_versions(self) -> list[str]: ...
+    @property
+    def agencies(self) -> dict[str, dict[str, str]]: ...
+    @property
+    def services(self) -> dict[str, dict[str, str]]: ...
+    @property
+    def provinces(self) -> dict[str, dict[str, str]]: ...
+    @property
+    def channels(self) -> dict[str, dict[str, str]]: ...
+    @property
+    def tables(self) -> Tables: ...
+
+
+AnyRelease = TypeVar("AnyRelease", bound=Release)
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _number(value: Any) -> float | None:
+    """A table cell as a float; None for a missing one (None, NaN, NA)."""
+    return None if _missing(value) else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +115,8 @@ class Fmt:
     lang: str
 
     def digits(self, text: str) -> str:
-        return text.translate(_PERSIAN) if self.lang == "fa" else text
+        """Persian digits and separators, and a real minus sign, for Persian readers."""
+        return localise(text, self.lang, minus=True)
 
     def number(self, value: float, places: int = 1) -> str:
         return self.digits(f"{value:.{places}f}")
@@ -115,10 +143,7 @@ class Fmt:
 
     def day(self, value: date) -> Markup:
         """Solar Hijri date with the Gregorian date beside it, isolated left-to-right."""
-        solar = jdatetime.date.fromgregorian(date=value)
-        months = jdatetime.date.j_months_fa if self.lang == "fa" else jdatetime.date.j_months_en
-        hijri = self.digits(f"{solar.day} {months[solar.month - 1]} {solar.year}")
-        return Markup('{} (<bdi dir="ltr">{}</bdi>)').format(hijri, value.isoformat())
+        return Numbers(self.lang).day(value)
 
     def instant(self, value: datetime | None) -> Markup | None:
         return None if value is None else self.day(tehran_day(value))
@@ -171,8 +196,8 @@ class Axis:
 
     @classmethod
     def around(cls, frame: pd.DataFrame) -> Axis:
-        lows = pd.to_numeric(frame.get("ci_low"), errors="coerce").dropna()
-        highs = pd.to_numeric(frame.get("ci_high"), errors="coerce").dropna()
+        lows = pd.to_numeric(frame["ci_low"], errors="coerce").dropna()
+        highs = pd.to_numeric(frame["ci_high"], errors="coerce").dropna()
         if lows.empty or highs.empty:
             return cls(0.0, 100.0)
         low = max(0.0, math.floor(float(lows.min()) / 10) * 10)
@@ -197,10 +222,10 @@ def _bar(row: Mapping[str, Any], axis: Axis) -> dict[str, str]:
 def estimate(row: Mapping[str, Any], fmt: Fmt, axis: Axis | None = None) -> dict[str, Any]:
     """One estimate row, formatted; suppressed rows keep only their counts and grade."""
     n = 0 if _missing(row.get("n")) else int(row["n"])
-    rate = row.get("response_rate")
+    rate = _number(row.get("response_rate"))
     view: dict[str, Any] = {
         "n": fmt.integer(n),
-        "response_rate": None if _missing(rate) else fmt.share(float(rate)),
+        "response_rate": None if rate is None else fmt.share(rate),
         "grade": str(row.get("grade") or ""),
         "suppressed": bool(row.get("suppressed")) or _missing(row.get("estimate")),
     }
@@ -214,30 +239,27 @@ def estimate(row: Mapping[str, Any], fmt: Fmt, axis: Axis | None = None) -> dict
     view["change"] = _change(row, fmt)
     if not _missing(row.get("rank")):
         view["rank"] = fmt.integer(int(row["rank"]))
-        low, high = row.get("rank_low"), row.get("rank_high")
-        if not _missing(low) and not _missing(high):
+        low, high = _number(row.get("rank_low")), _number(row.get("rank_high"))
+        if low is not None and high is not None:
             view["rank_range"] = fmt.interval(int(low), int(high), 0)
     return view
 
 
 def _change(row: Mapping[str, Any], fmt: Fmt) -> dict[str, Any] | None:
     """The change from the previous period; `direction` only when it is significant."""
-    change = row.get("change")
-    if _missing(change):
+    change = _number(row.get("change"))
+    if change is None:
         return None
-    low, high = row.get("change_ci_low"), row.get("change_ci_high")
+    low, high = _number(row.get("change_ci_low")), _number(row.get("change_ci_high"))
+    previous = _number(row.get("previous_estimate"))
     significant = bool(row.get("change_significant"))
     direction = None
     if significant:
-        direction = "up" if float(change) > 0 else "down"
+        direction = "up" if change > 0 else "down"
     return {
-        "value": fmt.signed(float(change)),
-        "ci": None if _missing(low) or _missing(high) else _signed_interval(low, high, fmt),
-        "previous": (
-            None
-            if _missing(row.get("previous_estimate"))
-            else fmt.number(float(row["previous_estimate"]))
-        ),
+        "value": fmt.signed(change),
+        "ci": None if low is None or high is None else _signed_interval(low, high, fmt),
+        "previous": None if previous is None else fmt.number(previous),
         "direction": direction,
     }
 
@@ -257,7 +279,7 @@ def _rows(frame: pd.DataFrame, **where: str) -> pd.DataFrame:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return frame.to_dict("records")  # type: ignore[return-value]
+    return cast(list[dict[str, Any]], frame.to_dict("records"))  # release columns are str
 
 
 def _by_measure(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
@@ -266,16 +288,18 @@ def _by_measure(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
     return {str(r[key]): r for r in _records(rows)}
 
 
-def _ordered(frame: pd.DataFrame, names: Mapping[str, Mapping[str, str]], key: str, lang: str):
+def _ordered(
+    frame: pd.DataFrame, names: Mapping[str, Mapping[str, str]], key: str, lang: str
+) -> list[dict[str, Any]]:
     """Best first by estimate; suppressed rows last, by name."""
     records = _records(frame)
 
     def order(r: dict[str, Any]) -> tuple[int, float, str]:
         missing = bool(r.get("suppressed")) or _missing(r.get("estimate"))
         value = 0.0 if missing else -float(r["estimate"])
-        rank = r.get("rank")
-        if not missing and not _missing(rank):
-            value = float(rank)
+        rank = _number(r.get("rank"))
+        if not missing and rank is not None:
+            value = rank
         return (1 if missing else 0, value, _name(names, str(r[key]), lang))
 
     return sorted(records, key=order)
@@ -374,19 +398,19 @@ def _drivers(
     rows = _records(_rows(items, level="agency", agency=agency))
 
     def order(r: dict[str, Any]) -> tuple[int, float]:
-        importance = r.get("importance")
-        return (1, 0.0) if _missing(importance) else (0, -float(importance))
+        importance = _number(r.get("importance"))
+        return (1, 0.0) if importance is None else (0, -importance)
 
     views = []
     for record in sorted(rows, key=order):
         view = estimate(record, fmt, Axis(0.0, 100.0))
         view["item"] = str(record["item"])
         view["label"] = labels.get(view["item"], view["item"])
-        importance = record.get("importance")
-        low, high = record.get("importance_low"), record.get("importance_high")
-        view["importance"] = None if _missing(importance) else fmt.share(float(importance))
+        importance = _number(record.get("importance"))
+        low, high = _number(record.get("importance_low")), _number(record.get("importance_high"))
+        view["importance"] = None if importance is None else fmt.share(importance)
         view["importance_ci"] = (
-            None if _missing(low) or _missing(high) else fmt.share_interval(low, high)
+            None if low is None or high is None else fmt.share_interval(low, high)
         )
         view["importance_note"] = str(record.get("importance_note") or "")
         views.append(view)
@@ -400,14 +424,14 @@ def period_kind(label: str) -> str:
     return "month" if "-" in label else "year"
 
 
-def latest_per_period(releases: Iterable[Release]) -> list[Release]:
+def latest_per_period(releases: Iterable[AnyRelease]) -> list[AnyRelease]:
     """The highest-numbered release of each period, oldest period first."""
-    best: dict[str, Release] = {}
+    best: dict[str, AnyRelease] = {}
     for release in releases:
         if release.period not in best or release.number > best[release.period].number:
             best[release.period] = release
 
-    def start(release: Release) -> tuple[date, int]:
+    def start(release: AnyRelease) -> tuple[date, int]:
         try:
             period = parse_period(release.period)
         except PeriodError:
@@ -541,18 +565,18 @@ def _small_areas(release: Release, fmt: Fmt, province: str, base: str) -> list[d
     views = []
     for record in sorted(rows, key=lambda r: _name(release.agencies, str(r["agency"]), fmt.lang)):
         code = str(record["agency"])
-        direct, direct_se = record.get("direct"), record.get("direct_se")
-        model, rmse = record.get("model"), record.get("model_rmse")
+        direct, direct_se = _number(record.get("direct")), _number(record.get("direct_se"))
+        model, rmse = _number(record.get("model")), _number(record.get("model_rmse"))
         views.append(
             {
                 "code": code,
                 "name": _name(release.agencies, code, fmt.lang),
                 "href": f"{base}/agencies/{code}",
                 "n": fmt.integer(0 if _missing(record.get("n")) else int(record["n"])),
-                "direct": None if _missing(direct) else fmt.number(float(direct)),
-                "direct_se": None if _missing(direct_se) else fmt.number(float(direct_se)),
-                "model": None if _missing(model) else fmt.number(float(model)),
-                "rmse": None if _missing(rmse) else fmt.number(float(rmse)),
+                "direct": None if direct is None else fmt.number(direct),
+                "direct_se": None if direct_se is None else fmt.number(direct_se),
+                "model": None if model is None else fmt.number(model),
+                "rmse": None if rmse is None else fmt.number(rmse),
                 "used": str(record.get("used") or ""),
             }
         )

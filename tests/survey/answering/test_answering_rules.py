@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+
+import pytest
 
 from questionnaires.loading import load_library
 from questionnaires.schema import Questionnaire
+from survey.answering import visits, webhooks
 from survey.answering.answers import ItemProblem, read_form
 from survey.answering.forms import LinkUnavailable, WebAnswering
 from survey.context import AppContext
+from survey.errors import InvalidInput, NotAuthenticated
 from survey.kernel.csrf import CsrfSigner
 from survey.kernel.limits import Bucket, RateLimit, Throttle
 from tests.survey.answer_builders import AnswerWorld
@@ -128,3 +134,42 @@ def test_two_submits_at_once_complete_once(context: AppContext) -> None:
     winner = next(o for o in outcomes if o.startswith("completed")).split()[1]
     response = world.response_of(invited.invitation_id)
     assert response is not None and response.answers == {"q_overall": int(winner)}
+
+
+def test_the_page_and_webhook_services_import_no_web_framework() -> None:
+    """What the pages and webhooks do lives in modules without Litestar (the HTTP layer only
+    reads requests and writes responses)."""
+    code = (
+        "import sys, survey.answering.visits, survey.answering.webhooks; "
+        "print('litestar' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_a_visit_outcome_without_a_server(context: AppContext) -> None:
+    world = AnswerWorld(context)
+    invited = world.invite()
+    parts = visits.AnsweringParts(context)
+    shown = visits.show_form(parts, invited.token, visits.Visit("192.0.2.1", lang="en"))
+    assert isinstance(shown, visits.FormPage) and shown.nonce
+    assert f'action="/s/{invited.token}?lang=en"' in shown.html
+    missing = visits.show_form(parts, "a" * 16, visits.Visit("192.0.2.1"))
+    assert isinstance(missing, visits.Page)
+    assert (missing.name, missing.status, missing.context["kind"]) == ("notice", 404, "unavailable")
+    assert visits.thanks_page(visits.Visit("192.0.2.1", lang="xx")).context["lang"] == "fa"
+
+
+def test_webhook_signatures_are_checked_before_the_body_is_read(context: AppContext) -> None:
+    secret = context.settings.sms_webhook_secret
+    body = b"{not json"
+    with pytest.raises(NotAuthenticated):
+        webhooks.inbound_reply(context, body, None)
+    with pytest.raises(NotAuthenticated):
+        webhooks.delivery_report(context, body, "0" * 64)
+    with pytest.raises(webhooks.MalformedBody):
+        webhooks.inbound_reply(context, body, webhooks.signature_for(secret, body).upper())
+    wrong = b'{"local_id": "inv1-invite", "status": "read"}'
+    with pytest.raises(InvalidInput):
+        webhooks.delivery_report(context, wrong, webhooks.signature_for(secret, wrong))

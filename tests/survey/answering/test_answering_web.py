@@ -267,7 +267,7 @@ def test_blank_form_cache_gives_the_page_rendering_gives(
     client: TestClient, world: AnswerWorld, context: AppContext
 ) -> None:
     from survey.answering.forms import WebAnswering
-    from survey.answering.pages import BlankForms, form_page
+    from survey.answering.visits import BlankForms, form_page
 
     first, second = world.invite(), world.invite(language="en")
     service = WebAnswering.from_context(context)

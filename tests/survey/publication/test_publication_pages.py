@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -495,3 +497,15 @@ def test_a_release_without_drivers_or_previous_period(
     css = client.get("/static/publication.css").text
     assert "@media print" in css and "break-before: page" in css
     assert "@media (max-width: 40rem)" in css
+
+
+def test_the_site_and_api_services_import_no_web_framework() -> None:
+    """What the pages and the releases API answer is decided without Litestar (survey.
+    publication.site and .documents); pages.py and api.py only render and serve it."""
+    code = (
+        "import sys, survey.publication.site, survey.publication.documents; "
+        "print('litestar' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

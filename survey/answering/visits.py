@@ -1,0 +1,331 @@
+"""A citizen's visit to a survey link: what each answering page does, without the web framework.
+
+`survey.answering.pages` turns a request into a `Visit` and the outcome back into a response;
+everything in between is here: the per-address throttle, the CSRF check, the language, the
+domain service (`WebAnswering`) and which page answers (see the pages' module docstring for
+the addresses). The outcome is one of:
+
+- `FormPage`: the questionnaire, already rendered (the hot path: the blank form of a
+  questionnaire version is rendered once and filled in per request, `BlankForms`);
+- `Page`: a template of `templates/` with its context (notices, thanks, the opt-out pages);
+- `SeeOther`: a redirect after a successful POST.
+
+Unknown, expired, completed and opted-out links, and malformed tokens, all get the same
+bilingual notice with the same status (404), so a page never hints whether a token exists.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import yaml
+
+from questionnaires.rendering import render_form, stylesheet
+from survey.answering.forms import FormState, LinkUnavailable, WebAnswering
+from survey.context import AppContext
+from survey.kernel.csrf import FIELD_NAME, CsrfSigner
+from survey.kernel.limits import Throttle
+from survey.kernel.locale import DEFAULT_LANGUAGE, LANGUAGES, language_or_default
+
+__all__ = [
+    "AnsweringParts",
+    "BlankForms",
+    "FormPage",
+    "Outcome",
+    "Page",
+    "PostedForm",
+    "SeeOther",
+    "Visit",
+    "form_page",
+    "notice",
+    "opt_out",
+    "opt_out_page",
+    "page_css",
+    "page_words",
+    "save_form",
+    "show_form",
+    "thanks_page",
+]
+
+TEMPLATES = Path(__file__).parent / "templates"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+@cache
+def page_words() -> dict[str, dict[str, str]]:
+    """The pages' phrases per language (templates/answering/phrases.yaml)."""
+    table = yaml.safe_load((TEMPLATES / "phrases.yaml").read_text("utf-8"))
+    return {lang: {str(k): str(v) for k, v in table[lang].items()} for lang in LANGUAGES}
+
+
+@cache
+def page_css() -> str:
+    return stylesheet() + (TEMPLATES / "extra.css").read_text("utf-8")
+
+
+def form_page(
+    state: FormState,
+    token: str,
+    lang: str,
+    csrf_field: str,
+    *,
+    shown: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+) -> str:
+    """The questionnaire page: the questionnaires package's form with the save button, the
+    opt-out link and, after a save, a "saved" notice."""
+    words = page_words()[lang]
+    base = f"/s/{quote(token)}"
+    return render_form(
+        state.questionnaire,
+        lang,
+        answers=state.answers if shown is None else shown,
+        action_url=f"{base}?lang={lang}",
+        csrf_token=csrf_field,
+        errors=errors or {},
+        language_url=f"{base}?lang={'en' if lang == 'fa' else 'fa'}",
+        save_label=words["save"],
+        notice=words["saved"] if saved else "",
+        links=[(f"{base}/opt-out?lang={lang}", words["opt_out_link"])],
+    )
+
+
+class BlankForms:
+    """First-open pages (no answers yet), rendered once per questionnaire version and language
+    with placeholders for the link token and the CSRF field, then filled in per request.
+
+    Most page views are first opens, and rendering the whole questionnaire costs far more than
+    two string replacements. Tokens are checked to be lower-case base32 before they get here,
+    so they need no escaping; the placeholders cannot occur in questionnaire text.
+    """
+
+    TOKEN = "zqzqtokenslotzqzq"
+    FIELD = "zqzqcsrfslotzqzq"
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[int, str], str] = {}
+        self._lock = threading.Lock()
+
+    def page(self, state: FormState, token: str, lang: str, csrf_field: str) -> str:
+        key = (state.questionnaire_version_id, lang)
+        template = self._pages.get(key)
+        if template is None:
+            template = form_page(state, self.TOKEN, lang, self.FIELD)
+            with self._lock:
+                self._pages[key] = template
+        return template.replace(self.TOKEN, token).replace(self.FIELD, csrf_field)
+
+
+class AnsweringParts:
+    """What the pages share per app: the domain service, the CSRF signer, the throttle and
+    the blank-form cache."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.service = WebAnswering.from_context(context)
+        self.csrf = CsrfSigner(context.settings.secret_key)
+        self.throttle = Throttle()
+        self.blank_forms = BlankForms()
+
+
+# -- what comes in and what goes out -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What a request to a link's page brings besides the token."""
+
+    client: str  # the client's address (the throttle's key)
+    lang: str | None = None  # `?lang=`
+    nonce: str | None = None  # the CSRF cookie the browser sent
+    saved: bool = False  # `?saved=1`: the form after a save
+
+
+class PostedForm(Protocol):
+    """A posted form: every field's values (checkboxes post several)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def getall(self, key: str) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FormPage:
+    """The questionnaire page, rendered; `nonce`: set the CSRF cookie to it."""
+
+    html: str
+    nonce: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of `templates/` (`name`.html.j2) with its context; `nonce`: set the CSRF cookie."""
+
+    name: str
+    context: dict[str, Any]
+    status: int = 200
+    nonce: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeeOther:
+    """Go on to `url` (303)."""
+
+    url: str
+
+
+Outcome = FormPage | Page | SeeOther
+
+
+def notice(kind: str, status: int, retry_url: str | None = None) -> Page:
+    """The one bilingual page for closed links, throttling and refused forms."""
+    words = page_words()
+    return Page(
+        "notice",
+        {
+            "lang": DEFAULT_LANGUAGE,
+            "words": words[DEFAULT_LANGUAGE],
+            "both": words,
+            "kind": kind,
+            "css": page_css(),
+            "retry_url": retry_url,
+        },
+        status,
+    )
+
+
+def _page(name: str, lang: str, **context: Any) -> Page:
+    return Page(name, {"lang": lang, "words": page_words()[lang], "css": page_css(), **context})
+
+
+def _admit(parts: AnsweringParts, client: str) -> Page | None:
+    """The 429 notice when the client has used up its requests, else None."""
+    return None if parts.throttle.allow_request(client) else notice("too_many", 429)
+
+
+def _unavailable(parts: AnsweringParts, client: str) -> Page:
+    """A link that is not open: counted as a miss against the client."""
+    parts.throttle.record_miss(client)
+    return notice("unavailable", 404)
+
+
+# -- the pages ------------------------------------------------------------------------------------
+
+
+def show_form(parts: AnsweringParts, token: str, visit: Visit) -> Outcome:
+    """`GET /s/{token}`: the questionnaire, pre-filled with saved answers; opens the link."""
+    refused = _admit(parts, visit.client)
+    if refused is not None:
+        return refused
+    try:
+        form = parts.service.open(token)
+    except LinkUnavailable:
+        return _unavailable(parts, visit.client)
+    nonce = visit.nonce or ""
+    if not _NONCE.fullmatch(nonce):
+        nonce = parts.csrf.new_nonce()
+    lang = language_or_default(visit.lang, form.language)
+    csrf_field = parts.csrf.field_for(nonce, token)
+    if not form.answers and not visit.saved and form.questionnaire_version_id:
+        html = parts.blank_forms.page(form, token.strip().lower(), lang, csrf_field)
+    else:
+        html = form_page(form, token, lang, csrf_field, saved=visit.saved)
+    return FormPage(html, nonce)
+
+
+async def save_form(
+    parts: AnsweringParts,
+    token: str,
+    visit: Visit,
+    read_form: Callable[[], Awaitable[PostedForm]],
+) -> Outcome:
+    """`POST /s/{token}`: save (303 back to the form) or submit (303 to the thank-you page);
+    item problems give the form again with their messages. The form is read only once the
+    client is admitted."""
+    refused = _admit(parts, visit.client)
+    if refused is not None:
+        return refused
+    posted = await read_form()
+    lang = language_or_default(visit.lang)
+    if not parts.csrf.verify(visit.nonce, token, posted.get(FIELD_NAME)):
+        return notice("form_expired", 403, retry_url=f"/s/{quote(token)}?lang={lang}")
+    values = {key: posted.getall(key) for key in posted}
+    submit = posted.get("action") == "submit"
+    try:
+        result = parts.service.save(token, values, submit=submit)
+    except LinkUnavailable:
+        return _unavailable(parts, visit.client)
+    base = f"/s/{quote(token)}"
+    lang = language_or_default(visit.lang, result.state.language)
+    if result.completed:
+        return SeeOther(f"{base}/thanks?lang={lang}")
+    if not result.problems:
+        return SeeOther(f"{base}?lang={lang}&saved=1")
+    words = page_words()[lang]
+    errors = {p.item_id: words[f"problem_{p.code}"] for p in result.problems}
+    html = form_page(
+        result.state,
+        token,
+        lang,
+        parts.csrf.field_for(str(visit.nonce), token),
+        shown=result.shown,
+        errors=errors,
+    )
+    return FormPage(html)
+
+
+def thanks_page(visit: Visit) -> Page:
+    """`GET /s/{token}/thanks`: reads nothing."""
+    return _page("thanks", language_or_default(visit.lang))
+
+
+def opt_out_page(parts: AnsweringParts, token: str, visit: Visit) -> Page:
+    """`GET /s/{token}/opt-out`: the confirmation form."""
+    refused = _admit(parts, visit.client)
+    if refused is not None:
+        return refused
+    try:
+        form = parts.service.check(token)
+    except LinkUnavailable:
+        return _unavailable(parts, visit.client)
+    lang = language_or_default(visit.lang, form.language)
+    nonce = visit.nonce or parts.csrf.new_nonce()
+    base = f"/s/{quote(token)}"
+    page = _page(
+        "opt_out",
+        lang,
+        action_url=f"{base}/opt-out?lang={lang}",
+        back_url=f"{base}?lang={lang}",
+        csrf_token=parts.csrf.field_for(nonce, token),
+    )
+    return replace(page, nonce=nonce)
+
+
+async def opt_out(
+    parts: AnsweringParts,
+    token: str,
+    visit: Visit,
+    read_form: Callable[[], Awaitable[PostedForm]],
+) -> Page:
+    """`POST /s/{token}/opt-out`: stop all survey messages to the phone."""
+    refused = _admit(parts, visit.client)
+    if refused is not None:
+        return refused
+    posted = await read_form()
+    lang = language_or_default(visit.lang)
+    if not parts.csrf.verify(visit.nonce, token, posted.get(FIELD_NAME)):
+        return notice("form_expired", 403, retry_url=f"/s/{quote(token)}/opt-out?lang={lang}")
+    try:
+        parts.service.opt_out(token)
+    except LinkUnavailable:
+        return _unavailable(parts, visit.client)
+    return _page("opted_out", lang)
