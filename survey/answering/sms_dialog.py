@@ -41,7 +41,6 @@ from survey.context import AppContext
 from survey.kernel import audit
 from survey.kernel.db import transaction, writer_queue
 from survey.kernel.phones import InvalidPhone, normalise_mobile
-from survey.kernel.tokens import token_for_invitation
 from survey.models import (
     InboundMessage,
     Invitation,
@@ -51,7 +50,7 @@ from survey.models import (
     SampledUnit,
 )
 from survey.outreach import outbox
-from survey.outreach.invitations import answer_url
+from survey.outreach.invitations import stored_link
 from survey.outreach.messages import count_parts, render
 
 __all__ = ["InboundOutcome", "InboundResult", "handle_inbound"]
@@ -143,12 +142,7 @@ class _Conversation:
             return self._after_close()
         assert invitation.id is not None
         if invitation.mode != "sms_dialog":
-            url = answer_url(
-                self.context.settings.public_base_url,
-                token_for_invitation(
-                    self.context.settings.secret_keys, invitation.id, invitation.token_hash
-                ),
-            )
+            url = stored_link(self.context.settings.public_base_url)  # no token at rest
             sent = self._reply(
                 invitation, "error", f"inv{invitation.id}-use-link", "use_link", url=url
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -183,5 +184,8 @@ def test_a_reply_to_a_link_invitation_gets_the_link(client, context, world: SmsW
     person = Citizen(client, context, MemoryGateway())
     person.dispatcher.run_once()
     assert person.reply("5") == "use_link"
-    assert "https://survey.example.ir/s/" in person.inbox()[-1]
+    links = [re.findall(r"https://survey\.example\.ir/s/[a-z2-7]{16}", t) for t in person.inbox()]
+    assert links[-1] and links[-1] == links[0]  # the same working link as the invitation
+    stored = world.rows(OutboxMessage)[-1].body
+    assert "/s/****************" in stored and links[0][0] not in stored  # none at rest
     assert person.reply("5") == "ignored"
