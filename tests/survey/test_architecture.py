@@ -36,9 +36,14 @@ def _modules() -> Iterator[Path]:
 
 
 def _imported(path: Path) -> set[str]:
-    """Every module a file imports, at any depth of the file (function bodies included)."""
+    """Every module a file imports at run time, at any depth of the file (function bodies
+    included; imports under `if TYPE_CHECKING:` only name types and are left out)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []  # not walked below: ast.walk reads the children lazily
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -112,6 +117,34 @@ def test_only_stores_use_the_dbapi_layer() -> None:
         if _uses(_imported(path), "survey.kernel.dbapi") and path.name != "dbapi.py"
     )
     assert users and all(name.endswith("/store.py") for name in users), users
+
+
+_SQL_BUILDERS = {"select", "insert", "update", "delete", "text"}  # sa.select(...)
+_SQL_RUNNERS = {"scalar", "scalars", "execute", "exec_driver_sql"}  # session.execute(...)
+
+
+def _sql_calls(path: Path) -> list[str]:
+    """Calls that build or run SQL: `sa.select(...)`, `session.execute(...)`, `conn.scalars(...)`
+    (a dict's update or an axis's text are not)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name, receiver = node.func.attr, node.func.value
+        builds = name in _SQL_BUILDERS and isinstance(receiver, ast.Name)
+        builds = builds and receiver.id in ("sa", "sqlalchemy")
+        if builds or name in _SQL_RUNNERS:
+            found.append(f"{_name(path)}:{node.lineno} .{name}(")
+    return found
+
+
+def test_every_domain_keeps_its_sql_in_its_store() -> None:
+    offenders = []
+    for domain in DOMAINS:
+        for path in (SURVEY / domain).rglob("*.py"):
+            if path.name != "store.py":
+                offenders.extend(_sql_calls(path))
+    assert offenders == []
 
 
 def test_handlers_take_their_context_by_injection() -> None:
