@@ -207,14 +207,17 @@ def _page(name: str, lang: str, **context: Any) -> Page:
     return Page(name, {"lang": lang, "words": page_words()[lang], "css": page_css(), **context})
 
 
-def _admit(parts: AnsweringParts, client: str) -> Page | None:
-    """The 429 notice when the client has used up its requests, else None."""
-    return None if parts.throttle.allow_request(client) else notice("too_many", 429)
+def _admit(parts: AnsweringParts, token: str) -> Page | None:
+    """The 429 notice when this link has used up its requests, else None (counted per link,
+    never per address: many citizens share a carrier's address)."""
+    return None if parts.throttle.allow_link(token.strip().lower()) else notice("too_many", 429)
 
 
 def _unavailable(parts: AnsweringParts, client: str) -> Page:
-    """A link that is not open: counted as a miss against the client."""
-    parts.throttle.record_miss(client)
+    """A link that is not open: a miss counted against the address; once the address has no
+    misses left, 429 (its working links are still served)."""
+    if not parts.throttle.record_miss(client):
+        return notice("too_many", 429)
     return notice("unavailable", 404)
 
 
@@ -223,7 +226,7 @@ def _unavailable(parts: AnsweringParts, client: str) -> Page:
 
 def show_form(parts: AnsweringParts, token: str, visit: Visit) -> Outcome:
     """`GET /s/{token}`: the questionnaire, pre-filled with saved answers; opens the link."""
-    refused = _admit(parts, visit.client)
+    refused = _admit(parts, token)
     if refused is not None:
         return refused
     try:
@@ -251,7 +254,7 @@ async def save_form(
     """`POST /s/{token}`: save (303 back to the form) or submit (303 to the thank-you page);
     item problems give the form again with their messages. The form is read only once the
     client is admitted."""
-    refused = _admit(parts, visit.client)
+    refused = _admit(parts, token)
     if refused is not None:
         return refused
     posted = await read_form()
@@ -290,7 +293,7 @@ def thanks_page(visit: Visit) -> Page:
 
 def opt_out_page(parts: AnsweringParts, token: str, visit: Visit) -> Page:
     """`GET /s/{token}/opt-out`: the confirmation form."""
-    refused = _admit(parts, visit.client)
+    refused = _admit(parts, token)
     if refused is not None:
         return refused
     try:
@@ -317,7 +320,7 @@ async def opt_out(
     read_form: Callable[[], Awaitable[PostedForm]],
 ) -> Page:
     """`POST /s/{token}/opt-out`: stop all survey messages to the phone."""
-    refused = _admit(parts, visit.client)
+    refused = _admit(parts, token)
     if refused is not None:
         return refused
     posted = await read_form()

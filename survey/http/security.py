@@ -83,14 +83,18 @@ class BodyLimit:
 class RateRule:
     """A bucket per client for requests with `method` on paths starting with `prefix`.
 
-    `misses` (optional) is spent by each request the route refused with 401, and every
-    request is refused while it is empty: cheap for a provider, slow for a guesser.
+    `requests` (optional) is spent by every request and refuses it while empty. `misses`
+    (optional) is spent by each request the route refused with 401; once it is empty such a
+    refusal is answered 429 with Retry-After instead. A request the route accepts is never
+    refused for the misses of others at the same address (a correctly signed webhook call
+    gets through whatever badly signed calls came from there): slow for a guesser, free for
+    the provider.
     """
 
     name: str
     method: str
     prefix: str
-    requests: Bucket
+    requests: Bucket | None
     misses: Bucket | None = None
 
 
@@ -102,13 +106,9 @@ LIMITS: tuple[BodyLimit, ...] = (
 )
 RATE_RULES: tuple[RateRule, ...] = (
     RateRule("login", "POST", "/login", Bucket(burst=10, per_second=1 / 6)),
-    RateRule(
-        "sms-webhook",
-        "POST",
-        "/api/v1/sms/",
-        Bucket(burst=600, per_second=100.0),
-        misses=Bucket(burst=20, per_second=1 / 30),
-    ),
+    # The SMS provider's webhooks: only badly signed calls are counted (their signature is
+    # checked by the route, an HMAC, before anything else is read).
+    RateRule("sms-webhook", "POST", "/api/v1/sms/", None, misses=Bucket(20, 1 / 30)),
 )
 
 
@@ -331,17 +331,28 @@ def security_middleware(
                         swallowed = True  # the JSON 401 body is replaced by the redirect
                         await _redirect_to_login(send, scope, lambda m: add_headers(path, m))
                         return
-                    add_headers(path, message)
                     if rule is not None and rule.misses is not None and message["status"] == 401:
-                        shared.take((rule.name + ":misses", client), rule.misses)
+                        wait = shared.take((rule.name + ":misses", client), rule.misses)
+                        if wait:  # this address has used up its refusals: slow it down
+                            swallowed = True
+                            await _send_error(
+                                with_headers,
+                                429,
+                                f"too many refused requests from this address; retry after "
+                                f"{max(1, math.ceil(wait))} seconds",
+                                [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
+                            )
+                            return
+                    add_headers(path, message)
                 await send(message)
 
-            if rule is not None:
-                wait = 0.0
-                if rule.misses is not None:
-                    wait = shared.wait((rule.name + ":misses", client), rule.misses)
-                if not wait:
-                    wait = shared.take((rule.name, client), rule.requests)
+            async def with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    add_headers(path, message)
+                await send(message)
+
+            if rule is not None and rule.requests is not None:
+                wait = shared.take((rule.name, client), rule.requests)
                 if wait:
                     seconds = max(1, math.ceil(wait))
                     browser = "text/html" in (_header(scope, b"accept") or b"").decode("latin-1")

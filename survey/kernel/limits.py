@@ -1,16 +1,18 @@
-"""An in-process rate limit per client for the answering links (token buckets).
+"""In-process rate limits for the answering links (token buckets) that never punish the
+innocent for what others behind the same address do.
 
-Two buckets per client address:
-- `requests`: every request to `/s/...` (default: bursts of 60, refilled at 2 per second),
-  so one address cannot hammer the pages;
+Mobile carriers put thousands of phones behind one address, so nothing an honest citizen does
+is counted per address:
+- `requests`: every request to `/s/TOKEN`, counted per *link* (default: bursts of 60, refilled
+  at 2 per second), so one link cannot be hammered, while sixty citizens answering at once
+  from one carrier address each have their own bucket;
 - `misses`: requests whose link is not open (unknown, expired, used) or whose token has the
-  wrong shape (default: bursts of 20, refilled at one per 30 seconds). Guessing an 80-bit
-  token is hopeless anyway; this bucket makes it slow and visible as well.
+  wrong shape, counted per *address* (default: bursts of 20, refilled at one per 30 seconds).
+  Once an address has used them up, its further misses are answered 429 instead of 404; a
+  link that works is still served from that address, whoever else there guessed. Guessing an
+  80-bit token is hopeless anyway; this makes it slow and visible as well.
 
-When either bucket is empty the client gets HTTP 429 with the same friendly page. Limits are
-per process and reset on restart; several workers each keep their own (issue 8 hardens this
-with a shared store). Carrier-grade NAT puts many phones behind one address, which is why
-the request bucket is generous and only misses are counted strictly.
+Limits are per process and reset on restart; several workers each keep their own.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ class Bucket:
 class RateLimit:
     """The answering pages' limits (see the module docstring for the defaults' reasons)."""
 
-    requests: Bucket = field(default_factory=lambda: Bucket(burst=60, per_second=2.0))
-    misses: Bucket = field(default_factory=lambda: Bucket(burst=20, per_second=1 / 30))
+    requests: Bucket = field(default_factory=lambda: Bucket(burst=60, per_second=2.0))  # a link
+    misses: Bucket = field(default_factory=lambda: Bucket(burst=20, per_second=1 / 30))  # address
 
 
 class Throttle:
@@ -52,17 +54,16 @@ class Throttle:
         self._state: dict[tuple[str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow_request(self, client: str) -> bool:
-        """Spend one request token; False when the client is over either limit."""
+    def allow_link(self, link: str) -> bool:
+        """Spend one of the link's request tokens; False when that link is over its limit."""
         with self._lock:
-            if self._level("misses", client, self.limit.misses) < 1.0:
-                return False
-            return self._take("requests", client, self.limit.requests)
+            return self._take("requests", link, self.limit.requests)
 
-    def record_miss(self, client: str) -> None:
-        """Spend one miss token (a closed, unknown or malformed link)."""
+    def record_miss(self, client: str) -> bool:
+        """Spend one of the address's miss tokens (a closed, unknown or malformed link);
+        False when it had none left: the miss is then answered 429."""
         with self._lock:
-            self._take("misses", client, self.limit.misses)
+            return self._take("misses", client, self.limit.misses)
 
     def _level(self, kind: str, client: str, bucket: Bucket) -> float:
         now = self._now()

@@ -84,20 +84,20 @@ def test_text_is_trimmed_and_control_characters_removed() -> None:
     assert reading.answers == {"q_improve": "صف\u200cها کوتاه\nشود"}
 
 
-def test_throttle_refills_and_blocks_after_misses() -> None:
+def test_throttle_counts_requests_per_link_and_misses_per_address() -> None:
     now = [0.0]
     throttle = Throttle(
         RateLimit(requests=Bucket(3, 1.0), misses=Bucket(2, 0.1)), monotonic=lambda: now[0]
     )
-    assert [throttle.allow_request("a") for _ in range(4)] == [True, True, True, False]
-    assert throttle.allow_request("b")  # per client
+    assert [throttle.allow_link("link-a") for _ in range(4)] == [True, True, True, False]
+    assert throttle.allow_link("link-b")  # another link: its own bucket
     now[0] += 1.0
-    assert throttle.allow_request("a")
-    throttle.record_miss("c")
-    throttle.record_miss("c")
-    assert not throttle.allow_request("c")
+    assert throttle.allow_link("link-a")
+    assert [throttle.record_miss("10.0.0.1") for _ in range(3)] == [True, True, False]
+    assert throttle.record_miss("10.0.0.2")  # another address
+    assert throttle.allow_link("link-c")  # an address's misses never refuse a link
     now[0] += 10.0
-    assert throttle.allow_request("c")
+    assert throttle.record_miss("10.0.0.1")
 
 
 def test_csrf_field_is_bound_to_cookie_and_token() -> None:
