@@ -75,7 +75,8 @@ def _respond(request: Request[Any, Any, Any], outcome: Outcome) -> Response[Any]
     if isinstance(outcome, visits.FormPage):
         headers = SECURITY_HEADERS
         if outcome.nonce is not None:
-            headers = {**headers, "set-cookie": _csrf_cookie_header(request, outcome.nonce)}
+            cookie = _csrf_cookie_header(outcome.nonce, secure=outcome.secure)
+            headers = {**headers, "set-cookie": cookie}
         return Response(outcome.html, media_type=MediaType.HTML, headers=headers)
     if isinstance(outcome, visits.SeeOther):
         return Redirect(outcome.url, status_code=303, headers=SECURITY_HEADERS)
@@ -87,7 +88,7 @@ def _respond(request: Request[Any, Any, Any], outcome: Outcome) -> Response[Any]
         media_type=MediaType.HTML,
     )
     if outcome.nonce is not None:
-        page.cookies.append(_csrf_cookie(request, outcome.nonce))
+        page.cookies.append(_csrf_cookie(outcome.nonce, secure=outcome.secure))
     return page
 
 
@@ -130,21 +131,16 @@ class AnsweringController(Controller):
         return _respond(request, outcome)
 
 
-def _csrf_cookie_header(request: Request[Any, Any, Any], nonce: str) -> str:
+def _csrf_cookie_header(nonce: str, *, secure: bool) -> str:
     """The `Set-Cookie` value of `_csrf_cookie`, written directly: the form page is the hottest
     response, and Litestar's Cookie goes through `http.cookies.SimpleCookie` (slow). Nonces are
     URL-safe base64 (a client's cookie is reused only when it looks like one), so they never
     need quoting."""
-    secure = "; Secure" if request.scope.get("scheme") == "https" else ""
-    return f"{COOKIE_NAME}={nonce}; HttpOnly; Path=/s/; SameSite=Lax{secure}"
+    flag = "; Secure" if secure else ""
+    return f"{COOKIE_NAME}={nonce}; HttpOnly; Path=/s/; SameSite=Lax{flag}"
 
 
-def _csrf_cookie(request: Request[Any, Any, Any], nonce: str) -> Cookie:
+def _csrf_cookie(nonce: str, *, secure: bool) -> Cookie:
     return Cookie(
-        key=COOKIE_NAME,
-        value=nonce,
-        path="/s/",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
+        key=COOKIE_NAME, value=nonce, path="/s/", httponly=True, samesite="lax", secure=secure
     )

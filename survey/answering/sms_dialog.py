@@ -30,25 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from questionnaires.schema import Questionnaire
-from survey.answering import sms_replies
+from survey.answering import sms_replies, store
 from survey.context import AppContext
 from survey.kernel import audit
 from survey.kernel.db import transaction, writer_queue
 from survey.kernel.phones import InvalidPhone, normalise_mobile
-from survey.models import (
-    InboundMessage,
-    Invitation,
-    OptOut,
-    QuestionnaireVersion,
-    Response,
-    SampledUnit,
-)
+from survey.models import InboundMessage, Invitation, OptOut, Response
 from survey.outreach import outbox
 from survey.outreach.invitations import stored_link
 from survey.outreach.messages import count_parts, render
@@ -58,6 +49,7 @@ __all__ = ["InboundOutcome", "InboundResult", "handle_inbound"]
 log = logging.getLogger("survey.sms.dialog")
 
 OPEN_STATUSES = ("pending", "sent", "delivered", "failed", "opened", "partial")
+ANSWERABLE_STATUSES = ("sent", "delivered", "opened", "partial")  # a reply answers these
 
 
 class InboundOutcome(StrEnum):
@@ -92,11 +84,7 @@ def handle_inbound(
     try:
         # SQLite: workers' writers queue without polling (survey.kernel.db.WriterQueue).
         with writer_queue(context.engine), transaction(context.sessions) as session:
-            if session.scalar(
-                sa.select(col(InboundMessage.id)).where(
-                    col(InboundMessage.message_id) == message_id
-                )
-            ):
+            if store.inbound_message_id(session, message_id):
                 return InboundResult(InboundOutcome.duplicate)
             session.add(InboundMessage(message_id=message_id, received_at=now))
             session.flush()
@@ -171,11 +159,7 @@ class _Conversation:
             )
             return InboundResult(InboundOutcome.reprompted, invitation.id)
 
-        response = self.session.scalar(
-            sa.select(Response)
-            .where(col(Response.invitation_id) == invitation.id)
-            .with_for_update()
-        )
+        response = store.lock_response(self.session, invitation.id)
         if response is None:
             response = Response(
                 invitation_id=invitation.id,
@@ -223,7 +207,7 @@ class _Conversation:
 
     def _opt_out_row(self) -> OptOut | None:
         for phone_hash in self.phone_hashes:
-            row = self.session.get(OptOut, phone_hash, with_for_update=True)
+            row = store.lock_opt_out(self.session, phone_hash)
             if row is not None:
                 return row
         return None
@@ -237,19 +221,9 @@ class _Conversation:
             )
         else:
             row.active, row.changed_at, row.source = True, self.now, "sms"
-        open_ids = list(
-            self.session.scalars(
-                self._for_phone(sa.select(col(Invitation.id))).where(
-                    col(Invitation.status).in_(OPEN_STATUSES)
-                )
-            )
-        )
+        open_ids = store.invitation_ids_for_phone(self.session, self.phone_hashes, OPEN_STATUSES)
         if open_ids:
-            self.session.execute(
-                sa.update(Invitation)
-                .where(col(Invitation.id).in_(open_ids))
-                .values(status="opted_out", opted_out_at=self.now)
-            )
+            store.close_opted_out_invitations(self.session, open_ids, self.now)
             outbox.cancel_queued(self.session, open_ids)
         latest = self._latest_invitation()
         audit.record(
@@ -286,30 +260,16 @@ class _Conversation:
         return InboundResult(InboundOutcome.opted_in, latest.id if latest else None)
 
     # -- look-ups ----------------------------------------------------------------------------
-    def _for_phone(self, query: sa.Select) -> sa.Select:
-        return query.join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id).where(
-            col(SampledUnit.phone_hash).in_(self.phone_hashes)
-        )
-
     def _open_invitation(self) -> Invitation | None:
-        query = self._for_phone(sa.select(Invitation)).where(
-            col(Invitation.status).in_(("sent", "delivered", "opened", "partial")),
-            col(Invitation.expires_at) > self.now,
+        return store.lock_open_invitation_for_phone(
+            self.session, self.phone_hashes, ANSWERABLE_STATUSES, self.now
         )
-        return self.session.scalars(
-            query.order_by(col(Invitation.id).desc()).limit(1).with_for_update(of=Invitation)
-        ).first()
 
     def _latest_invitation(self) -> Invitation | None:
-        query = self._for_phone(sa.select(Invitation)).order_by(col(Invitation.id).desc()).limit(1)
-        return self.session.scalars(query).first()
+        return store.latest_invitation_for_phone(self.session, self.phone_hashes)
 
     def _questionnaire(self, version_id: int) -> Questionnaire:
-        content = self.session.scalar(
-            sa.select(col(QuestionnaireVersion.content)).where(
-                col(QuestionnaireVersion.id) == version_id
-            )
-        )
+        content = store.questionnaire_version_content(self.session, version_id)
         return Questionnaire.from_dict(content or {})
 
     @staticmethod

@@ -1,5 +1,5 @@
-"""The rows behind a survey link: web answering's SQL, the only module of the domain that
-talks to the DBAPI layer.
+"""The rows behind a survey link and an SMS conversation: answering's SQL, the only module of
+the domain that builds or runs a query, and the only one that talks to the DBAPI layer.
 
 Opening a form and saving it are the service's most frequent requests: each is one short write
 transaction of two or three fixed statements, where SQLAlchemy's own per-statement and
@@ -7,10 +7,16 @@ per-transaction Python costs more than the database's work. So `WebAnswering.ope
 `save` send these statements to the DBAPI cursor (see survey.kernel.dbapi); the opt-out page
 reads the invitation with the same statement. The rarer statements (a questionnaire version's
 content, an opt-out) go through SQLAlchemy Core.
+
+The two-way SMS dialogue (survey.answering.sms_dialog) is rarer and richer: it reads and changes
+ORM objects in one write transaction, so its statements below are small functions on the
+caller's `Session`; the service decides, adds its new rows and owns the transaction. Its locks
+are part of the statements (`FOR UPDATE` on the invitation, the response and the opt-out row).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +27,33 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.kernel.dbapi import Driver, read_json, read_time
-from survey.models import Invitation
+from survey.models import (
+    InboundMessage,
+    Invitation,
+    OptOut,
+    QuestionnaireVersion,
+    Response,
+    SampledUnit,
+)
 
-__all__ = ["CLOSED_STATUSES", "NOT_YET_OPENED", "LinkRow", "LinkStore"]
+__all__ = [
+    "CLOSED_STATUSES",
+    "NOT_YET_OPENED",
+    "LinkRow",
+    "LinkStore",
+    "close_opted_out_invitations",
+    "inbound_message_id",
+    "invitation_ids_for_phone",
+    "latest_invitation_for_phone",
+    "lock_open_invitation_for_phone",
+    "lock_opt_out",
+    "lock_response",
+    "questionnaire_version_content",
+]
 
 CLOSED_STATUSES = frozenset({"completed", "expired", "opted_out"})
 NOT_YET_OPENED = ("pending", "sent", "delivered", "failed")
@@ -201,3 +229,84 @@ def _update_sql(mark: str, columns: tuple[str, ...]) -> str:
         raise ValueError(f"not an invitation column this path sets: {sorted(unknown)}")
     assignments = ", ".join(f"{column} = {mark}" for column in columns)
     return f"UPDATE invitation SET {assignments} WHERE id = {mark}"
+
+
+# -- the SMS dialogue: ORM statements on the caller's session ------------------------------------
+
+
+def inbound_message_id(session: Session, message_id: str) -> int | None:
+    """The id of the inbound message already recorded under the provider's `message_id`."""
+    return session.scalar(
+        sa.select(col(InboundMessage.id)).where(col(InboundMessage.message_id) == message_id)
+    )
+
+
+def lock_response(session: Session, invitation_id: int) -> Response | None:
+    """The invitation's response, locked for the transaction (`FOR UPDATE`)."""
+    return session.scalar(
+        sa.select(Response).where(col(Response.invitation_id) == invitation_id).with_for_update()
+    )
+
+
+def lock_opt_out(session: Session, phone_hash: str) -> OptOut | None:
+    """The opt-out entry of a phone hash, locked for the transaction (`FOR UPDATE`)."""
+    return session.get(OptOut, phone_hash, with_for_update=True)
+
+
+def _for_phone(query: sa.Select, phone_hashes: Sequence[str]) -> sa.Select:
+    """Only the invitations sent to one of these phone hashes (one number, every key)."""
+    return query.join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id).where(
+        col(SampledUnit.phone_hash).in_(phone_hashes)
+    )
+
+
+def invitation_ids_for_phone(
+    session: Session, phone_hashes: Sequence[str], statuses: Collection[str]
+) -> list[int]:
+    """The ids of the number's invitations in one of these statuses."""
+    return list(
+        session.scalars(
+            _for_phone(sa.select(col(Invitation.id)), phone_hashes).where(
+                col(Invitation.status).in_(statuses)
+            )
+        )
+    )
+
+
+def close_opted_out_invitations(session: Session, invitation_ids: list[int], now: datetime) -> None:
+    """Close these invitations as opted out at `now`."""
+    session.execute(
+        sa.update(Invitation)
+        .where(col(Invitation.id).in_(invitation_ids))
+        .values(status="opted_out", opted_out_at=now)
+    )
+
+
+def lock_open_invitation_for_phone(
+    session: Session, phone_hashes: Sequence[str], statuses: Collection[str], now: datetime
+) -> Invitation | None:
+    """The number's newest invitation in one of these statuses that has not expired by `now`,
+    locked for the transaction (`FOR UPDATE OF invitation`)."""
+    query = _for_phone(sa.select(Invitation), phone_hashes).where(
+        col(Invitation.status).in_(statuses),
+        col(Invitation.expires_at) > now,
+    )
+    return session.scalars(
+        query.order_by(col(Invitation.id).desc()).limit(1).with_for_update(of=Invitation)
+    ).first()
+
+
+def latest_invitation_for_phone(session: Session, phone_hashes: Sequence[str]) -> Invitation | None:
+    """The number's newest invitation, whatever its status (no lock)."""
+    query = _for_phone(sa.select(Invitation), phone_hashes).order_by(col(Invitation.id).desc())
+    return session.scalars(query.limit(1)).first()
+
+
+def questionnaire_version_content(session: Session, version_id: int) -> dict[str, Any] | None:
+    """The stored content of a questionnaire version, on the caller's session."""
+    content: dict[str, Any] | None = session.scalar(
+        sa.select(col(QuestionnaireVersion.content)).where(
+            col(QuestionnaireVersion.id) == version_id
+        )
+    )
+    return content

@@ -133,6 +133,9 @@ class AnsweringParts:
         self.csrf = CsrfSigner(context.settings.secret_key)
         self.throttle = Throttle()
         self.blank_forms = BlankForms()
+        # Citizens reach the service through a TLS proxy: the cookie is Secure whenever the
+        # public address is https, whatever scheme the proxy's request to us had.
+        self.secure_cookies = context.settings.https
 
 
 # -- what comes in and what goes out -----------------------------------------------------------
@@ -164,6 +167,7 @@ class FormPage:
 
     html: str
     nonce: str | None = None
+    secure: bool = False  # the cookie is Secure (the public base URL is https)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,7 @@ class Page:
     context: dict[str, Any]
     status: int = 200
     nonce: str | None = None
+    secure: bool = False  # the cookie is Secure (the public base URL is https)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +247,7 @@ def show_form(parts: AnsweringParts, token: str, visit: Visit) -> Outcome:
         html = parts.blank_forms.page(form, token.strip().lower(), lang, csrf_field)
     else:
         html = form_page(form, token, lang, csrf_field, saved=visit.saved)
-    return FormPage(html, nonce)
+    return FormPage(html, nonce, parts.secure_cookies)
 
 
 async def save_form(
@@ -310,7 +315,7 @@ def opt_out_page(parts: AnsweringParts, token: str, visit: Visit) -> Page:
         back_url=f"{base}?lang={lang}",
         csrf_token=parts.csrf.field_for(nonce, token),
     )
-    return replace(page, nonce=nonce)
+    return replace(page, nonce=nonce, secure=parts.secure_cookies)
 
 
 async def opt_out(

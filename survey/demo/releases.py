@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlmodel import col
-
 from survey.context import AppContext
+from survey.demo import store
 from survey.errors import SurveyError
 from survey.kernel.periods import parse_period, solar_month_of, tehran_day
 from survey.kernel.principal import Principal
-from survey.models import Invitation, Response, SampledUnit
 from survey.publication.releases import (
     StoredRelease,
     correct_release,
@@ -45,19 +42,11 @@ class DemoReleases:
 
 def months_with_responses(context: AppContext) -> dict[str, int]:
     """Completed responses per Solar Hijri month of their transaction day, oldest first."""
-    query = (
-        sa.select(col(SampledUnit.day), sa.func.count())
-        .select_from(Response)
-        .join(Invitation, col(Invitation.id) == Response.invitation_id)
-        .join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id)
-        .where(col(Response.status) == "completed")
-        .group_by(col(SampledUnit.day))
-    )
     months: dict[str, int] = {}
     with context.read_sessions() as session:
-        for day, count in session.execute(query):
+        for day, count in store.completed_responses_by_day(session):
             label = solar_month_of(day)
-            months[label] = months.get(label, 0) + int(count)
+            months[label] = months.get(label, 0) + count
     return dict(sorted(months.items()))
 
 

@@ -24,12 +24,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import sqlalchemy as sa
 import yaml
-from sqlmodel import col
 
 from survey.access import users
 from survey.context import AppContext
+from survey.demo import store
 from survey.demo.releases import DemoReleases, publish_demo_releases
 from survey.demo.survey_round import (
     CitizenReport,
@@ -45,7 +44,7 @@ from survey.kernel import audit
 from survey.kernel.db import transaction
 from survey.kernel.locale import persian_digits
 from survey.kernel.principal import Principal
-from survey.models import CHANNELS, Agency, AppUser, AuditLog, SamplingPlan, Service
+from survey.models import CHANNELS
 from survey.registry import agencies as registry
 from survey.registry import questionnaires as questionnaire_registry
 from survey.sampling import plans
@@ -166,8 +165,8 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
     """Registry, questionnaires, plan and users; what exists already is kept as it is."""
     with transaction(context.sessions) as session:
         # Entries that exist are kept as they are, even if someone has edited them since.
-        known_agencies = set(session.scalars(sa.select(col(Agency.code))))
-        known_services = set(session.scalars(sa.select(col(Service.code))))
+        known_agencies = store.agency_codes(session)
+        known_services = store.service_codes(session)
         agency_rows = [
             {
                 "code": a["code"],
@@ -195,9 +194,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
     text = demo_plan_text()
     with transaction(context.sessions) as session:
         # The demo plan is applied once; a plan applied since then by hand stays as it is.
-        existing_version = session.scalar(
-            sa.select(sa.func.max(SamplingPlan.version)).where(col(SamplingPlan.source) == text)
-        )
+        existing_version = store.plan_version_with_source(session, text)
         applied = existing_version is None
         if existing_version is None:
             detail = plans.apply_plan(
@@ -211,7 +208,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
         else:
             version = int(existing_version)
     with transaction(context.sessions) as session:
-        existing = set(session.scalars(sa.select(col(AppUser.username))))
+        existing = store.usernames(session)
         admin_token = ""
         for username, role, agency, name in DEMO_USERS:
             if username in existing:
@@ -436,14 +433,7 @@ def run_demo(
 def _run_number(context: AppContext) -> int:
     """How many streams earlier demo runs ingested (each run's stream has its own ids)."""
     with context.read_sessions() as session:
-        return int(
-            session.scalar(
-                sa.select(sa.func.count())
-                .select_from(AuditLog)
-                .where(col(AuditLog.action) == "demo.stream")
-            )
-            or 0
-        )
+        return store.audit_action_count(session, "demo.stream")
 
 
 def _record_stream(

@@ -38,16 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
-import sqlalchemy as sa
 import yaml
-from sqlmodel import col
 
 from questionnaires.schema import Item, ItemType, Questionnaire
 from survey.answering.webhooks import signature_for
 from survey.context import AppContext
+from survey.demo import store
 from survey.kernel.locale import ARABIC_INDIC_DIGITS, persian_digits
 from survey.kernel.periods import Period, solar_month_of, tehran_day
-from survey.models import Agency, Invitation, QuestionnaireVersion, SampledUnit, SamplingPlan
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.file import FileGateway
 from survey.outreach.schedule import next_allowed
@@ -88,12 +86,7 @@ def demo_sms_file(settings: Any) -> Path:
 def survey_moment(context: AppContext, now: datetime) -> datetime:
     """`now`, or the end of the quiet hours of the plan in force when now is inside them."""
     with context.read_sessions() as session:
-        quiet = session.scalar(
-            sa.select(col(SamplingPlan.quiet_hours))
-            .where(col(SamplingPlan.starts) <= tehran_day(now))
-            .order_by(col(SamplingPlan.starts).desc(), col(SamplingPlan.version).desc())
-            .limit(1)
-        )
+        quiet = store.quiet_hours_in_force(session, tehran_day(now))
     return next_allowed(now, quiet, context.settings.timezone)
 
 
@@ -135,21 +128,14 @@ def send_invitations(context: AppContext, sms_file: Path) -> InvitationRound:
     moment = survey_moment(context, now)
     round_context = _round_context(context, moment, sms_file)
     with context.read_sessions() as session:
-        first = int(session.scalar(sa.select(sa.func.max(Invitation.id))) or 0) + 1
+        first = store.highest_invitation_id(session) + 1
     dispatcher = _dispatcher(round_context, sms_file)
     try:
         report = dispatcher.run_once()
     finally:
         dispatcher.gateway.close()
     with context.read_sessions() as session:
-        opted_out = int(
-            session.scalar(
-                sa.select(sa.func.count())
-                .select_from(Invitation)
-                .where(col(Invitation.id) >= first, col(Invitation.status) == "opted_out")
-            )
-            or 0
-        )
+        opted_out = store.opted_out_since(session, first)
     return InvitationRound(
         context=round_context,
         sms_file=sms_file,
@@ -313,26 +299,11 @@ def _cast(
     if not ids:
         return []
     with context.read_sessions() as session:
-        rows = session.execute(
-            sa.select(
-                col(Invitation.id),
-                col(Invitation.mode),
-                col(Invitation.language),
-                col(Invitation.questionnaire_version_id),
-                col(SampledUnit.channel),
-                col(Agency.code),
-            )
-            .join(SampledUnit, col(SampledUnit.id) == Invitation.sampled_unit_id)
-            .join(Agency, col(Agency.id) == SampledUnit.agency_id)
-            .where(col(Invitation.id).in_(ids))
-            .order_by(col(Invitation.id))
-        ).all()
+        rows = store.citizen_rows(session, ids)
         versions = {
             v.id: Questionnaire.from_dict(v.content)
-            for v in session.scalars(
-                sa.select(QuestionnaireVersion).where(
-                    col(QuestionnaireVersion.id).in_({r.questionnaire_version_id for r in rows})
-                )
+            for v in store.questionnaire_versions(
+                session, {r.questionnaire_version_id for r in rows}
             )
             if v.id is not None  # stored rows have ids
         }

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
-import sqlalchemy as sa
-from sqlmodel import col
+from sqlalchemy.orm import Session
 
 from questionnaires.schema import Questionnaire
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
 from survey.kernel.periods import Period, parse_period
-from survey.models import Agency, Channel, Province, QuestionnaireVersion, Service
+from survey.models import Agency, Channel, Province, Service
+from survey.publication import store
 from survey.results.export import ExportResult, export_responses
 
 __all__ = [
@@ -137,18 +137,13 @@ def _tehran_today(context: AppContext) -> date:
     return tehran_day(context.clock())
 
 
-def _drivers(session: Any, responses: pd.DataFrame) -> tuple[list[str], str | None]:
+def _drivers(session: Session, responses: pd.DataFrame) -> tuple[list[str], str | None]:
     """Drivers of the questionnaire version most responses used, where the export has scores."""
     counts = responses.groupby(["questionnaire", "questionnaire_version"]).size()
     if counts.empty:
         return [], None
     qid, version = cast(tuple[str, Any], counts.idxmax())  # the (questionnaire, version) key
-    content = session.scalar(
-        sa.select(col(QuestionnaireVersion.content)).where(
-            col(QuestionnaireVersion.qid) == qid,
-            col(QuestionnaireVersion.version) == int(version),
-        )
-    )
+    content = store.questionnaire_content(session, qid, int(version))
     if content is None:
         return [], None
     questionnaire = Questionnaire.from_dict(content, file=f"{qid}@{version}")
@@ -164,34 +159,19 @@ def _codes(frames: list[pd.DataFrame], column: str) -> set[str]:
     return found
 
 
-def _names(session: Any, exports: list[ExportResult]) -> dict[str, dict[str, dict[str, str]]]:
+_Named = type[Agency] | type[Service] | type[Province] | type[Channel]  # tables with names
+
+
+def _names(session: Session, exports: list[ExportResult]) -> dict[str, dict[str, dict[str, str]]]:
     """Persian and English names of every code the release's tables can show."""
     frames = [e.responses for e in exports] + [e.frame_counts for e in exports]
-    wanted = {
-        "agencies": (
-            (col(Agency.code), col(Agency.name_fa), col(Agency.name_en)),
-            _codes(frames, "agency"),
-        ),
-        "services": (
-            (col(Service.code), col(Service.name_fa), col(Service.name_en)),
-            _codes(frames, "service"),
-        ),
-        "provinces": (
-            (col(Province.code), col(Province.name_fa), col(Province.name_en)),
-            _codes(frames, "province"),
-        ),
-        "channels": ((col(Channel.code), col(Channel.name_fa), col(Channel.name_en)), None),
+    wanted: dict[str, tuple[_Named, set[str] | None]] = {
+        "agencies": (Agency, _codes(frames, "agency")),
+        "services": (Service, _codes(frames, "service")),
+        "provinces": (Province, _codes(frames, "province")),
+        "channels": (Channel, None),
     }
-    names: dict[str, dict[str, dict[str, str]]] = {}
-    for key, ((code_column, name_fa, name_en), codes) in wanted.items():
-        query = sa.select(code_column, name_fa, name_en)
-        if codes is not None:
-            query = query.where(code_column.in_(sorted(codes)))
-        names[key] = {
-            str(code): {"fa": str(fa), "en": str(en)}
-            for code, fa, en in session.execute(query.order_by(code_column))
-        }
-    return names
+    return {key: store.code_names(session, table, codes) for key, (table, codes) in wanted.items()}
 
 
 def _questionnaire_counts(responses: pd.DataFrame) -> dict[str, int]:

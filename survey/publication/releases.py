@@ -22,12 +22,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute, Session, defer
-from sqlmodel import col
+from sqlalchemy.orm import Session
 
 from survey.context import AppContext
 from survey.errors import Conflict, InvalidInput, NotFound, Problem
@@ -35,6 +33,7 @@ from survey.kernel import audit
 from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
 from survey.models import Release
+from survey.publication import store
 
 if TYPE_CHECKING:
     from analysis.release import ReleaseTables
@@ -126,7 +125,7 @@ MAX_ID = 2**31 - 1  # ids beyond the column's range exist nowhere (and must not 
 
 
 def _row(session: Session, release_id: int) -> Release | None:
-    return session.get(Release, release_id) if 0 < release_id <= MAX_ID else None
+    return store.release_by_id(session, release_id) if 0 < release_id <= MAX_ID else None
 
 
 def get_release(session: Session, release_id: int) -> StoredRelease:
@@ -165,11 +164,7 @@ def list_releases(session: Session, *, status: str | None = None) -> list[Stored
             f"status: expected one of {', '.join(STATUSES)}; got {status!r}",
             [Problem(f"expected one of {', '.join(STATUSES)}", field="status")],
         )
-    content = cast("QueryableAttribute[str]", Release.content)  # SQLModel types it as str
-    query = sa.select(Release).options(defer(content))
-    if status is not None:
-        query = query.where(col(Release.status) == status)
-    rows = list(session.scalars(query))
+    rows = store.releases(session, status=status)
     rows.sort(
         key=lambda r: (r.published_at or r.created_at, r.id or 0),
         reverse=True,
@@ -195,14 +190,7 @@ def _superseded_by(session: Session, ids: list[int]) -> dict[int, int]:
     """For each id, the published release that corrects it (if any)."""
     if not ids:
         return {}
-    rows = session.execute(
-        sa.select(col(Release.supersedes_id), col(Release.id)).where(
-            col(Release.supersedes_id).in_(ids),
-            col(Release.status) == "published",
-        )
-    )
-    # Both columns hold ids here (the filter excludes NULL); the check is for the type checker.
-    return {int(old): int(new) for old, new in rows if old is not None and new is not None}
+    return store.superseding_releases(session, ids)
 
 
 _PARSED: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -334,13 +322,7 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
     principal.require_roles("admin", "statistician")
     now = context.clock()
     with transaction(context.sessions) as session:
-        row = (
-            session.scalar(
-                sa.select(Release).where(col(Release.id) == release_id).with_for_update()
-            )
-            if 0 < release_id <= MAX_ID
-            else None
-        )
+        row = store.lock_release(session, release_id) if 0 < release_id <= MAX_ID else None
         if row is None:
             raise NotFound(f"release {release_id} does not exist")
         if row.status == "published":
@@ -390,12 +372,7 @@ def publish_release(context: AppContext, principal: Principal, release_id: int) 
 def current_release(session: Session, period: str) -> StoredRelease | None:
     """The current published release of a period (the highest number), if any: the one a
     correction must supersede."""
-    row = session.scalar(
-        sa.select(Release)
-        .where(col(Release.period) == period, col(Release.status) == "published")
-        .order_by(col(Release.number).desc())
-        .limit(1)
-    )
+    row = store.current_published_release(session, period)
     return None if row is None else _stored(row, None)
 
 
@@ -414,14 +391,7 @@ def _store_draft(
     digest = content_hash(text)
     try:
         with transaction(context.sessions) as session:
-            number = 1 + int(
-                session.scalar(
-                    sa.select(sa.func.coalesce(sa.func.max(Release.number), 0)).where(
-                        col(Release.period) == period
-                    )
-                )
-                or 0
-            )
+            number = 1 + store.highest_release_number(session, period)
             row = Release(
                 period=period,
                 period_start=date.fromisoformat(content["period_start"]),

@@ -27,5 +27,6 @@ def app(migrated_settings: Settings, context: AppContext) -> Litestar:
 
 @pytest.fixture
 def client(app: Litestar) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+    """On https, as the test settings' public base URL says: cookies are Secure there."""
+    with TestClient(app, base_url="https://testserver.local") as test_client:
         yield test_client

@@ -97,7 +97,7 @@ def test_production_refuses_a_short_webhook_secret_and_a_plain_http_address() ->
         "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",
     }
     assert Settings.from_env(production).https
-    with pytest.raises(ConfigurationError, match="at least 32 bytes .* got 31"):
+    with pytest.raises(ConfigurationError, match=r"at least 32 bytes .* got 31"):
         Settings.from_env({**production, "SURVEY_SMS_WEBHOOK_SECRET": "w" * 31})
     plain = {**production, "SURVEY_PUBLIC_BASE_URL": "http://survey.example.ir"}
     with pytest.raises(ConfigurationError, match="must be an https:// address"):

@@ -300,7 +300,8 @@ def test_csrf_cookie_attributes_and_a_forged_cookie_is_not_echoed(
     cookie = page.headers["set-cookie"]
     nonce = re.match(r"s_csrf=([A-Za-z0-9_-]{16,64}); ", cookie)
     assert nonce, cookie
-    assert {"HttpOnly", "Path=/s/", "SameSite=Lax"} <= {p.strip() for p in cookie.split(";")}
+    parts = {p.strip() for p in cookie.split(";")}
+    assert {"HttpOnly", "Path=/s/", "SameSite=Lax", "Secure"} <= parts  # the base URL is https
     again = client.get(f"/s/{invited.token}")  # the browser sends its cookie back: kept
     assert again.headers["set-cookie"].startswith(f"s_csrf={nonce[1]};")
     client.cookies.clear()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -36,13 +34,6 @@ def _rows(page: str, table: str) -> dict[str, str]:
     body = page.split(f'<table class="{table}">', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r'<tr[^>]*data-domain="([^"]+)"[^>]*>(.*?)</tr>', body, re.S)
     return {key: " ".join(re.sub(r"<[^>]+>", " ", row).split()) for key, row in rows}
-
-
-@pytest.fixture
-def client(app: Litestar) -> Iterator[TestClient]:
-    """The page on https, as the test settings' public base URL says: its cookie is Secure."""
-    with https_client(app) as test_client:
-        yield test_client
 
 
 def test_propose_simulate_and_apply_on_the_page(client: TestClient, context: AppContext) -> None:
