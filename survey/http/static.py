@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_AGE = 3600
@@ -52,7 +53,7 @@ def _answer(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
-def static_file(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+def static_file(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
     return _answer(name, request)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from survey.errors import NotFound
+from survey.kernel.spreadsheet import csv_text
 from survey.publication.dictionary import DICTIONARY
 from survey.publication.releases import StoredRelease
 
@@ -69,8 +70,10 @@ def _codes(release: StoredRelease) -> pd.DataFrame:
 
 
 def table_csv(frame: pd.DataFrame) -> str:
-    """UTF-8 CSV, one header line, empty cells for missing values, floats at full precision."""
-    return str(frame.to_csv(index=False, lineterminator="\n"))
+    """UTF-8 CSV, one header line, empty cells for missing values, floats at full precision;
+    a text cell a spreadsheet would run as a formula is neutralised (survey.kernel.spreadsheet:
+    agency and service names come from people)."""
+    return csv_text(frame)
 
 
 def _plain(value: Any) -> Any:
