@@ -115,6 +115,10 @@ def regress(
         )
     except patsy.PatsyError as error:
         raise RegressionError(f"formula {formula!r}: {error}") from None
+    if x_frame.shape[1] == 0:
+        raise RegressionError(
+            f"formula {formula!r}: nothing to estimate; give a term or keep the intercept"
+        )
     model = _Model(
         design=design,
         y=_response(y_frame, family, formula),

@@ -69,12 +69,14 @@ def parse_time(value: str | None, field: str, *, end: bool = False) -> datetime 
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return start + timedelta(days=1) if end else start
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # a time near year 1 or 9999 may not exist in UTC
+    except (ValueError, OverflowError):
         raise InvalidInput(
             "the audit filter is wrong",
-            [Problem(f"expected YYYY-MM-DD or an ISO time; got {value!r}", field=field)],
+            [Problem(f"expected YYYY-MM-DD or an ISO time; got {value[:40]!r}", field=field)],
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def read_audit_log(context: AppContext, filters: AuditFilters) -> AuditLogView:

@@ -135,6 +135,8 @@ def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by"
     for name in names:
         if name not in columns:
             raise _invalid(f"{field}: {name!r} is not a column of the period's export", field)
+        if names.count(name) > 1:
+            raise _invalid(f"{field}: {name!r} is given more than once", field)
     return names
 
 

@@ -560,7 +560,7 @@ def simulate_plan(
     """Evaluate the plan file's rates (as `survey.sampling.draw` applies them) on the design inputs
     of its sidecar, and simulate `periods` periods."""
     plan = parse_plan(plan_text, file=file)
-    design = _read_design(design_text, file)
+    design = _read_design(design_text, DESIGN_FIELD)
     try:
         records = dict(design["proposal"])
         strata = pd.DataFrame(list(records["strata"]))
@@ -571,18 +571,33 @@ def simulate_plan(
         result = simulate(proposal, periods=periods, seed=seed)
     except SampleDesignError as exc:
         raise _design_error(exc, "design") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # The sidecar is a file people edit: a missing key or a value of the wrong kind is
+        # theirs to mend, not a server error.
+        raise InvalidInput(
+            f"{DESIGN_FIELD}: the design file is not as `survey plans propose` writes it "
+            f"({type(exc).__name__}: {str(exc)[:120]}); propose the plan again",
+            [Problem(f"{type(exc).__name__}: {str(exc)[:120]}", DESIGN_FIELD)],
+        ) from None
     return PlanSimulation(proposal, result)
+
+
+DESIGN_FIELD = "design_yaml"
 
 
 def _read_design(text: str, file: str) -> Mapping[str, Any]:
     try:
         design = load_yaml(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         reason = str(exc)[:200]
-        raise InvalidInput(f"{file}: the design file is not valid YAML: {reason}") from None
+        raise InvalidInput(
+            f"{file}: the design file is not valid YAML: {reason}", [Problem(reason, file)]
+        ) from None
     if not isinstance(design, dict) or not isinstance(design.get("proposal"), dict):
         raise InvalidInput(
-            f"{file}: not a design file (expected the 'proposal' written by `survey plans propose`)"
+            f"{file}: not a design file (expected the 'proposal' written by `survey plans "
+            "propose`)",
+            [Problem("expected the 'proposal' mapping", file)],
         )
     return design
 

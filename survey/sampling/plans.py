@@ -143,10 +143,12 @@ class PlanFile(_Strict):
     strata: Annotated[list[Dimension], Field(min_length=1)] = list(DEFAULT_STRATA)
     default_rate: Number
     rates: list[RateRule] = []
-    contact_rule_days: Annotated[StrictInt, Field(ge=0)] = 90
+    # Upper bounds keep every date the service derives from a plan representable (a plan of
+    # 10^9 days was accepted once and stopped all invitations with an OverflowError).
+    contact_rule_days: Annotated[StrictInt, Field(ge=0, le=3660)] = 90
     quiet_hours: list[str] | None
-    reminder_after_hours: Annotated[Number, Field(gt=0)] | None
-    expires_after_days: Annotated[Number, Field(gt=0)]
+    reminder_after_hours: Annotated[Number, Field(gt=0, le=24 * 366)] | None
+    expires_after_days: Annotated[Number, Field(gt=0, le=366)]
     questionnaires: Annotated[list[QuestionnaireChoice], Field(min_length=1)]
 
     _check_default_rate = field_validator("default_rate", mode="before")(_rate)
@@ -236,8 +238,9 @@ def parse_plan(text: str, *, file: str) -> dict[str, Any]:
     try:
         loader = _PlanLoader(text)  # the reader refuses control characters here already
         data = loader.get_single_data()
-    except (ValueError, TypeError) as exc:
-        # PyYAML's constructors raise these for values such as the date 2026-13-01.
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for values such as the date 2026-13-01 or an
+        # explicit `!!timestamp foo`.
         raise PlanError(f"{file}: a value cannot be read: {str(exc)[:200]}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
