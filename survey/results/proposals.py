@@ -613,7 +613,10 @@ def _plan_rates(plan: Mapping[str, Any], strata: pd.DataFrame, file: str) -> np.
         conditions = tuple((k, str(v)) for k, v in entry.items() if k in DIMENSIONS)
         rules.append(RateRule(conditions, float(entry["rate"])))
     default = plan.get("default_rate")
-    if not isinstance(default, int | float) or isinstance(default, bool):
+    default_rate = 0.0
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        default_rate = float(default)
+    else:
         problems.append(Problem(f"expected a number, got {default!r}", "default_rate"))
     if problems:
         raise InvalidInput(f"{file}: the plan's rates cannot be read", problems)
@@ -624,7 +627,7 @@ def _plan_rates(plan: Mapping[str, Any], strata: pd.DataFrame, file: str) -> np.
             starts=date.min,
             seed=b"",
             strata=tuple(plan.get("strata") or ("agency", "service", "channel")),
-            default_rate=float(default),  # type: ignore[arg-type]
+            default_rate=default_rate,
             rules=tuple(rules),
         )
     except ValueError as exc:

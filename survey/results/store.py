@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from survey.kernel.periods import Period
 from survey.models import (
@@ -43,14 +43,20 @@ __all__ = [
     "sent_parts",
 ]
 
-_resp = Response.__table__  # type: ignore[attr-defined]
-_inv = Invitation.__table__  # type: ignore[attr-defined]
-_unit = SampledUnit.__table__  # type: ignore[attr-defined]
-_agency = Agency.__table__  # type: ignore[attr-defined]
-_service = Service.__table__  # type: ignore[attr-defined]
-_plan = SamplingPlan.__table__  # type: ignore[attr-defined]
-_qv = QuestionnaireVersion.__table__  # type: ignore[attr-defined]
-_outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model (queries here build DataFrames: no ORM objects needed)."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+_resp = _table(Response)
+_inv = _table(Invitation)
+_unit = _table(SampledUnit)
+_agency = _table(Agency)
+_service = _table(Service)
+_plan = _table(SamplingPlan)
+_qv = _table(QuestionnaireVersion)
+_outbox = _table(OutboxMessage)
 
 DISPOSITION_COLUMNS: tuple[str, ...] = (
     "group",
