@@ -31,6 +31,7 @@ rendered again, is fitted; anything else is a 422 naming the offending token.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -42,7 +43,7 @@ import pandas as pd
 from analysis import SurveyDesign
 from analysis.drivers import Method, key_drivers
 from analysis.errors import AnalysisError
-from analysis.formula_grammar import FormulaError, parse_formula
+from analysis.formula_grammar import FormulaError, ParsedFormula, parse_formula
 from analysis.regression import Family, regress
 from analysis.small_areas import Method as SmallAreaMethod
 from analysis.small_areas import Variance, small_area_estimates
@@ -120,14 +121,53 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def safe_formula(formula: str, columns: set[str]) -> str:
+# One formula must not take the server's memory: patsy builds the whole design matrix before
+# anything can check it (C(response_id):C(agency) on 255 rows took 2.6 GB).
+MAX_COEFFICIENTS = 1_000
+MAX_MATRIX_CELLS = 50_000_000  # rows x coefficients: 400 MB of float64
+
+
+def safe_formula(formula: str, responses: pd.DataFrame) -> str:
     """The formula as our own grammar reads it (analysis.formula_grammar), re-rendered: patsy
     evaluates Python, so only this rendering of a parse tree ever reaches it, never the text
-    a caller sent."""
+    a caller sent. Refused too when its design matrix could not fit in memory."""
     try:
-        return parse_formula(formula, columns).render()
+        parsed = parse_formula(formula, set(responses.columns))
     except FormulaError as exc:
         raise _invalid(str(exc), "formula") from None
+    size = _coefficients_bound(parsed, responses)
+    if size > MAX_COEFFICIENTS or size * len(responses) > MAX_MATRIX_CELLS:
+        raise _invalid(
+            f"formula: its categories would make up to {size:,} coefficients over "
+            f"{len(responses):,} responses; at most {MAX_COEFFICIENTS:,} coefficients (and "
+            f"{MAX_MATRIX_CELLS:,} matrix cells) are fitted: use fewer or coarser categories",
+            "formula",
+        )
+    return parsed.render()
+
+
+def _coefficients_bound(parsed: ParsedFormula, responses: pd.DataFrame) -> int:
+    """An upper bound of the columns patsy would build: per term, the product over its
+    columns of (levels + 1) for categorical ones (C(...) or text) and 2 for numeric ones."""
+    total = 1
+    for term in parsed.terms:
+        if term.startswith("-"):
+            continue
+        size = 1
+        for column in parsed.columns:
+            quoted = f'Q("{column}")'
+            if quoted not in term and not re.search(
+                rf"(?<![\w.]){re.escape(column)}(?![\w.])", term
+            ):
+                continue
+            values = responses[column]
+            wrapped = f"C({column}" in term or f"C({quoted}" in term
+            categorical = wrapped or not pd.api.types.is_numeric_dtype(values)
+            size *= int(values.nunique()) + 1 if categorical else 2
+            if size > MAX_COEFFICIENTS:
+                return size
+        total += size
+    return total
 
 
 def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by") -> list[str]:
@@ -144,7 +184,7 @@ def _by_columns(by: str | list[str] | None, columns: set[str], field: str = "by"
 def run_regression(context: AppContext, body: RegressIn) -> dict[str, Any]:
     data = period_data(context, body.period)
     columns = set(data.responses.columns)
-    formula = safe_formula(body.formula, columns)
+    formula = safe_formula(body.formula, data.responses)
     by = _by_columns(body.by, columns)
     try:
         # The analysis package checks the family itself (a 422 naming it): no narrowing here.

@@ -3,6 +3,8 @@ now a 4xx naming the problem."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from litestar.testing import TestClient
 
@@ -97,3 +99,32 @@ def test_an_audit_filter_beyond_the_calendar_is_a_422(
         headers=staff_token(context, "admin"),
     )
     assert response.status_code == 422 and response.json()["problems"][0]["field"] == "since"
+
+
+def test_a_formula_too_large_for_memory_is_refused_before_it_is_built(
+    client: TestClient, context: AppContext
+) -> None:
+    """patsy builds the whole design matrix first: C(response_id) crossed with a few factors
+    took 2.6 GB for 255 rows. The refusal comes from counting the categories instead."""
+    world = _period(context)
+    started = time.perf_counter()
+    response = client.post(
+        "/api/v1/analysis/regress",
+        json={
+            "period": PERIOD,
+            "formula": "score_q_overall ~ C(response_id):C(agency):C(service):C(channel)",
+        },
+        headers=_headers(world),
+    )
+    assert time.perf_counter() - started < 10
+    assert response.status_code == 422, response.text[:300]
+    assert "coefficients" in response.json()["problems"][0]["message"]
+    fine = client.post(
+        "/api/v1/analysis/regress",
+        json={
+            "period": PERIOD,
+            "formula": "score_q_overall ~ C(agency) + C(channel) * score_q_time",
+        },
+        headers=_headers(world),
+    )
+    assert fine.status_code == 200, fine.text[:300]
