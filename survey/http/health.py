@@ -45,15 +45,15 @@ def readyz(context: Context) -> Response[dict[str, object]]:
     except sa.exc.SQLAlchemyError as exc:
         problem = f"database unreachable: {type(exc).__name__}"
         return Response({"status": "unavailable", "problems": [problem]}, status_code=503)
-    busy = db.write_probe(context.engine)
-    if busy is not None:
-        return Response({"status": "unavailable", "problems": [busy]}, status_code=503)
     if current != heads:
         problem = (
             f"database schema at {sorted(current) or 'nothing'}, code expects {sorted(heads)}; "
             "run `survey db upgrade`"
         )
         return Response({"status": "unavailable", "problems": [problem]}, status_code=503)
+    busy = db.write_probe(context.engine)  # after the schema check: the tables exist
+    if busy is not None:
+        return Response({"status": "unavailable", "problems": [busy]}, status_code=503)
     return Response({"status": "ready", "revision": sorted(current)}, status_code=200)
 
 

@@ -231,8 +231,11 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError)
 
 
-# The tables every request that writes needs: a lock on one of them stops the service.
+# The tables the service's requests need: a lock on one of them stops the service (api_key:
+# every authenticated call; contact: the contact rule of every batch).
 HOT_TABLES = (
+    "api_key",
+    "contact",
     "service_transaction",
     "frame_count",
     "sampled_unit",
