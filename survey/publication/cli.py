@@ -5,15 +5,32 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pandas as pd
 
 from survey.context import open_context
+from survey.errors import InvalidInput
 from survey.kernel.console import cli_principal, format_table
 from survey.kernel.periods import format_date
-from survey.publication.releases import StoredRelease
+from survey.publication.dictionary import dictionary_json
+from survey.publication.open_data import (
+    TABLE_NAMES,
+    release_detail,
+    table_csv,
+    table_frame,
+    table_records,
+)
+from survey.publication.releases import (
+    StoredRelease,
+    correct_release,
+    create_release,
+    get_release,
+    list_releases,
+    publish_release,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,7 +96,6 @@ def _describe(release: StoredRelease) -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from survey.publication.releases import create_release
 
     context = open_context(args)
     try:
@@ -93,7 +109,6 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from survey.publication.releases import list_releases
 
     context = open_context(args)
     try:
@@ -124,8 +139,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from survey.publication.open_data import release_detail, table_frame, table_records
-    from survey.publication.releases import get_release
 
     context = open_context(args)
     try:
@@ -149,12 +162,6 @@ def _show(args: argparse.Namespace) -> int:
 
 def _files(args: argparse.Namespace) -> int:
     """The open-data files of a release, as the API serves them, for officials offline."""
-    from pathlib import Path
-
-    from survey.errors import InvalidInput
-    from survey.publication.dictionary import dictionary_json
-    from survey.publication.open_data import TABLE_NAMES, table_csv, table_frame
-    from survey.publication.releases import get_release
 
     context = open_context(args)
     try:
@@ -205,7 +212,6 @@ def _rank(rank: Any, low: Any, high: Any) -> str | None:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from survey.publication.releases import publish_release
 
     context = open_context(args)
     try:
@@ -218,7 +224,6 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _correct(args: argparse.Namespace) -> int:
-    from survey.publication.releases import correct_release
 
     context = open_context(args)
     try:

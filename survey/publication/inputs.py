@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from questionnaires.schema import Questionnaire
 from survey.context import AppContext
 from survey.errors import InvalidInput, Problem
-from survey.kernel.periods import Period, parse_period
+from survey.kernel.periods import Period, parse_period, tehran_day
 from survey.models import Agency, Channel, Province, Service
 from survey.publication import store
 from survey.results.export import ExportResult, export_responses
@@ -132,7 +132,6 @@ def compute_snapshot(context: AppContext, period: Period) -> dict[str, Any]:
 
 
 def _tehran_today(context: AppContext) -> date:
-    from survey.kernel.periods import tehran_day
 
     return tehran_day(context.clock())
 

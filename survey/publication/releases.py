@@ -34,6 +34,8 @@ from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
 from survey.models import Release
 from survey.publication import store
+from survey.publication.changes import describe_changes, estimate_changes
+from survey.publication.inputs import compute_snapshot, parse_release_period
 
 if TYPE_CHECKING:
     from analysis.release import ReleaseTables
@@ -259,7 +261,6 @@ def _stored(row: Release, superseded_by: int | None) -> StoredRelease:
 def create_release(context: AppContext, principal: Principal, period: str) -> StoredRelease:
     """Compute the period's tables from the current data and store them as a draft."""
     principal.require_roles("admin", "statistician")
-    from survey.publication.inputs import compute_snapshot, parse_release_period
 
     parsed = parse_release_period(period)
     with context.read_sessions() as session:
@@ -282,8 +283,6 @@ def correct_release(
     supersedes a published release; its note is the staff's words plus the estimates that
     differ from the release it corrects."""
     principal.require_roles("admin", "statistician")
-    from survey.publication.changes import describe_changes, estimate_changes
-    from survey.publication.inputs import compute_snapshot, parse_release_period
 
     text = (note or "").strip()
     if not text:

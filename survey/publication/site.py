@@ -26,6 +26,7 @@ from survey.errors import NotFound
 from survey.kernel.locale import language_or_default
 from survey.publication import images, releases, view
 from survey.publication.releases import StoredRelease
+from survey.registry.questionnaires import find
 
 if TYPE_CHECKING:  # analysis.release is imported when a release's tables are first read
     from analysis.release import ReleaseTables
@@ -180,7 +181,6 @@ def _release_id(text: str) -> int:
 
 def _labels(session: Session, release: Release, lang: str) -> dict[str, str]:
     """Item texts of the release's questionnaires, for the drivers table."""
-    from survey.registry.questionnaires import find
 
     labels: dict[str, str] = {}
     for entry in release.questionnaire_versions:

@@ -16,6 +16,7 @@ from survey.kernel.console import cli_principal, format_table, read_text_file
 from survey.kernel.periods import parse_day, parse_period
 from survey.kernel.spreadsheet import csv_text
 from survey.results import proposals as plan_proposals
+from survey.results.export import export_responses, record_export, write_export
 from survey.results.rates import DISPOSITIONS, GROUPINGS, RATES, response_rates
 
 
@@ -89,7 +90,6 @@ def _rates(args: argparse.Namespace) -> int:
 
 
 def _export_responses(args: argparse.Namespace) -> int:
-    from survey.results.export import export_responses, record_export, write_export
 
     start = parse_day(args.date_from, field="from")
     end = parse_day(args.date_to, field="to")

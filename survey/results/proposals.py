@@ -53,6 +53,7 @@ from survey.errors import InvalidInput, NotFound, Problem
 from survey.ingestion.frames import frame_counts
 from survey.kernel import audit
 from survey.kernel.db import transaction
+from survey.kernel.locale import fold_digits
 from survey.kernel.periods import Period, PeriodError, format_date, parse_day, parse_period
 from survey.kernel.principal import Principal
 from survey.kernel.spreadsheet import csv_text
@@ -672,7 +673,6 @@ _REQUEST_FIELDS = (
 WithinRule = Literal["optimal", "neyman", "proportional", "equal"]
 WITHIN_RULES: tuple[WithinRule, ...] = ("optimal", "neyman", "proportional", "equal")
 BY_CHOICES = (*DIMENSIONS, "all")
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
 
 
 @dataclass(frozen=True)
@@ -720,7 +720,7 @@ def _number(
         problems.append(Problem(f"expected a number, got {raw!r}", key))
         return None
     try:
-        number = float(str(raw).strip().translate(_DIGITS))
+        number = float(fold_digits(str(raw).strip()))
     except ValueError:
         problems.append(Problem(f"expected a number, got {raw!r}", key))
         return None
