@@ -27,6 +27,7 @@ from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
 from analysis.regression import regress
 from analysis.small_areas import small_area_estimates
+from analysis.spreadsheet import csv_text
 
 MEAN_METHODS = {"publication": None, "wald": "wald", "normal": "normal"}
 PROPORTION_METHODS = {
@@ -255,5 +256,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.format == "json":
         sys.stdout.write(table.to_json(orient="records", double_precision=15) + "\n")
     else:
-        table.to_csv(sys.stdout, index=False)
+        sys.stdout.write(csv_text(table, lineterminator="\n"))
     return 0

@@ -365,3 +365,15 @@ def test_sae_auxiliary_errors_are_named(export, tmp_path, capsys):
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_csv_output_neutralises_spreadsheet_formulas(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    """Domain labels come from the data: one that starts a formula is written as text."""
+    frame = pd.read_csv(APISTRAT)
+    frame["stype"] = frame["stype"].map({"E": "=HYPERLINK(1)", "H": "@SUM(1)", "M": "-2+3"})
+    path = tmp_path / "hostile.csv"
+    frame.to_csv(path, index=False)
+    assert main(["estimate", str(path), *DESIGN, "--mean", "api00", "--by", "stype"]) == 0
+    table = pd.read_csv(StringIO(capsys.readouterr().out))
+    assert sorted(table["stype"]) == ["'-2+3", "'=HYPERLINK(1)", "'@SUM(1)"]
+    assert pd.api.types.is_float_dtype(table["estimate"])  # numbers stay numbers
