@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from survey.errors import ConfigurationError
 
@@ -105,7 +106,12 @@ class Settings:
                 "secret with the SMS provider)"
             )
         public_base_url = env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
-        public_base_url = public_base_url.strip().rstrip("/")
+        public_base_url = _base_url(public_base_url.strip().rstrip("/"))
+        if production and raw_webhook and webhook_secret in (secret_key, secret_key.hex().encode()):
+            raise ConfigurationError(
+                "SURVEY_SMS_WEBHOOK_SECRET must differ from SURVEY_SECRET_KEY in production: "
+                "the SMS provider holds the webhook secret, never the key to citizens' phones"
+            )
         allow_http = _optional_flag(env_vars, "SURVEY_ALLOW_HTTP") or False
         if production and not public_base_url.startswith("https://") and not allow_http:
             raise ConfigurationError(
@@ -123,6 +129,13 @@ class Settings:
             if part.strip()
         )
 
+        metrics_token = env_vars.get("SURVEY_METRICS_TOKEN", "").strip()
+        if production and metrics_token and len(metrics_token) < 32:
+            raise ConfigurationError(
+                f"SURVEY_METRICS_TOKEN must be at least 32 characters in production; got "
+                f"{len(metrics_token)}"
+            )
+        trusted_proxies = _networks(env_vars, "SURVEY_TRUSTED_PROXIES")
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -140,14 +153,14 @@ class Settings:
             phone_retention_days=_positive_int(
                 env_vars, "SURVEY_PHONE_RETENTION_DAYS", DEFAULT_PHONE_RETENTION_DAYS
             ),
-            metrics_token=env_vars.get("SURVEY_METRICS_TOKEN", "").strip(),
+            metrics_token=metrics_token,
             db_lock_timeout=_optional_seconds(env_vars, "SURVEY_DB_LOCK_TIMEOUT"),
             db_statement_timeout=_optional_seconds(env_vars, "SURVEY_DB_STATEMENT_TIMEOUT")
             or DEFAULT_DB_STATEMENT_TIMEOUT,
             db_pool_timeout=_optional_seconds(env_vars, "SURVEY_DB_POOL_TIMEOUT")
             or DEFAULT_DB_POOL_TIMEOUT,
             db_pool_size=_positive_int(env_vars, "SURVEY_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
-            trusted_proxies=_networks(env_vars, "SURVEY_TRUSTED_PROXIES"),
+            trusted_proxies=trusted_proxies,
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -221,8 +234,31 @@ def _networks(env_vars: Mapping[str, str], name: str) -> tuple[str, ...]:
                 f"{name}: {text[:60]!r} is not an IP address or network (e.g. 10.0.0.5 or "
                 "10.0.0.0/24)"
             ) from None
+        if network.prefixlen < (8 if network.version == 4 else 32):
+            raise ConfigurationError(
+                f"{name}: {text[:60]!r} would trust nearly every address to name its own "
+                "client address; name the proxies themselves (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            )
         found.append(str(network.network_address) if network.num_addresses == 1 else str(network))
     return tuple(found)
+
+
+def _base_url(url: str) -> str:
+    """The public base URL: http(s)://host[:port][/path], no credentials, no spaces."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or any(c.isspace() for c in url)
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigurationError(
+            "SURVEY_PUBLIC_BASE_URL must look like https://survey.example.ir (a scheme and a "
+            f"host, no user, query or spaces); got {url[:80]!r}"
+        )
+    return url
 
 
 def _optional_seconds(env_vars: Mapping[str, str], name: str) -> float | None:

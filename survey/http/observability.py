@@ -14,7 +14,7 @@ import re
 import time
 from typing import Any
 
-from litestar import Request, get
+from litestar import MediaType, Request, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -281,11 +281,22 @@ def metrics(state: State) -> Response[bytes]:
 
 
 RETRY_AFTER_SECONDS = 5
+# What a citizen's browser shows then (both languages: the page cannot know which was wanted).
+BUSY_DATABASE_PAGE = """<!doctype html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>لحظه‌ای صبر کنید / One moment</title></head><body><main>
+<h1>سامانه لحظه‌ای شلوغ است</h1><p>چیزی از پاسخ شما از دست نرفته است. چند ثانیه دیگر صفحه را
+دوباره باز کنید.</p>
+<h1 lang="en" dir="ltr">The service is busy for a moment</h1>
+<p lang="en" dir="ltr">Nothing you saved is lost. Please reload the page in a few seconds.</p>
+</main></body></html>
+"""
 
 
 def database_unavailable(
     request: Request[Any, Any, Any], exc: Exception
-) -> Response[dict[str, str]]:
+) -> Response[Any]:
     """The database is busy or away: 503 with Retry-After, never a hang or a 500. The
     request's transaction rolled back, so nothing of it was stored or acknowledged and the
     same request can simply be sent again. Other database errors are bugs: 500."""
@@ -297,6 +308,11 @@ def database_unavailable(
         request.scope.get("path_template") or "(no route)",
         type(getattr(exc, "orig", None) or exc).__name__,
     )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if "text/html" in request.headers.get("accept", ""):  # a citizen's or official's browser
+        return Response(
+            BUSY_DATABASE_PAGE, status_code=503, media_type=MediaType.HTML, headers=headers
+        )
     return Response(
         {
             "error": "the database is busy or unavailable; nothing from this request was "
@@ -304,5 +320,5 @@ def database_unavailable(
             "request_id": REQUEST_ID.get(),
         },
         status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers=headers,
     )

@@ -137,3 +137,28 @@ def test_migrations_match_the_models(migrated_settings: Settings) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SURVEY_SMS_WEBHOOK_SECRET": "ab" * 32}, "must differ from SURVEY_SECRET_KEY"),
+        ({"SURVEY_METRICS_TOKEN": "x"}, "SURVEY_METRICS_TOKEN must be at least 32"),
+        ({"SURVEY_TRUSTED_PROXIES": "0.0.0.0/0"}, "would trust nearly every address"),
+        ({"SURVEY_PUBLIC_BASE_URL": "https://evil@survey.example.ir"}, "no user"),
+        ({"SURVEY_PUBLIC_BASE_URL": "https:// evil"}, "must look like"),
+        ({"SURVEY_PUBLIC_BASE_URL": "javascript:alert(1)"}, "must look like"),
+    ],
+)
+def test_production_refuses_settings_that_hand_out_more_than_they_should(
+    change: dict[str, str], message: str
+) -> None:
+    production = {
+        "SURVEY_ENV": "production",
+        "SURVEY_DATABASE_URL": "sqlite:///x.db",
+        "SURVEY_SECRET_KEY": "ab" * 32,
+        "SURVEY_SMS_WEBHOOK_SECRET": "w" * 32,
+        "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",
+    }
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**production, **change})

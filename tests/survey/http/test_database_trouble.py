@@ -106,7 +106,10 @@ def test_no_free_connection_is_a_503_not_a_500(impatient: AppContext) -> None:
         with impatient.engine.connect() as one, impatient.engine.connect() as two:
             assert one is not two
             response = client.get("/api/v1/agencies", headers={"Authorization": f"Bearer {token}"})
+            page = client.get("/", headers={"Accept": "text/html"})  # a citizen's browser
         assert response.status_code == 503, response.text
+        assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+        assert "Nothing you saved is lost" in page.text and page.headers["Retry-After"] == "5"
         assert response.headers["Retry-After"] == "5"
         fine = client.get("/api/v1/agencies", headers={"Authorization": f"Bearer {token}"})
         assert fine.status_code == 200
