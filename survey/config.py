@@ -6,6 +6,7 @@ test builds `Settings(...)` directly) and the result is handed to `create_app` a
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -94,6 +95,7 @@ class Settings:
             secret_key = _development_secret(var_dir)
 
         raw_webhook = env_vars.get("SURVEY_SMS_WEBHOOK_SECRET", "").strip()
+        previous_raw = env_vars.get("SURVEY_PREVIOUS_SECRET_KEYS", "")
         if not raw_webhook and production:
             raise ConfigurationError(
                 "SURVEY_SMS_WEBHOOK_SECRET is required when SURVEY_ENV=production"
@@ -107,7 +109,7 @@ class Settings:
             )
         public_base_url = env_vars.get("SURVEY_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
         public_base_url = _base_url(public_base_url.strip().rstrip("/"))
-        if production and raw_webhook and webhook_secret in (secret_key, secret_key.hex().encode()):
+        if production and raw_webhook and _same_secret(raw_webhook, secret_key, previous_raw):
             raise ConfigurationError(
                 "SURVEY_SMS_WEBHOOK_SECRET must differ from SURVEY_SECRET_KEY in production: "
                 "the SMS provider holds the webhook secret, never the key to citizens' phones"
@@ -241,6 +243,21 @@ def _networks(env_vars: Mapping[str, str], name: str) -> tuple[str, ...]:
             )
         found.append(str(network.network_address) if network.num_addresses == 1 else str(network))
     return tuple(found)
+
+
+def _same_secret(raw: str, secret_key: bytes, previous: str) -> bool:
+    """Whether a text names the secret key (or an earlier one) in any spelling: as its hex in
+    either case, with spaces, or as its text."""
+    keys = {secret_key} | {
+        _decode_secret("SURVEY_PREVIOUS_SECRET_KEYS", part.strip())
+        for part in previous.split(",")
+        if part.strip()
+    }
+    compact = "".join(raw.split())
+    candidates = {raw.encode(), compact.encode()}
+    with contextlib.suppress(ValueError):  # not hex: compared as text above
+        candidates.add(bytes.fromhex(compact))
+    return bool(candidates & keys) or compact.lower() in {key.hex() for key in keys}
 
 
 def _base_url(url: str) -> str:

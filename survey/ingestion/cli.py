@@ -123,8 +123,15 @@ def import_csv(
         )
     reader.fieldnames = columns
     summary = ImportSummary()
-    for first_row, batch in _batches(reader, batch_size):
-        summary.add(ingest_transactions(context, agency, batch), first_row)
+    try:
+        for first_row, batch in _batches(reader, batch_size):
+            summary.add(ingest_transactions(context, agency, batch), first_row)
+    except csv.Error as exc:  # the batches before were stored and stay stored
+        raise InvalidInput(
+            f"the CSV file cannot be read at line {reader.line_num} ({str(exc)[:120]}); "
+            f"the {summary.rows} rows before it were reported: fix the file and import "
+            "it again (rows already stored count as duplicates)"
+        ) from None
     return summary
 
 

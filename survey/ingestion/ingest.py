@@ -408,6 +408,11 @@ def _validate(
     return _Batch(agency_id, agency_code, len(records), valid, repeated, rejected)
 
 
+# Transactions are reported as they happen: anything before this is a mistake (a Solar Hijri
+# year read as Gregorian, a default 0001-01-01), and dates that old break calendars downstream.
+EARLIEST_COMPLETED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def _parse_time(raw: str, latest: datetime, problems: list[Problem]) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
@@ -428,9 +433,22 @@ def _parse_time(raw: str, latest: datetime, problems: list[Problem]) -> datetime
             )
         )
         return None
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time
+        problems.append(Problem("completed_at", f"completed_at {raw[:40]!r} is out of range"))
+        return None
     if value > latest:
         problems.append(Problem("completed_at", f"completed_at {raw[:40]!r} is in the future"))
+        return None
+    if value < EARLIEST_COMPLETED_AT:
+        problems.append(
+            Problem(
+                "completed_at",
+                f"completed_at {raw[:40]!r} is before 2000: a Gregorian ISO 8601 time is "
+                "expected (a Solar Hijri date such as 1405-08-01 must be converted first)",
+            )
+        )
         return None
     return value
 

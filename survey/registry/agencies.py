@@ -822,7 +822,14 @@ def _read_csv(
     if problems:
         raise InvalidInput("the CSV header is not usable", problems)
     rows = []
-    for index, cells in enumerate(reader, start=2):
+    try:
+        numbered = list(enumerate(reader, start=2))
+    except csv.Error as exc:  # a field past the csv module's limit, a NUL in a cell
+        raise InvalidInput(
+            f"the CSV file cannot be read at line {reader.line_num}: {str(exc)[:120]}",
+            [Problem(str(exc)[:120], row=reader.line_num)],
+        ) from None
+    for index, cells in numbered:
         if not any(c.strip() for c in cells):
             continue
         values: dict[str, str | None] = {c: None for c in columns}

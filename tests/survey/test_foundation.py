@@ -143,6 +143,12 @@ def test_migrations_match_the_models(migrated_settings: Settings) -> None:
     ("change", "message"),
     [
         ({"SURVEY_SMS_WEBHOOK_SECRET": "ab" * 32}, "must differ from SURVEY_SECRET_KEY"),
+        ({"SURVEY_SMS_WEBHOOK_SECRET": "AB" * 32}, "must differ from SURVEY_SECRET_KEY"),
+        ({"SURVEY_SMS_WEBHOOK_SECRET": "abab " * 16}, "must differ from SURVEY_SECRET_KEY"),
+        (
+            {"SURVEY_SMS_WEBHOOK_SECRET": "cd" * 32, "SURVEY_PREVIOUS_SECRET_KEYS": "cd" * 32},
+            "must differ from SURVEY_SECRET_KEY",
+        ),
         ({"SURVEY_METRICS_TOKEN": "x"}, "SURVEY_METRICS_TOKEN must be at least 32"),
         ({"SURVEY_TRUSTED_PROXIES": "0.0.0.0/0"}, "would trust nearly every address"),
         ({"SURVEY_PUBLIC_BASE_URL": "https://evil@survey.example.ir"}, "no user"),

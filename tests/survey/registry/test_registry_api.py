@@ -196,3 +196,17 @@ def test_users_and_audit_for_admins(client: TestClient, context: AppContext) -> 
     assert entries[1]["action"] == "user.add" and entries[1]["after"]["role"] == "viewer"
     with context.sessions() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) == 4
+
+
+def test_an_unreadable_csv_import_is_a_422_naming_the_line(
+    client: TestClient, context: AppContext
+) -> None:
+    """A field past the csv module's limit was a 500."""
+    body = "code,name_fa,name_en\nOK1,الف,A\nBIG," + "x" * 200_000 + ",B\n"
+    response = client.post(
+        "/api/v1/agencies/import",
+        content=body.encode(),
+        headers={**staff_token(context, "admin"), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert "cannot be read at line" in response.json()["error"]
