@@ -25,11 +25,18 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `frame` whose text cells cannot start a formula (vectorised per column)."""
+    """A copy of `frame` whose text cells and column names cannot start a formula
+    (vectorised per column)."""
     result = frame
-    for name in frame.columns:
-        column = frame[name]
-        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+    names = [_safe_name(name) for name in frame.columns]
+    if names != list(frame.columns):
+        result = frame.copy()
+        result.columns = pd.Index(names)
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)  # new values cannot be put into its categories
+        elif not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
             continue
         try:
             first = column.str[:1]  # NaN for cells that are not text (numbers, None)
@@ -46,8 +53,14 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
         if broken.any():
             lines = safe.astype("string").str.replace("\r\n", "\n").str.replace("\r", "\n")
             safe = safe.where(~broken, lines)
-        result[name] = safe
+        result.isetitem(position, safe.to_numpy(dtype=object))
     return result
+
+
+def _safe_name(name: object) -> object:
+    if isinstance(name, str) and name.startswith(FORMULA_STARTS):
+        return "'" + name
+    return name
 
 
 def csv_text(frame: pd.DataFrame, **options: Any) -> str:

@@ -104,3 +104,9 @@ def test_numbers_stay_numbers_and_only_text_changes() -> None:
         ["one\ntwo", "1"],
         ["three\nfour", "2"],
     ]
+
+
+def test_column_names_and_categories_are_neutralised_too() -> None:
+    frame = pd.DataFrame({"=label": pd.Categorical(["=1+1", "ok", "=1+1"]), "n": [-1, 2, 3]})
+    rows = list(csv.reader(io.StringIO(csv_text(frame))))
+    assert rows == [["'=label", "n"], ["'=1+1", "-1"], ["ok", "2"], ["'=1+1", "3"]]
