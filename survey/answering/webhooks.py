@@ -110,8 +110,10 @@ def _object(body: bytes, fields: dict[str, bool]) -> dict[str, str]:
                 problems.append(Problem("is required", field=name))
         elif not isinstance(value, str):
             problems.append(Problem(f"expected a string; got {type(value).__name__}", field=name))
+        elif "\x00" in value and name != "text":
+            problems.append(Problem("contains a NUL character", field=name))
         else:
-            out[name] = value
+            out[name] = value.replace("\x00", "")  # a citizen's text: NULs mean nothing
     if problems:
         raise InvalidInput("webhook body has missing or wrong fields", problems)
     return out

@@ -599,6 +599,14 @@ def _name_problems(values: Mapping[str, str | None], kind: str, row: int | None)
                     row=row,
                 )
             )
+        elif any(ord(c) < 32 or c == "\x7f" for c in value):
+            problems.append(
+                Problem(
+                    "contains a control character (such as NUL or a line break); remove it",
+                    field=name,
+                    row=row,
+                )
+            )
     return problems
 
 

@@ -108,3 +108,16 @@ def test_an_undelivered_invitation_is_failed(client, context) -> None:  # type: 
     [invitation] = world.rows(Invitation)
     assert invitation.status == "failed" and invitation.failed_at is not None
     assert world.rows(OutboxMessage)[0].status == "undelivered"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/sms/inbound", {**INBOUND, "message_id": "m\x001"}),
+        ("/api/v1/sms/status", {"local_id": "inv1\x00-invite", "status": "delivered"}),
+    ],
+)
+def test_a_nul_in_an_identifier_is_a_422_on_every_database(client, context, path, body) -> None:  # type: ignore[no-untyped-def]
+    response = _post(client, context, path, json.dumps(body).encode())
+    assert response.status_code == 422, response.text[:300]
+    assert "NUL" in response.json()["problems"][0]["message"]

@@ -210,3 +210,16 @@ def test_an_unreadable_csv_import_is_a_422_naming_the_line(
     )
     assert response.status_code == 422, response.text[:300]
     assert "cannot be read at line" in response.json()["error"]
+
+
+def test_a_control_character_in_a_name_is_a_422_on_every_database(
+    client: TestClient, context: AppContext
+) -> None:
+    response = client.post(
+        "/api/v1/agencies",
+        json={"code": "NUL", "name_fa": "سازمان\x00", "name_en": "Agency"},
+        headers=staff_token(context, "admin"),
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["problems"][0]["field"] == "name_fa"
+    assert "control character" in response.json()["problems"][0]["message"]
