@@ -194,7 +194,7 @@ class SurveyDesign:
                 raise DesignError("rep_method: given without repweights")
             stages, implied = build_stages(data, strata, psu_list, fpc_list, lonely_psu)
             if weights is not None:
-                w = _check_weights(data[weights].to_numpy(dtype=float), weights)
+                w = _check_weights(_numeric_column(data, weights), weights)
             elif implied is not None:
                 w = implied
             else:
@@ -648,3 +648,13 @@ class SurveyDesign:
             else f"{len(self._stages)}-stage Taylor"
         )
         return f"<SurveyDesign {kind}: {len(self._data)} rows, {len(self._steps)} weighting steps>"
+
+
+def _numeric_column(data: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats; WeightError naming the first value that is not a number."""
+    values = pd.to_numeric(data[name], errors="coerce")
+    bad = values.isna() & data[name].notna()
+    if bad.any():
+        first = data[name][bad].iloc[0]
+        raise WeightError(f"{name}: expected numbers; got {str(first)[:40]!r}")
+    return values.to_numpy(dtype=float)

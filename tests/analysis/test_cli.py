@@ -377,3 +377,13 @@ def test_csv_output_neutralises_spreadsheet_formulas(tmp_path, capsys):  # type:
     table = pd.read_csv(StringIO(capsys.readouterr().out))
     assert sorted(table["stype"]) == ["'-2+3", "'=HYPERLINK(1)", "'@SUM(1)"]
     assert pd.api.types.is_float_dtype(table["estimate"])  # numbers stay numbers
+
+
+def test_weights_that_are_not_numbers_are_an_error_message_not_a_traceback(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    frame = pd.read_csv(APISTRAT)
+    frame["pw"] = frame["pw"].astype(object)
+    frame.loc[3, "pw"] = "abc"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    assert main(["estimate", str(path), *DESIGN, "--mean", "api00"]) == 2
+    assert "pw: expected numbers; got 'abc'" in capsys.readouterr().err
