@@ -11,8 +11,9 @@ Two entry points share one set of formulas:
 
 For each stage the contribution is ``sum_h scale_h * sum_{u in h} (t_u - mean_h)^2`` where
 ``t_u`` are unit totals (zero for units without rows in the domain, so domains keep the
-whole design's strata and PSUs) and ``scale_h = f_h n_h / (n_h - 1)`` times the sampling
-fractions of earlier stages (see :mod:`analysis._stages`).
+PSUs of their strata) and ``scale_h = f_h n_h / (n_h - 1)`` times the sampling fractions of
+earlier stages (see :mod:`analysis._stages`). The lonely-PSU rules "average" and "adjust"
+count, per domain, the strata the domain has rows in (R's ``svyby`` on a subsample).
 
 Weighting adjustments enter as :class:`CalibrationStep` records: the scores are replaced by
 their residuals from the step's weighted regression (``z - X beta``), as R does for
@@ -42,6 +43,41 @@ def _as_2d(x: np.ndarray | sparse.spmatrix) -> np.ndarray | sparse.csr_matrix:
 
 def _dense(m: np.ndarray | sparse.spmatrix) -> np.ndarray:
     return cast("sparse.spmatrix", m).toarray() if sparse.issparse(m) else np.asarray(m)
+
+
+# An auxiliary whose part outside the span of the others has an equilibrated squared norm
+# below this (relative to the largest eigenvalue) is collinear with them. Exact collinearity
+# (every level of two factors) leaves ~1e-15 of rounding in the cross products, growing
+# with n; R's ``qr`` (tolerance 1e-7 on norms, i.e. 1e-14 on squares) works on the data,
+# which a cross-product matrix cannot resolve that finely.
+COLLINEAR = 1e-10
+
+
+def regression_inverse(gram: np.ndarray) -> np.ndarray:
+    """Generalised inverse of cross-product matrices ``X'QX`` (``p x p``, or stacked
+    ``(..., p, p)``), rank-revealing: ``M X'Q z`` gives coefficients whose fitted values are
+    the projection of ``z`` on the span of ``X``, exactly as with the collinear columns left
+    out.
+
+    The matrix is equilibrated first (columns such as an income total next to indicators
+    would otherwise cost ~8 digits), then eigen-directions below :data:`COLLINEAR` times the
+    largest are dropped. ``np.linalg.pinv``'s default cutoff (1e-15) kept the null
+    direction of every-level-of-two-factors designs, whose rounding (about -6e-15) then
+    dominated the calibration residuals (issue 19). A diagonal matrix (indicators of one
+    factor: post-stratification cells, weighting classes) is inverted directly.
+    """
+    gram = np.asarray(gram, dtype=float)
+    diagonal = np.diagonal(gram, axis1=-2, axis2=-1)
+    positive = diagonal > 0
+    scale = np.where(positive, 1.0 / np.sqrt(np.where(positive, diagonal, 1.0)), 0.0)
+    outer = scale[..., :, None] * scale[..., None, :]
+    if gram.ndim == 2 and not np.any(gram - np.diag(diagonal)):
+        return np.diag(np.where(positive, scale * scale, 0.0))
+    values, vectors = np.linalg.eigh(gram * outer)
+    keep = values > COLLINEAR * np.max(values, axis=-1, keepdims=True)
+    inverse_values = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+    scaled = (vectors * inverse_values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+    return scaled * outer
 
 
 class CalibrationStep:
@@ -77,12 +113,7 @@ class GregStep(CalibrationStep):
     ) -> None:
         x = sparse.csr_matrix(x, dtype=float)
         gram = (x.T @ sparse.csr_matrix(x.multiply(q[:, None]))).toarray()
-        # equilibrate before the pseudo-inverse: columns such as api99 (~1e6) next to
-        # indicators would otherwise cost ~8 digits
-        diagonal = np.sqrt(np.maximum(np.diag(gram), 0.0))
-        scale = np.where(diagonal > 0, 1.0 / np.where(diagonal > 0, diagonal, 1.0), 0.0)
-        scaled_pinv = np.linalg.pinv(gram * np.outer(scale, scale), hermitian=True)
-        self._pinv = scaled_pinv * np.outer(scale, scale)
+        self._pinv = regression_inverse(gram)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(weights_after != 0, q / weights_after, 0.0)
         self._xt_ratio = sparse.csr_matrix(x.multiply(ratio[:, None])).T.tocsr()
@@ -269,21 +300,35 @@ def _group(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _stage_domain_variance(
-    stage: Stage, layout: StageLayout, value: np.ndarray, n_domain: int
+    stage: Stage, layout: StageLayout, value: np.ndarray, n_domain: int, subset: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Uncalibrated per-domain variance of one stage, plus per-cell contributions."""
+    """Uncalibrated per-domain variance of one stage, plus per-cell contributions.
+
+    ``subset``: each domain is a subsample (R's ``svyby`` and ``subset()`` drop the other
+    rows of an uncalibrated design), so at the first stage the lonely-PSU rules see only
+    the strata the domain has rows in: "average" multiplies by the domain's strata over its
+    strata with variance (R: 3/2 for a domain with one lonely stratum of three, 1 for a
+    domain without one), "adjust" centres on the domain's total over the PSUs of those
+    strata (``sum(x) / sum(n_h)``, R >= 4.2). Otherwise (calibrated designs, whose subsets
+    keep every row in R, and later stages) the whole stage's strata count.
+    """
     sums = np.bincount(layout.codes, weights=value, minlength=layout.n_cells)
     centre = sums / np.maximum(layout.n_h, 1)
     any_adjust = bool(stage.adjust.any())
+    per_domain = subset and stage.number == 1
     if any_adjust:
         domain_total = np.bincount(layout.cell_d, weights=sums, minlength=n_domain)
-        grand = domain_total / stage.n_unit
+        if per_domain:  # every cell is a stratum the domain has rows in
+            psus = np.bincount(layout.cell_d, weights=layout.n_h, minlength=n_domain)
+            grand = domain_total / np.maximum(psus, 1)
+        else:
+            grand = domain_total / stage.n_unit
         centre = np.where(layout.adjust, grand[layout.cell_d], centre)
     deviation = value - centre[layout.codes]
     squares = np.bincount(layout.codes, weights=deviation * deviation, minlength=layout.n_cells)
     contribution = layout.scale * (squares + (layout.n_h - layout.count) * centre**2)
     variance = np.bincount(layout.cell_d, weights=contribution, minlength=n_domain)
-    if any_adjust:
+    if any_adjust and not per_domain:
         # lonely strata with no unit in the domain still hold one unit whose total is 0
         present = np.bincount(
             layout.cell_d,
@@ -292,7 +337,20 @@ def _stage_domain_variance(
         )
         all_adjust = stage.scale[stage.adjust].sum()
         variance += grand**2 * (all_adjust - present)
-    return variance * stage.average_factor, contribution
+    return variance * _average_factor(stage, layout, n_domain, per_domain), contribution
+
+
+def _average_factor(
+    stage: Stage, layout: StageLayout, n_domain: int, per_domain: bool
+) -> np.ndarray | float:
+    """``lonely_psu="average"``: strata over strata with variance, per domain when
+    ``per_domain`` (counting the strata the domain has rows in), else the stage's."""
+    if stage.rule != "average" or not per_domain or not stage.lonely.any():
+        return stage.average_factor
+    strata = np.bincount(layout.cell_d, minlength=n_domain)
+    lonely = np.bincount(layout.cell_d, weights=stage.lonely[layout.cell_h], minlength=n_domain)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(strata > lonely, strata / (strata - lonely), np.where(strata, np.nan, 1.0))
 
 
 def _calibration_correction(
@@ -371,9 +429,11 @@ def domain_variance(
     """Variance of each domain's weighted total of ``scores`` and its Satterthwaite df.
 
     ``scores`` must be zero on rows that do not count (outside every domain, missing).
-    ``layouts`` holds each stage's cached :class:`StageLayout` for these domains;
-    ``cache`` (a dict owned by the design) keeps what depends only on the design and its
-    weighting steps (auxiliary unit totals and their cross products).
+    On an uncalibrated design each domain is a subsample for the lonely-PSU rules, as R's
+    ``svyby`` (see :func:`_stage_domain_variance`). ``layouts`` holds each stage's cached
+    :class:`StageLayout` for these domains; ``cache`` (a dict owned by the design) keeps
+    what depends only on the design and its weighting steps (auxiliary unit totals and
+    their cross products).
     The Satterthwaite degrees of freedom ``(sum_h v_h)^2 / sum_h v_h^2 / (n_h - 1)`` use the
     first stage's stratum contributions before any calibration correction.
     """
@@ -392,7 +452,9 @@ def domain_variance(
     for index, stage in enumerate(stages):
         layout = stage_layout(stage, domain, n_domain) if layouts is None else layouts[index]
         value = _entry_values(stage, layout, values)
-        part, contribution = _stage_domain_variance(stage, layout, value, n_domain)
+        part, contribution = _stage_domain_variance(
+            stage, layout, value, n_domain, subset=not steps
+        )
         if steps:
             fixed = store.setdefault(("stage", index), {})
             if "unit_x" not in fixed:

@@ -3,9 +3,10 @@
 * :func:`~analysis.weighting.nonresponse.adjust_nonresponse` -- weighting-class adjustment;
 * :func:`~analysis.weighting.poststratify.poststratify` -- to known cell counts;
 * :func:`~analysis.weighting.rake.rake` -- iterative proportional fitting to margins;
-* :func:`~analysis.weighting.calibrate.calibrate` -- linear (GREG) calibration, bounded
-  or not;
-* :func:`~analysis.weighting.trim.trim` -- cap weights and redistribute the excess.
+* :func:`~analysis.weighting.calibrate.calibrate` -- calibration to totals by linear
+  (GREG), raking or logit distance, bounded or not;
+* :func:`~analysis.weighting.trim.trim` -- cap weights and redistribute the excess (R's
+  ``trimWeights`` rule by default).
 
 On a Taylor design each step (but trimming) records a
 :class:`~analysis._taylor.CalibrationStep` so the variance uses calibration residuals; on

@@ -44,7 +44,7 @@ def test_calibration_with_population_size_only(dstrat):
 
 
 def test_trim_caps_and_keeps_the_total(dstrat):
-    trimmed = dstrat.trim(upper=40)
+    trimmed = dstrat.trim(upper=40, redistribute="proportional", strict=True)
     assert trimmed.weights.max() <= 40 + 1e-9
     assert trimmed.weights.sum() == pytest.approx(dstrat.weights.sum())
     untouched = dstrat.weights < 40
