@@ -14,10 +14,11 @@ of units, so the ``n x R`` weight matrix is never materialised unless asked for.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 
 from analysis._stages import Stage
 from analysis.errors import DesignError, LonelyPSUError, MethodError
@@ -124,22 +125,75 @@ class ReplicateScheme:
         return out.reshape(n_domain, k, self.replicates)
 
     def variance(self, theta_full: np.ndarray, theta_reps: np.ndarray) -> np.ndarray:
-        """Element-wise variance for ``theta_reps`` of shape ``(..., R)`` (R's ``svrVar``)."""
+        """Element-wise variance for ``theta_reps`` of shape ``(..., R)`` (R's ``svrVar``).
+
+        Replicates whose estimate is undefined (NaN: a domain with no weight in that
+        replicate) are left out, as ``svrVar``'s ``na.omit`` (the scale is kept)."""
+        theta_reps = np.asarray(theta_reps, dtype=float)
+        defined = ~np.isnan(theta_reps)
+        values = np.where(defined, theta_reps, 0.0)
         if self.mse:
-            centre = theta_full
+            centre = np.asarray(theta_full, dtype=float)
         else:
-            use = self.rscales > 0
-            centre = theta_reps[..., use].mean(axis=-1)
-        dev = theta_reps - centre[..., None]
-        return self.scale * (dev**2 * self.rscales).sum(axis=-1)
+            use = defined & (self.rscales > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                centre = (values * use).sum(axis=-1) / use.sum(axis=-1)
+        dev = np.where(defined, values - centre[..., None], 0.0)
+        variance = self.scale * (dev**2 * self.rscales).sum(axis=-1)
+        return np.where(defined.any(axis=-1), variance, np.nan)
 
     def covariance(self, theta_full: np.ndarray, theta_reps: np.ndarray) -> np.ndarray:
-        """``k x k`` covariance from ``theta_reps`` of shape ``(R, k)``."""
+        """``k x k`` covariance from ``theta_reps`` of shape ``(R, k)``; replicates with an
+        undefined (NaN) estimate are left out, as ``svrVar``."""
         theta_reps = np.atleast_2d(np.asarray(theta_reps, dtype=float))
         theta_full = np.atleast_1d(np.asarray(theta_full, dtype=float))
-        centre = theta_full if self.mse else theta_reps[self.rscales > 0].mean(axis=0)
+        defined = ~np.isnan(theta_reps).any(axis=1)
+        theta_reps, rscales = theta_reps[defined], self.rscales[defined]
+        centre = theta_full if self.mse else theta_reps[rscales > 0].mean(axis=0)
         dev = theta_reps - centre
-        return self.scale * (dev * self.rscales[:, None]).T @ dev
+        return self.scale * (dev * rscales[:, None]).T @ dev
+
+    def domain_df(self, domain: np.ndarray, n_domain: int, counted: np.ndarray) -> np.ndarray:
+        """R's ``degf`` of each domain's subset: the rank of the replicate weights of the
+        domain's ``counted`` rows, minus 1 (``n_domain`` values; -1 for an empty domain).
+
+        Rows are reduced to their distinct weight patterns first (a PSU's rows share one:
+        the unit of a factored scheme, identical rows of a file's weights), and identical
+        columns are merged (a jackknife replicate that drops a PSU outside the domain is
+        the full-sample weight there), so the cost is that of an SVD of a (domain PSUs x
+        distinct replicates) matrix per domain; computed once per design and ``by``.
+        """
+        rows = np.flatnonzero(counted & (domain >= 0) & (domain < n_domain))
+        if self.unit is None:
+            _, pattern = np.unique(self.factors[rows], axis=0, return_inverse=True)
+            pattern = pattern.reshape(-1)
+            first = np.zeros(int(pattern.max()) + 1 if rows.size else 0, dtype=np.int64)
+            first[pattern[::-1]] = rows[::-1]
+            source = first  # a representative row of every pattern
+        else:
+            pattern = self.unit[rows]
+        key = np.unique(pattern.astype(np.int64) * n_domain + domain[rows])
+        key_pattern, key_domain = key // n_domain, key % n_domain
+        order = np.argsort(key_domain, kind="stable")
+        key_pattern, key_domain = key_pattern[order], key_domain[order]
+        bounds = np.searchsorted(key_domain, np.arange(n_domain + 1))
+        df = np.full(n_domain, -1.0)
+        for d in range(n_domain):
+            members = key_pattern[bounds[d] : bounds[d + 1]]
+            if members.size == 0:
+                continue
+            if self.unit is None:
+                matrix = self.factors[source[members]].astype(float)
+            else:
+                matrix = self.factors[members].astype(float)
+                if self.multiplier is not None:
+                    matrix *= self.multiplier[members][:, None]
+                if self.offset is not None:
+                    matrix += self.offset[members][:, None]
+            if matrix.shape[1] > matrix.shape[0]:
+                matrix = np.unique(matrix, axis=1)
+            df[d] = _rank(matrix) - 1
+        return df
 
     def with_weights(self, replicate_weights: np.ndarray) -> ReplicateScheme:
         """The same variance rule on new, materialised replicate weights."""
@@ -155,6 +209,27 @@ class ReplicateScheme:
             mse=self.mse,
             df=self.df,
         )
+
+
+def _rank(matrix: np.ndarray) -> int:
+    """Numerical rank (numpy's SVD cutoff).
+
+    A tall matrix (more PSUs than replicates: a bootstrap domain) is most often of full
+    column rank, which an LU factorisation of evenly spread rows proves at the cost of one
+    square matrix (its pivots all clearly non-zero); otherwise it is reduced by QR first."""
+    if not matrix.size:
+        return 0
+    rows, columns = matrix.shape
+    if rows > columns:
+        # a step of at least 1 between the chosen rows: they are distinct
+        square = matrix[np.linspace(0, rows - 1, columns).round().astype(np.int64)]
+        with warnings.catch_warnings():  # an exactly singular square is expected here
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            pivots = np.abs(np.diagonal(linalg.lu_factor(square, check_finite=False)[0]))
+        if pivots.min() > 1e-10 * pivots.max():
+            return columns
+        matrix = linalg.qr(matrix, mode="r", check_finite=False)[0]
+    return int(np.linalg.matrix_rank(matrix))
 
 
 def unit_domain_pairs(unit: np.ndarray, domain: np.ndarray, n_domain: int) -> tuple:
@@ -224,7 +299,7 @@ def _check_lonely(stage: Stage, lonely_psu: str, method: str) -> np.ndarray:
     if lonely.any() and lonely_psu == "fail":
         raise LonelyPSUError(
             f"{method}: {int(lonely.sum())} stratum/strata have only one PSU; "
-            "pass lonely_psu='certainty' or collapse strata"
+            "pass lonely_psu='adjust', 'average', 'certainty' or 'remove', or collapse strata"
         )
     return lonely
 
@@ -232,10 +307,19 @@ def _check_lonely(stage: Stage, lonely_psu: str, method: str) -> np.ndarray:
 def jackknife(
     stage: Stage, weights: np.ndarray, method: str, lonely_psu: str, mse: bool
 ) -> ReplicateScheme:
-    """JK1 (unstratified) or JKn (stratified) delete-one-PSU replicates of a Taylor design.
+    """JK1 (unstratified) or JKn (stratified) delete-one-PSU replicates of a Taylor design,
+    as R's ``as.svrepdesign`` (``jk1weights``, ``jknweights``).
 
-    As R's ``as.svrepdesign``, the finite population correction enters the variance:
-    JK1's scale is ``(n - 1) / n * (1 - f)``, JKn's rscales ``(n_h - 1) / n_h * (1 - f_h)``.
+    The finite population correction enters the variance: JK1's scale is
+    ``(n - 1) / n * (1 - f)``, JKn's rscales ``(n_h - 1) / n_h * (1 - f_h)``. Strata taken
+    whole (``f_h = 1``) get no replicate (R's ``survey.drop.replicates``). A lonely stratum
+    (one PSU, not taken whole) gets, as R's ``jknweights`` under ``survey.lonely.psu``:
+
+    * ``"certainty"``, ``"remove"``: no replicate;
+    * ``"average"``: no replicate, and the scale becomes PSUs / replicates (R's rule: every
+      PSU without a replicate, lonely or taken whole, counts as missing);
+    * ``"adjust"``: one replicate that drops it and multiplies every other PSU by
+      ``H / (H - 1)`` (``H`` strata), with rscale ``(H - 1) / H``.
     """
     if method == "jk1" and stage.n_strata > 1:
         raise DesignError("jk1: the design is stratified; use 'jkn' for stratified designs")
@@ -250,15 +334,37 @@ def jackknife(
     same = stage.stratum[:, None] == stage.stratum[None, :]
     factor = np.where(same, (n_h / np.maximum(n_h - 1, 1))[:, None], 1.0)
     np.fill_diagonal(factor, 0.0)
-    keep = ~lonely[stage.stratum]
-    factor = factor[:, keep]
     finite = 1.0 - stage.sampling_fraction[stage.stratum]
+    keep = ~lonely[stage.stratum] & (finite > 0)
+    factor = factor[:, keep]
     if method == "jk1":
         scale = (n_psu - 1.0) / n_psu * float(finite[0])
         rscales = np.ones(factor.shape[1])
     else:
         scale = 1.0
         rscales = ((n_h - 1) / n_h * finite)[keep]
+    # R's degf: rank of the replicate weights - 1. The delete-one columns of a stratum sum
+    # to n_h times a column of ones, so each stratum with replicates loses one dimension
+    # (the ones direction is shared by all); an "adjust" column adds one.
+    strata_with_columns = np.unique(stage.stratum[keep]).shape[0]
+    rank = factor.shape[1] - strata_with_columns + 1 if factor.shape[1] else 0
+    if lonely.any() and method == "jkn":
+        if lonely_psu == "adjust":
+            n_strata = stage.n_strata
+            extra = np.where(
+                stage.stratum[:, None] == np.flatnonzero(lonely)[None, :],
+                0.0,
+                n_strata / max(n_strata - 1, 1),
+            )
+            factor = np.hstack([factor, extra])
+            rscales = np.concatenate([rscales, np.full(extra.shape[1], (n_strata - 1) / n_strata)])
+            rank = rank + extra.shape[1] if rank else extra.shape[1] * (extra.shape[1] > 1)
+        elif lonely_psu == "average" and factor.shape[1]:
+            scale = n_psu / factor.shape[1]
+    if factor.shape[1] == 0:
+        raise DesignError(
+            f"{method}: no stratum can be jackknifed (every stratum is lonely or taken whole)"
+        )
     return ReplicateScheme(
         method=method,
         unit=stage.unit,
@@ -269,7 +375,7 @@ def jackknife(
         scale=scale,
         rscales=rscales,
         mse=mse,
-        df=factor.shape[1] - 1,
+        df=rank - 1,
     )
 
 
@@ -319,5 +425,7 @@ def bootstrap(
         scale=1.0 / (replicates - 1.0),
         rscales=np.ones(replicates),
         mse=mse,
-        df=min(replicates, stage.n_unit) - 1,
+        # R's degf, the rank of the weights - 1: in every replicate a stratum's counts sum
+        # to n_h - 1, so its PSUs add n_h - 1 dimensions to a shared constant one
+        df=min(replicates - 1, int(np.maximum(n_h - 1, 0).sum())),
     )

@@ -17,7 +17,9 @@ from scipy import sparse
 
 from analysis.errors import DesignError, LonelyPSUError
 
-LONELY_PSU_RULES = ("fail", "adjust", "average", "certainty")
+LONELY_PSU_RULES = ("fail", "adjust", "average", "certainty", "remove")
+# R's "remove" and "certainty" give the same variance (the stratum contributes nothing, in
+# svyrecvar and in as.svrepdesign's jknweights alike); R only warns for "remove".
 
 # A stratum whose finite population factor is below this is self-representing (R's rule).
 _CERTAINTY = 1e-7
@@ -31,7 +33,10 @@ class Stage:
     ``stratum[u]`` the stratum of unit ``u``; ``scale[h]`` multiplies the centred sum of
     squares of the unit totals in stratum ``h``; ``adjust[h]`` marks lonely strata centred
     on the grand mean (``lonely_psu="adjust"``); ``average_factor`` rescales the stage's
-    variance for ``lonely_psu="average"``.
+    variance for ``lonely_psu="average"`` (strata / strata with variance; NaN when no
+    stratum has variance, as R). ``lonely[h]`` marks strata with one PSU that are not taken
+    whole, whatever the rule, so that domains can count them (R computes "average" and
+    "adjust" on the strata a domain has).
     """
 
     number: int
@@ -45,6 +50,8 @@ class Stage:
     adjust: np.ndarray
     average_factor: float
     sampling_fraction: np.ndarray  # n_h / N_h per stratum (0 when sampled with replacement)
+    lonely: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    rule: str = "fail"
     _membership: list = field(default_factory=list, repr=False)
 
     def unit_sums(self, values: np.ndarray) -> np.ndarray:
@@ -200,15 +207,15 @@ def build_stages(
                 raise LonelyPSUError(
                     f"stage {number}: {int(lonely.sum())} stratum/strata have only one PSU "
                     f"(first: {', '.join(map(str, labels))}); its variance cannot be "
-                    "estimated. Collapse strata, or pass lonely_psu='adjust', 'average' "
-                    "or 'certainty'"
+                    "estimated. Collapse strata, or pass lonely_psu='adjust', 'average', "
+                    "'certainty' or 'remove'"
                 )
-            if lonely_psu == "certainty":
+            if lonely_psu in ("certainty", "remove"):
                 scale = np.where(lonely, 0.0, scale)
             elif lonely_psu == "average":
                 scale = np.where(lonely, 0.0, scale)
                 ok = int(n_strata - lonely.sum())
-                average_factor = n_strata / ok if ok else 0.0
+                average_factor = n_strata / ok if ok else float("nan")
             elif lonely_psu == "adjust":
                 adjust = lonely
         scale = np.where(certainty, 0.0, scale)
@@ -225,6 +232,8 @@ def build_stages(
                 adjust=adjust,
                 average_factor=average_factor,
                 sampling_fraction=fraction,
+                lonely=lonely,
+                rule=lonely_psu,
             )
         )
         if not fpc_complete:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -74,9 +74,10 @@ class SurveyDesign:
     stages after one without an fpc add nothing (ultimate-cluster variance). Omitted
     ``weights`` come from the fpcs (``prod N_s / n_s``). ``lonely_psu`` says what a stratum
     with one PSU does: ``"fail"`` (default: raise :class:`~analysis.errors.LonelyPSUError`),
-    ``"certainty"`` (contributes nothing), ``"adjust"`` (centred on the grand mean of the
-    stage's PSU totals instead of its stratum mean) or ``"average"`` (the variance is scaled
-    by strata / strata-with-variance).
+    ``"certainty"`` or its alias ``"remove"`` (contributes nothing), ``"adjust"`` (centred on
+    the mean of the stage's PSU totals instead of its stratum mean) or ``"average"`` (the
+    variance is scaled by strata / strata-with-variance). For a domain, "adjust" and
+    "average" count the strata the domain has rows in, as R's ``svyby``.
 
     Replicate-weight designs::
 
@@ -323,7 +324,7 @@ class SurveyDesign:
     @property
     def degrees_of_freedom(self) -> int:
         """R's ``degf``: PSUs minus strata (rows with non-zero weight), or rank - 1 of the
-        replicate weights for replicate designs."""
+        replicate weights for replicate designs (estimators use each domain's own)."""
         if self._scheme is not None:
             return self._scheme.df
         if "degf" not in self._cache:  # counts of codes, not np.unique: 1M rows in ms
@@ -364,8 +365,10 @@ class SurveyDesign:
 
         ``domain`` holds each row's domain code, ``0 .. n_domain - 1`` (negative: none).
         Domain ``d``'s matrix equals :meth:`total_covariance` of the scores zeroed outside
-        ``d``, but all domains take ``k (k + 1) / 2`` passes over the data (variances of
-        sums of column pairs), not one pass per domain: per-agency regressions use it.
+        ``d`` (except that under ``lonely_psu="average"`` or ``"adjust"`` an uncalibrated
+        domain counts only its own strata, as R's ``svyby``), but all domains take
+        ``k (k + 1) / 2`` passes over the data (variances of sums of column pairs), not one
+        pass per domain: per-agency regressions use it.
         Taylor designs only (a replicate design refits its replicates instead).
         """
         if self._scheme is not None:
@@ -441,6 +444,22 @@ class SurveyDesign:
         if key not in self._cache:
             self._cache[key] = _replicate.unit_domain_pairs(scheme.unit, domains.code, domains.bins)
         return self._cache[key]
+
+    def _replicate_domain_df(self, domains: Domains, counted: np.ndarray) -> np.ndarray:
+        """R's ``degf(subset(d, <domain>))`` on a replicate design, per domain: the rank of
+        the domain's replicate weights minus 1 (cached when every row counts)."""
+        scheme = self._scheme
+        if scheme is None:
+            raise DesignError("replicate domain df: this is a Taylor design")
+        counted = counted & (self._weights != 0)
+        key = ("replicate-df", domains.columns)
+        everything = bool(counted.all())
+        if everything and key in self._cache:
+            return self._cache[key]
+        df = scheme.domain_df(domains.code, domains.n_domain, counted)
+        if everything:
+            self._cache[key] = df
+        return df
 
     def _numeric(self, column: str, role: str) -> np.ndarray:
         if column not in self._data.columns:
@@ -525,18 +544,21 @@ class SurveyDesign:
     def quantile(
         self,
         variable: str,
-        q: float,
+        q: float | Sequence[float],
         by: str | Sequence[str] | None = None,
         *,
         dropna: bool = False,
         level: float = 0.95,
         method: str | None = None,
+        qrule: str = "math",
     ) -> pd.DataFrame:
-        """Quantile with a Woodruff interval (R ``svyquantile``); see
-        :func:`analysis.quantile.quantile`."""
+        """Quantile(s) with an interval (R ``svyquantile``: ``qrule``, ``interval.type`` as
+        ``method``); see :func:`analysis.quantile.quantile`."""
         from analysis.quantile import quantile
 
-        return quantile(self, variable, q, by=by, dropna=dropna, level=level, method=method)
+        return quantile(
+            self, variable, q, by=by, dropna=dropna, level=level, method=method, qrule=qrule
+        )
 
     def index(
         self,
@@ -586,22 +608,46 @@ class SurveyDesign:
         totals: Mapping[str, float | Mapping[Any, float]],
         *,
         population: float | None = None,
+        calfun: Literal["linear", "raking", "logit"] = "linear",
         bounds: tuple[float, float] | None = None,
         max_iter: int = 50,
+        tol: float = 1e-12,
     ) -> SurveyDesign:
-        """Linear (GREG) calibration, optionally bounded; see
+        """Calibration to totals (linear/GREG, raking or logit, bounded or not); see
         :func:`analysis.weighting.calibrate.calibrate`."""
         from analysis.weighting.calibrate import calibrate
 
-        return calibrate(self, totals, population=population, bounds=bounds, max_iter=max_iter)
+        return calibrate(
+            self,
+            totals,
+            population=population,
+            calfun=calfun,
+            bounds=bounds,
+            max_iter=max_iter,
+            tol=tol,
+        )
 
     def trim(
-        self, *, upper: float | None = None, lower: float | None = None, max_iter: int = 50
+        self,
+        *,
+        upper: float | None = None,
+        lower: float | None = None,
+        strict: bool = False,
+        redistribute: Literal["equal", "proportional"] = "equal",
+        max_iter: int = 1000,
     ) -> SurveyDesign:
-        """Trim weights and redistribute the excess; see :func:`analysis.weighting.trim.trim`."""
+        """Trim weights and redistribute the excess (R ``trimWeights``); see
+        :func:`analysis.weighting.trim.trim`."""
         from analysis.weighting.trim import trim
 
-        return trim(self, upper=upper, lower=lower, max_iter=max_iter)
+        return trim(
+            self,
+            upper=upper,
+            lower=lower,
+            strict=strict,
+            redistribute=redistribute,
+            max_iter=max_iter,
+        )
 
     def adjust_nonresponse(self, responded: str, classes: str | Sequence[str]) -> SurveyDesign:
         """Weighting-class nonresponse adjustment; see
@@ -615,9 +661,11 @@ class SurveyDesign:
     ) -> SurveyDesign:
         """A replicate-weight version of this Taylor design (R ``as.svrepdesign``).
 
-        ``"jk1"`` (unstratified) and ``"jkn"`` delete one PSU per replicate; ``"bootstrap"``
-        is the Rao-Wu rescaled bootstrap with ``replicates`` replicates from ``seed``. Weighting
-        steps already applied are redone in every replicate.
+        ``"jk1"`` (unstratified) and ``"jkn"`` delete one PSU per replicate, with R's
+        lonely-PSU handling (see :func:`analysis._replicate.jackknife`: an extra replicate
+        for "adjust", a rescaling for "average"); ``"bootstrap"`` is the Rao-Wu rescaled
+        bootstrap with ``replicates`` replicates from ``seed``. Weighting steps already
+        applied are redone in every replicate.
         """
         if self._scheme is not None:
             raise DesignError("replicate: the design already has replicate weights")

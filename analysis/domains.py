@@ -2,7 +2,9 @@
 
 Rows whose ``by`` value is missing belong to no domain; they get the extra code
 ``n_domain`` (a discard bin) so every engine can use ``n_domain + 1`` bins and slice it off.
-Domains keep the whole design's strata and PSUs: their values are zero elsewhere.
+Domains keep the PSUs of their strata (values are zero outside the domain); for the
+lonely-PSU rules "average" and "adjust" a domain of an uncalibrated design counts only the
+strata it has rows in, as R's ``svyby`` on a subsample (see :mod:`analysis._taylor`).
 """
 
 from __future__ import annotations

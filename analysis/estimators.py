@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,11 +52,18 @@ class Fit:
     estimate: np.ndarray
     variance: np.ndarray
     n: np.ndarray
-    design_df: np.ndarray
+    design_df_of: Callable[[], np.ndarray]
     publication_df: np.ndarray
     deff: np.ndarray
     weight_sum: np.ndarray
     score: np.ndarray
+    replicates: np.ndarray | None = None  # (domains, R) replicate estimates, replicate designs
+
+    @cached_property
+    def design_df(self) -> np.ndarray:
+        """R's degrees of freedom per domain, computed on first use (on a replicate design
+        the rank of each domain's replicate weights, which only R-matching methods need)."""
+        return self.design_df_of()
 
 
 def read_variable(
@@ -141,25 +149,38 @@ def fit_smooth(
     score *= valid
     own = _own_df(design, domains, valid)
     scheme = design._scheme
+    theta: np.ndarray | None = None
+    design_df_of: Callable[[], np.ndarray]
     if scheme is not None:
         reps = scheme.domain_totals(values, code, bins, design._replicate_pairs(domains))
         with np.errstate(divide="ignore", invalid="ignore"):
             theta = function(np.moveaxis(reps, 1, -1))
         variance = scheme.variance(estimate, theta)
-        design_df = np.full(domains.n_domain, float(scheme.df))
-        publication_df = np.minimum(design_df, own)
+
+        # R: degf(subset(design, <domain>)), the rank of the domain's replicate weights - 1
+        def design_df_of() -> np.ndarray:
+            return design._replicate_domain_df(domains, valid)
+
+        publication_df = np.minimum(float(scheme.df), own)
     else:
+        # a row without a value is not in the domain's subsample (R's na.rm drops it), so
+        # it does not make a stratum count for the lonely-PSU rules; zero-weight rows do
+        present = valid | (w == 0)
+        everything = bool(present.all())
         variance, satterthwaite = _taylor.domain_variance(
             design._stages,
             w,
             score,
-            code,
+            code if everything else np.where(present, code, domains.n_domain),
             bins,
             design._steps,
-            design._layouts(domains),
+            design._layouts(domains) if everything else None,
             design._cache.setdefault("calibration", {}),
         )
-        design_df = own
+
+        def design_df_of() -> np.ndarray:
+            return own
+
         satterthwaite = satterthwaite[: domains.n_domain]
         publication_df = np.where(np.isnan(satterthwaite), own, np.minimum(satterthwaite, own))
     publication_df = np.maximum(publication_df, 1.0)
@@ -178,11 +199,12 @@ def fit_smooth(
         estimate=estimate[keep],
         variance=variance[keep],
         n=n[keep].astype(np.int64),
-        design_df=design_df,
+        design_df_of=design_df_of,
         publication_df=publication_df,
         deff=deff[keep],
         weight_sum=weight_sum[keep],
         score=score,
+        replicates=None if theta is None else theta[keep],
     )
 
 
@@ -358,7 +380,14 @@ def proportion(
     elif method == "beta":
         low, high = intervals.korn_graubard(p, fit.variance, n, df, level, cap=False)
     elif method in ("logit", "xlogit"):
-        low, high = intervals.logit(p, se, df, level)
+        logit_se = None
+        if method == "logit" and fit.replicates is not None and design._scheme is not None:
+            # R refits svyglm(y ~ 1, quasibinomial) in every replicate: the replicate
+            # variance of logit(p), not the delta method
+            logit_se = intervals.replicate_logit_se(
+                p, fit.replicates, design._scheme.variance, design._scheme.rscales
+            )
+        low, high = intervals.logit(p, se, df, level, logit_se=logit_se)
     elif method in ("wald", "mean"):
         low, high = intervals.wald(p, se, df, level)
     elif method == "wilson":

@@ -6,7 +6,8 @@ Methods for means, totals and ratios (``method=``):
   Satterthwaite degrees of freedom, capped by the domain's own PSUs minus strata;
 * ``"wald"`` -- ``estimate +- t * se`` with R's degrees of freedom (the domain's own PSUs
   minus its strata, i.e. ``degf(design)`` for the whole sample, as ``confint(m, df=degf(d))``;
-  rank - 1 for replicate designs);
+  on replicate designs the rank of the domain's replicate weights - 1, R's
+  ``degf(subset(d, <domain>))``);
 * ``"normal"`` -- ``estimate +- z * se`` (R's ``confint()`` default).
 
 Methods for proportions (``method=``), all with ``df`` degrees of freedom:
@@ -14,8 +15,9 @@ Methods for proportions (``method=``), all with ``df`` degrees of freedom:
 * ``"beta"`` -- Korn-Graubard as R's ``svyciprop(method="beta")``: effective sample size
   ``p (1 - p) / var`` (not capped at n), scaled by ``(t_{n-1} / t_df)^2``, Clopper-Pearson
   beta quantiles;
-* ``"logit"``, ``"xlogit"`` -- the interval for ``logit(p)`` with the delta-method SE,
-  back-transformed (equal for an intercept-only model, as in R);
+* ``"logit"``, ``"xlogit"`` -- the interval for ``logit(p)``, back-transformed, with the
+  delta-method SE (R: equal for an intercept-only model on a Taylor design); on a replicate
+  design ``"logit"`` takes the replicate variance of ``logit(p)``, as R's ``svyglm`` refits;
 * ``"wald"`` -- ``p +- t * se`` (R's ``method="mean"``);
 * ``"likelihood"`` -- R's profile-likelihood interval from a quasibinomial ``svyglm``,
   the deviance rescaled by the design effect of the coefficient (Rao-Scott);
@@ -30,6 +32,8 @@ Complex Surveys, ch. 2.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special, stats
@@ -102,14 +106,45 @@ def korn_graubard(
     return np.where(no_df, np.nan, low), np.where(no_df, np.nan, high)
 
 
-def logit(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> Interval:
-    """Interval for ``logit(p)`` with SE ``se / (p (1 - p))``, back-transformed."""
+def logit(
+    p: np.ndarray,
+    se: np.ndarray,
+    df: np.ndarray,
+    level: float,
+    *,
+    logit_se: np.ndarray | None = None,
+) -> Interval:
+    """Interval for ``logit(p)``, back-transformed. Its SE is ``logit_se`` when given (the
+    replicate SE of ``logit(p)``, :func:`replicate_logit_se`), else the delta method's
+    ``se / (p (1 - p))``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = special.logit(p)
-        half = critical_value(level, df) * se / (p * (1 - p))
+        scale = se / (p * (1 - p)) if logit_se is None else logit_se
+        half = critical_value(level, df) * scale
         low, high = special.expit(centre - half), special.expit(centre + half)
     undefined = (p <= 0) | (p >= 1)
     return np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
+
+
+def replicate_logit_se(
+    p: np.ndarray,
+    replicates: np.ndarray,
+    variance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rscales: np.ndarray,
+) -> np.ndarray:
+    """SE of ``logit(p)`` from the replicate proportions ``(domains, R)``, as R's
+    ``svyciprop(method="logit")`` on a replicate design: ``svyglm(y ~ 1, quasibinomial)``
+    refitted in every replicate has coefficient ``logit(p_r)``, and ``variance`` (the
+    design's ``svrVar``) turns those into a variance. A replicate in which the proportion is
+    0 or 1 has an infinite logit: the SE is infinite and the interval (0, 1) (R's glm refit
+    diverges there); a replicate without weight in the domain (NaN) is left out, as for
+    every other replicate estimate (R's refit fails there)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = special.logit(p)
+        reps = special.logit(replicates)
+        infinite = np.isinf(reps[..., rscales > 0]).any(axis=-1)
+        se = np.sqrt(variance(full, np.where(np.isinf(reps), 0.0, reps)))
+    return np.where(infinite, np.inf, se)
 
 
 def wilson(

@@ -111,8 +111,10 @@ def test_missing_answers_and_missing_domains(frame):
 
 @pytest.mark.parametrize("rule", ["certainty", "adjust", "average"])
 def test_lonely_stratum_rules_for_taylor_and_replicates(frame, rule):
-    """A stratum with one PSU: an error by default; each rule gives a finite SE; replicate
-    designs made from it treat the lonely stratum as certainty (no replicate can drop it)."""
+    """A stratum with one PSU: an error by default; each rule gives a finite SE. A JKn design
+    made from it follows R's jknweights (tests/analysis/test_reference_lonely.py): no
+    replicate for the lonely stratum under "certainty", the same replicates rescaled by
+    PSUs / replicates under "average", one more replicate under "adjust"."""
     lonely = frame.assign(psu=np.where(frame["stratum"] == 2, 99, frame["psu"]))
     with pytest.raises(LonelyPSUError, match="first: 2"):
         design(lonely)
@@ -125,7 +127,14 @@ def test_lonely_stratum_rules_for_taylor_and_replicates(frame, rule):
     else:
         assert se > certainty  # adjust and average add a contribution for the lonely stratum
     jackknife = d.replicate("jkn")
-    assert jackknife.degrees_of_freedom == 9  # one replicate per PSU of the 2 other strata, - 1
-    assert jackknife.mean("y")["se"].iloc[0] == pytest.approx(
-        design(lonely, lonely_psu="certainty").replicate("jkn").mean("y")["se"].iloc[0]
-    )
+    # one replicate per PSU of the 2 other strata; R's degf is their rank (10 - 2 + 1) - 1
+    certain = design(lonely, lonely_psu="certainty").replicate("jkn")
+    assert certain.degrees_of_freedom == 8
+    se_certain = certain.mean("y")["se"].iloc[0]
+    se_jackknife = jackknife.mean("y")["se"].iloc[0]
+    if rule == "certainty":
+        assert se_jackknife == pytest.approx(se_certain)
+    elif rule == "average":  # 11 PSUs, 10 replicates
+        assert se_jackknife == pytest.approx(se_certain * np.sqrt(11 / 10))
+    else:  # a replicate that drops the lonely PSU
+        assert jackknife.degrees_of_freedom == 9 and se_jackknife > se_certain

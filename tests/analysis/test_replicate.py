@@ -19,7 +19,9 @@ def test_bootstrap_is_reproducible_and_close_to_taylor(dstrat):
     # no fpc in the bootstrap (R's default): compare with the with-replacement SE
     fpc = np.sqrt(1 - np.array([100 / 4421, 50 / 755, 50 / 1018]))
     assert boot["se"].to_numpy() == pytest.approx(taylor["se"].to_numpy() / fpc, rel=0.15)
-    assert first.degrees_of_freedom == 199  # rank of 200 rows x 400 replicates, minus 1
+    # R's degf: the rank of the weights - 1; each stratum's counts sum to n_h - 1 in every
+    # replicate, so 200 PSUs in 3 strata give rank 198, not 200
+    assert first.degrees_of_freedom == 197 == np.linalg.matrix_rank(first.replicate_weights) - 1
 
 
 def test_bootstrap_weights_resample_within_strata(dstrat):
