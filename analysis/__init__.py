@@ -3,6 +3,7 @@
 ``from analysis import SurveyDesign`` is the entry point; see ``docs/analysis.md``.
 """
 
+from analysis.contrasts import Estimates, combine, compare_domains, joint_estimates
 from analysis.design import SurveyDesign
 from analysis.errors import (
     AnalysisError,
@@ -19,6 +20,7 @@ from analysis.errors import (
 __all__ = [
     "AnalysisError",
     "DesignError",
+    "Estimates",
     "EstimationError",
     "LonelyPSUError",
     "MethodError",
@@ -27,4 +29,7 @@ __all__ = [
     "VariableError",
     "WeightError",
     "WeightingError",
+    "combine",
+    "compare_domains",
+    "joint_estimates",
 ]

@@ -14,6 +14,7 @@ those fonts raises ``ChartError``. Numbers use Persian digits in Persian charts.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -26,16 +27,32 @@ from bidi.algorithm import get_display
 from matplotlib import font_manager, ft2font
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 from analysis.errors import AnalysisError
 
-__all__ = ["ChartError", "importance_performance"]
+__all__ = [
+    "MIN_FONT",
+    "PHONE_WIDTH",
+    "TITLE_FONT",
+    "ChartError",
+    "importance_performance",
+    "legible",
+    "wrap",
+]
 
 Lang = Literal["fa", "en"]
 _PERSIAN_FONTS = ("Vazirmatn", "Noto Sans Arabic", "Noto Naskh Arabic")
 _NATIVE_SHAPING = hasattr(ft2font.FT2Font, "_layout")  # libraqm text layout, matplotlib >= 3.11
 _PERSIAN_DIGITS = str.maketrans("0123456789.-", "۰۱۲۳۴۵۶۷۸۹٫−")
+# Charts are drawn for a phone: 4 inches (288 points) wide, shown about 326 pixels wide on a
+# 360-pixel screen, so 11-point text is 12.4 pixels there; wider screens show them at most
+# 30rem wide. No text is drawn smaller than MIN_FONT (see legible).
+PHONE_WIDTH = 4.0
+MIN_FONT = 11.0
+TITLE_FONT = 12.5
 
 # Chart furniture in both languages. Driver names come from the caller (instrument files).
 _TEXT: dict[str, dict[str, str]] = {
@@ -68,6 +85,14 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 
 
+# analysis.release.IMPORTANCE_NOTES (the sentences a release stores) -> the keys above
+_NOTE_KEYS = {
+    "too few complete responses to rank the drivers": "too_few_responses",
+    "the drivers move together too closely to be told apart": "collinear_drivers",
+    "the index or a driver does not vary": "constant_driver",
+}
+
+
 class ChartError(AnalysisError, ValueError):
     """A chart cannot be drawn from the given table (names the field, expected and got)."""
 
@@ -84,7 +109,8 @@ def importance_performance(
     (columns driver, importance, ci_low, ci_high, performance, note). The dashed lines sit
     at the average importance (1/p) and the average performance of the drivers; drivers in
     the lower right (important, scoring low) are the ones to fix first. ``labels`` maps
-    driver columns to display names. A domain whose analysis carries a note gets a figure
+    driver columns to display names. The chart is phone-wide: the points carry numbers and
+    the names are listed under the chart. A domain whose analysis carries a note gets a figure
     stating the note instead of points.
     """
     if lang not in _TEXT:
@@ -104,30 +130,28 @@ def importance_performance(
     def t(value: str) -> str:
         return _shape(value) if lang == "fa" else value
 
-    fig = Figure(figsize=(8, 6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_title(t(title or text["title"]), fontproperties=font, fontsize=14)
+    names = [str((labels or {}).get(d, d)) for d in table["driver"]]
     notes = table["note"].fillna("") if "note" in table.columns else pd.Series([""])
     importance = table["importance"].to_numpy(dtype=float) * 100
     performance = table["performance"].to_numpy(dtype=float)
-    if notes.astype(bool).any() or not np.isfinite(importance).all():
+    drawable = not notes.astype(bool).any() and np.isfinite(importance).all()
+    legend = 0.3 * len(names) + 0.15 if drawable else 0.0
+    height = 4.2 + legend
+    room = ConstrainedLayoutEngine(rect=(0, legend / height, 1, 1 - legend / height))
+    fig = Figure(figsize=(PHONE_WIDTH, height), dpi=100, layout=room)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(t(wrap(title or text["title"], 38)), fontproperties=font, fontsize=TITLE_FONT)
+    if not drawable:
         note = next((n for n in notes if n), "missing importance")
-        note = text.get(note.split(":", 1)[0], note)
-        ax.text(
-            0.5,
-            0.5,
-            t(text["no_data"].format(note=note)),
-            ha="center",
-            va="center",
-            wrap=True,
-            fontproperties=font,
-            transform=ax.transAxes,
-        )
+        key = _NOTE_KEYS.get(note, note.split(":", 1)[0])
+        note = text.get(key, note)
+        ax.text(0.5, 0.5, t(text["no_data"].format(note=note)), ha="center", va="center",
+                wrap=True, fontproperties=font, fontsize=MIN_FONT,
+                transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
         return fig
 
-    names = [str((labels or {}).get(d, d)) for d in table["driver"]]
     x_mid = 100.0 / len(names)
     y_mid = float(np.mean(performance))
     fix = (importance >= x_mid) & (performance < y_mid)
@@ -146,15 +170,17 @@ def importance_performance(
             zorder=1,
         )
     ax.scatter(importance, performance, s=70, c=colors, zorder=2)
-    for x, y, name in zip(importance, performance, names, strict=True):
-        ax.annotate(
-            t(name),
-            (x, y),
-            xytext=(6, 6),
-            textcoords="offset points",
-            fontproperties=font,
-            fontsize=10,
-        )
+    # points carry numbers; the names are listed under the chart (a phone has no room for
+    # names beside the points)
+    numbers = [_digits(str(i + 1), lang) for i in range(len(names))]
+    for x, y, number in zip(importance, performance, numbers, strict=True):
+        ax.annotate(number, (x, y), xytext=(6, 4), textcoords="offset points",
+                    fontproperties=font, fontsize=MIN_FONT)  # fmt: skip
+    for i, (number, name) in enumerate(zip(numbers, names, strict=True)):
+        line = t(f"{number}. {wrap(name, 40).splitlines()[0]}")
+        fig.text(0.97 if lang == "fa" else 0.03, legend / height - (i + 1) * 0.3 / height,
+                 line, ha="right" if lang == "fa" else "left", va="bottom",
+                 fontproperties=font, fontsize=MIN_FONT)  # fmt: skip
     ax.axvline(x_mid, color="#7f8c8d", linestyle="--", linewidth=1)
     ax.axhline(y_mid, color="#7f8c8d", linestyle="--", linewidth=1)
     corners = {
@@ -167,19 +193,20 @@ def importance_performance(
         ax.text(
             cx,
             cy,
-            t(text[key]),
+            t(wrap(text[key], 16)),
             transform=ax.transAxes,
             ha=ha,
             va=va,
-            fontsize=11,
+            fontsize=MIN_FONT,
             fontproperties=font,
-            color="#c0392b" if key == "fix" else "#7f8c8d",
+            color="#c0392b" if key == "fix" else "#5f6b6d",
         )
-    ax.set_xlabel(t(text["x"]), fontproperties=font)
-    ax.set_ylabel(t(text["y"]), fontproperties=font)
+    ax.set_xlabel(t(wrap(text["x"], 36)), fontproperties=font, fontsize=MIN_FONT)
+    ax.set_ylabel(t(text["y"]), fontproperties=font, fontsize=MIN_FONT)
     ax.set_xlim(0, max(float(np.nanmax(high if "ci_high" in table else importance)), x_mid) * 1.15)
-    pad = max(float(np.ptp(performance)), 1.0) * 0.15
+    pad = max(float(np.ptp(performance)), 1.0) * 0.3
     ax.set_ylim(performance.min() - pad, performance.max() + pad)
+    ax.tick_params(labelsize=MIN_FONT)
     if lang == "fa":
         persian = FuncFormatter(lambda v, _pos: f"{v:g}".translate(_PERSIAN_DIGITS))
         ax.xaxis.set_major_formatter(persian)
@@ -187,6 +214,25 @@ def importance_performance(
         for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
             tick.set_fontproperties(font)
     return fig
+
+
+def _digits(text: str, lang: str) -> str:
+    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
+
+
+def wrap(text: str, width: int) -> str:
+    """Text broken into lines of at most `width` characters at spaces (a phone-wide chart)."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False)) or text
+
+
+def legible(fig: Figure) -> None:
+    """No text of the figure smaller than MIN_FONT points (tick labels included, also those
+    drawn later), so that a phone-wide chart is readable on a phone."""
+    for ax in fig.axes:
+        ax.tick_params(labelsize=MIN_FONT)
+    for text in fig.findobj(Text):
+        if text.get_fontproperties().get_size_in_points() < MIN_FONT:
+            text.set_fontsize(MIN_FONT)
 
 
 def _shape(value: str) -> str:

@@ -1,7 +1,12 @@
 """Command line for staff: estimates and models from the service's export (a CSV).
 
     python -m analysis estimate FILE.csv --weights w --strata stratum --fpc N_h \\
-        --mean index --proportion satisfied --by agency --format csv|json
+        --mean index --proportion satisfied --quantile index --q 0.25 --q 0.75 \\
+        --by agency --format csv|json
+    python -m analysis estimate FILE.csv --frame-counts FILE.frame_counts.csv \\
+        --mean index --proportion satisfied --by agency        # a release's figures
+    python -m analysis compare FILE.csv --weights w --strata stratum --fpc N_h \\
+        --mean index --by agency [--within ...] [--contrast "TAX-EDU=TAX:1,EDU:-1"]
     python -m analysis regress FILE.csv --weights w --strata stratum \\
         --formula "q_overall ~ q_time + q_courtesy" [--family binomial] [--by agency]
     python -m analysis drivers FILE.csv --weights w --strata stratum \\
@@ -16,16 +21,22 @@ Every mistake (unknown flag, unknown column, bad values) ends with one line on s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pandas as pd
 
+from analysis._stages import LONELY_PSU_RULES
+from analysis.contrasts import compare_domains, joint_estimates
 from analysis.design import SurveyDesign
 from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
-from analysis.regression import regress
+from analysis.quality import QualityRules
+from analysis.quantile import QRULES
+from analysis.regression import FAMILIES, regress
+from analysis.release import calibrated_design, published_figures
 from analysis.small_areas import small_area_estimates
 from analysis.spreadsheet import csv_text
 
@@ -39,6 +50,17 @@ PROPORTION_METHODS = {
     "likelihood": "likelihood",
     "wilson": "wilson",
 }
+QUANTILE_METHODS = {
+    "publication": None,
+    "woodruff": "mean",
+    "mean": "mean",
+    "beta": "beta",
+    "xlogit": "xlogit",
+    "asin": "asin",
+    "score": "score",
+    "quantile": "quantile",
+}
+COMPARE_METHODS = {"publication": None, "wald": "wald", "normal": "normal"}
 
 
 class UsageError(Exception):
@@ -61,7 +83,7 @@ def _design_options() -> _Parser:
     shared.add_argument(
         "--lonely-psu",
         default="fail",
-        choices=["fail", "adjust", "average", "certainty"],
+        choices=list(LONELY_PSU_RULES),
         help="what a stratum with one PSU does (default: fail)",
     )
     shared.add_argument("--level", type=float, default=0.95, help="confidence level")
@@ -79,18 +101,59 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--mean", action="append", default=[], help="column to average")
     estimate.add_argument("--proportion", action="append", default=[], help="0/1 column")
     estimate.add_argument("--total", action="append", default=[], help="column to total")
+    estimate.add_argument("--quantile", action="append", default=[], help="column: quantiles")
+    estimate.add_argument(
+        "--q", action="append", type=float, help="probability for --quantile; repeat (0.5)"
+    )
     estimate.add_argument("--by", action="append", help="domain column; repeat for several")
     estimate.add_argument("--mean-method", default="publication", choices=list(MEAN_METHODS))
     estimate.add_argument(
         "--proportion-method", default="publication", choices=list(PROPORTION_METHODS)
     )
+    estimate.add_argument(
+        "--quantile-method", default="publication", choices=list(QUANTILE_METHODS)
+    )
+    estimate.add_argument("--qrule", default="math", choices=list(QRULES))
     estimate.add_argument("--dropna", action="store_true", help="skip missing values")
+    estimate.add_argument(
+        "--frame-counts",
+        help="the export's frame counts file: weight as a release does (calibration) and "
+        "print its figures, grades and suppression",
+    )
+    estimate.add_argument(
+        "--rules", help="JSON file of the quality rules (a release's notes.rules); default rules"
+    )
+
+    compare = commands.add_parser(
+        "compare",
+        parents=shared,
+        help="differences between domains with the joint covariance (R svycontrast)",
+    )
+    compare.add_argument("--mean", help="column whose means are compared")
+    compare.add_argument("--proportion", help="0/1 column whose shares are compared")
+    compare.add_argument(
+        "--by", action="append", required=True, help="domain column; repeat for several"
+    )
+    compare.add_argument(
+        "--within",
+        action="append",
+        help="compare each domain with the domain of these --by columns containing it "
+        "(default: with the whole population)",
+    )
+    compare.add_argument(
+        "--contrast",
+        action="append",
+        default=[],
+        help='a linear contrast of the domains instead: "NAME=LABEL:COEF,LABEL:COEF"',
+    )
+    compare.add_argument("--method", default="publication", choices=list(COMPARE_METHODS))
+    compare.add_argument("--dropna", action="store_true", help="skip missing values")
 
     model = commands.add_parser(
         "regress", parents=shared, help="design-based regression (R svyglm)"
     )
     model.add_argument("--formula", required=True, help='e.g. "q_overall ~ q_time + q_outcome"')
-    model.add_argument("--family", default="gaussian", choices=["gaussian", "binomial"])
+    model.add_argument("--family", default="gaussian", choices=list(FAMILIES))
     model.add_argument("--by", action="append", help="fit per domain; repeat for several")
 
     drivers = commands.add_parser(
@@ -163,8 +226,14 @@ def _design(args: argparse.Namespace) -> SurveyDesign:
 
 def estimate(args: argparse.Namespace) -> pd.DataFrame:
     """Run the ``estimate`` command; returns the combined result table."""
-    if not (args.mean or args.proportion or args.total):
-        raise UsageError("nothing to estimate: give --mean, --proportion and/or --total")
+    if not (args.mean or args.proportion or args.total or args.quantile):
+        raise UsageError(
+            "nothing to estimate: give --mean, --proportion, --total and/or --quantile"
+        )
+    if args.frame_counts is not None:
+        return release_figures(args)
+    if args.rules is not None:
+        raise UsageError("--rules grades a release's figures: give --frame-counts too")
     design = _design(args)
     by = args.by
     parts = []
@@ -180,9 +249,132 @@ def estimate(args: argparse.Namespace) -> pd.DataFrame:
     for column in args.total:
         table = design.total(column, by=by, method=MEAN_METHODS[args.mean_method], **options)
         parts.append(table.assign(statistic="total", variable=column))
+    for column in args.quantile:
+        table = design.quantile(
+            column,
+            args.q or [0.5],
+            by=by,
+            method=QUANTILE_METHODS[args.quantile_method],
+            qrule=args.qrule,
+            **options,
+        )
+        if "q" not in table.columns:
+            table.insert(0, "q", (args.q or [0.5])[0])
+        parts.append(table.assign(statistic="quantile", variable=column))
     result = pd.concat(parts, ignore_index=True)
-    front = ["statistic", "variable", *(by or [])]
+    front = ["statistic", "variable", *(by or []), *(["q"] if args.quantile else [])]
     return result[front + [c for c in result.columns if c not in front]]
+
+
+def release_figures(args: argparse.Namespace) -> pd.DataFrame:
+    """``estimate --frame-counts``: the figures a release publishes from this export (its
+    design and calibration, publication intervals, proportions in percent, quality grades;
+    suppressed rows keep ``n`` and lose their numbers)."""
+    fixed = {
+        "--weights": args.weights,
+        "--strata": args.strata,
+        "--psu": args.psu,
+        "--fpc": args.fpc,
+        "--total": args.total,
+        "--quantile": args.quantile,
+    }
+    given = [flag for flag, value in fixed.items() if value]
+    given += [
+        flag
+        for flag, value in (
+            ("--mean-method", args.mean_method),
+            ("--proportion-method", args.proportion_method),
+        )
+        if value != "publication"
+    ]
+    if args.lonely_psu != "fail":
+        given.append("--lonely-psu")
+    if given:
+        raise UsageError(
+            f"--frame-counts reproduces a release, whose design, calibration and intervals "
+            f"are fixed (docs/publication-methods.md); drop {', '.join(given)}"
+        )
+    rules = _rules(args.rules)
+    design, _ = calibrated_design(_read(args.file), _read(args.frame_counts))
+    parts = []
+    for statistic, columns in (("mean", args.mean), ("proportion", args.proportion)):
+        for column in columns:
+            table = published_figures(
+                design, statistic, column, args.by, level=args.level, rules=rules
+            )
+            parts.append(table.assign(statistic=statistic, variable=column))
+    result = pd.concat(parts, ignore_index=True)
+    front = ["statistic", "variable", *(args.by or [])]
+    return result[front + [c for c in result.columns if c not in front]]
+
+
+def _rules(path: str | None) -> QualityRules:
+    """The quality rules of a JSON file (a release's ``notes.rules``), or the defaults."""
+    if path is None:
+        return QualityRules()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values: Any = json.load(handle)
+    except FileNotFoundError as exc:
+        raise UsageError(f"--rules: file {path!r} does not exist") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--rules: {path!r} is not JSON: {exc}") from exc
+    if isinstance(values, str):  # the note itself is JSON text inside JSON
+        try:
+            values = json.loads(values)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--rules: {path!r} is not a JSON object: {exc}") from exc
+    known = set(QualityRules().to_dict())
+    if not isinstance(values, dict) or set(values) - known:
+        extra = sorted(set(values) - known) if isinstance(values, dict) else type(values).__name__
+        raise UsageError(
+            f"--rules: expected an object with keys among {sorted(known)}, got {extra}"
+        )
+    return QualityRules(**values)
+
+
+def comparison(args: argparse.Namespace) -> pd.DataFrame:
+    """Run the ``compare`` command: each domain against the domain containing it (or the
+    whole population), or the given contrasts of the domains, with the joint covariance."""
+    if (args.mean is None) == (args.proportion is None):
+        raise UsageError("compare: give one of --mean COLUMN or --proportion COLUMN")
+    statistic, variable = ("mean", args.mean) if args.mean else ("proportion", args.proportion)
+    design = _design(args)
+    if args.contrast:
+        if args.within:
+            raise UsageError("--contrast and --within: give one or the other")
+        specs = dict(_contrast(text) for text in args.contrast)
+        estimates = joint_estimates(design, statistic, variable, by=args.by, dropna=args.dropna)
+        method = "normal" if args.method == "normal" else "wald"
+        return estimates.contrast(specs, level=args.level, method=method)
+    return compare_domains(
+        design,
+        statistic,
+        variable,
+        args.by,
+        within=args.within,
+        dropna=args.dropna,
+        level=args.level,
+        method=COMPARE_METHODS[args.method],
+    )
+
+
+def _contrast(text: str) -> tuple[str, dict[str, float]]:
+    """``"NAME=LABEL:COEF,LABEL:COEF"`` (labels are domain values, joined with "." for
+    several --by columns); numbers only, nothing is evaluated."""
+    name, _, terms = text.partition("=") if "=" in text else (text, "", text)
+    coefficients: dict[str, float] = {}
+    for term in terms.split(","):
+        label, colon, number = term.strip().rpartition(":")
+        if not colon or not label:
+            raise UsageError(f"--contrast {text!r}: expected LABEL:COEF terms, got {term!r}")
+        try:
+            coefficients[label.strip()] = float(number)
+        except ValueError as exc:
+            raise UsageError(
+                f"--contrast {text!r}: the coefficient of {label!r} is not a number: {number!r}"
+            ) from exc
+    return name.strip(), coefficients
 
 
 def regression(args: argparse.Namespace) -> pd.DataFrame:
@@ -239,7 +431,13 @@ def small_areas(args: argparse.Namespace) -> pd.DataFrame:
     return result.table
 
 
-COMMANDS = {"estimate": estimate, "regress": regression, "drivers": drivers, "sae": small_areas}
+COMMANDS = {
+    "estimate": estimate,
+    "compare": comparison,
+    "regress": regression,
+    "drivers": drivers,
+    "sae": small_areas,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

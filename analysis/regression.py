@@ -10,8 +10,12 @@ clusters, fpc and calibration). Replicate-weight designs refit the model with ev
 replicate's weights and combine the replicate coefficients with the design's replicate
 variance formula, as ``svyglm.svyrep.design`` does.
 
-Degrees of freedom are ``svyglm``'s ``df.residual``: the design's degrees of freedom plus 1
-minus the number of coefficients. Intervals and p-values use Student's t with those degrees
+Degrees of freedom are ``svyglm``'s ``df.residual``: the degrees of freedom of the design
+restricted to the rows the model uses (first-stage PSUs minus strata among them, R's
+``degf(design[-nas, ])``, and for a domain its own PSUs minus strata, as ``svyglm`` on a
+``subset()`` or ``svyby``) plus 1 minus the number of coefficients; replicate designs: the
+rank of the replicate weights minus 1 (of a domain's rows for a domain, as R's ``degf`` of
+the subset). Intervals and p-values use Student's t with those degrees
 of freedom (R's ``summary.svyglm`` does the same for p-values; note that ``confint`` on an
 ``svyglm`` defaults to the normal distribution).
 
@@ -38,10 +42,19 @@ from analysis.errors import EstimationError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["RegressionError", "regress"]
+__all__ = ["FAMILIES", "Family", "RegressionError", "regress"]
 
-Family = Literal["gaussian", "binomial"]
-_FAMILIES = ("gaussian", "binomial")
+Family = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
+FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+# the model each family name fits: quasi-families have the same estimating equations and,
+# under the design-based (sandwich) variance, the same standard errors (as svyglm)
+_LINK = {
+    "gaussian": "identity",
+    "binomial": "logit",
+    "quasibinomial": "logit",
+    "poisson": "log",
+    "quasipoisson": "log",
+}
 _REPLICATE_BLOCK = 32  # replicate fits solved at once; bounds memory at n x 32 doubles
 _MAX_IRLS = 100
 _IRLS_TOL = 1e-10
@@ -89,14 +102,16 @@ def regress(
 
     ``formula`` is a patsy formula (``"y ~ x1 + x2"``, ``C(stype)``, ``I(x == "Yes")``).
     Column names with dots, as in R data (``sch.wide``), may be written bare: they are
-    quoted for patsy. ``family="binomial"`` fits a logistic model to a 0/1 or boolean
-    response (quasi-binomial: the weights need not be integers). Columns: the ``by``
+    quoted for patsy. ``family="binomial"`` (or ``"quasibinomial"``) fits a logistic model
+    to a 0/1 or boolean response (quasi-binomial: the weights need not be integers);
+    ``"poisson"`` (or ``"quasipoisson"``) a log-linear model to a count (any non-negative
+    response: a quasi-likelihood, so rates and non-integer values are fine). Columns: the ``by``
     columns, term, estimate, se, ci_low, ci_high, df, p_value, n (rows used), dropped (rows
     with missing values in the formula's variables), note (why a domain has no estimates:
     too few rows or terms that cannot be told apart in it; empty otherwise).
     """
-    if family not in _FAMILIES:
-        raise RegressionError(f"family: expected one of {_FAMILIES}, got {family!r}")
+    if family not in FAMILIES:
+        raise RegressionError(f"family: expected one of {FAMILIES}, got {family!r}")
     if not 0 < level < 1:
         raise RegressionError(f"level: expected a number between 0 and 1, got {level!r}")
     data = design.data
@@ -124,21 +139,22 @@ def regress(
         y=_response(y_frame, family, formula),
         X=x_frame.to_numpy(dtype=float),
         rows=rows,
-        family=family,
+        family=_LINK[family],
         weights=np.asarray(design.weights, dtype=float),
         replicated=bool(design.is_replicate),
-        df=float(design.degrees_of_freedom) + 1 - x_frame.shape[1],
+        units=_first_stage_codes(design),
         level=level,
     )
     terms = ["(Intercept)" if t == "Intercept" else str(t) for t in x_frame.columns]
-    if model.df <= 0:
+    whole_df = model.residual_df(rows)
+    if whole_df <= 0:
         raise RegressionError(
             f"formula {formula!r}: {len(terms)} coefficients need more than "
             f"{len(terms) - 1} design degrees of freedom, the design has "
-            f"{design.degrees_of_freedom}"
+            f"{whole_df + len(terms) - 1:g}"
         )
     if not by_cols:
-        table = _fit_domain(model, np.arange(rows.size), len(data), terms)
+        table = _fit_domain(model, np.arange(rows.size), None, len(data), terms)
         if table["note"].iloc[0]:
             raise RegressionError(f"formula {formula!r}: {table['note'].iloc[0]}")
         return table
@@ -156,7 +172,9 @@ def regress(
         table = (
             fitted[key]
             if key in fitted
-            else _fit_domain(model, subsets[key], len(domain_rows), terms)
+            else _fit_domain(
+                model, subsets[key], np.asarray(domain_rows, np.intp), len(domain_rows), terms
+            )
         )
         values = key if isinstance(key, tuple) else (key,)
         for position, (col, value) in enumerate(zip(by_cols, values, strict=True)):
@@ -173,11 +191,42 @@ class _Model:
     y: NDArray[np.float64]
     X: NDArray[np.float64]
     rows: NDArray[np.intp]  # the complete rows, positions in the design's data
-    family: str
+    family: str  # the link: "identity", "logit" or "log"
     weights: NDArray[np.float64]
     replicated: bool
-    df: float
+    units: tuple[NDArray[np.intp], NDArray[np.intp]] | None  # first-stage PSU, stratum
     level: float
+
+    def residual_df(
+        self, rows: NDArray[np.intp], domain_rows: NDArray[np.intp] | None = None
+    ) -> float:
+        """``svyglm``'s ``df.residual`` for a fit on ``rows``: R's ``degf`` of the design
+        restricted to them (PSUs with positive weight minus their strata) + 1 - p. On a
+        replicate design R's ``degf`` of the domain's subset (all its rows, ``domain_rows``):
+        the rank of its replicate weights minus 1; the design's for the whole sample."""
+        p = self.X.shape[1]
+        if self.units is None:
+            rank_df = getattr(getattr(self.design, "_scheme", None), "domain_df", None)
+            if domain_rows is None or rank_df is None:
+                return float(self.design.degrees_of_freedom) + 1 - p
+            n = self.weights.shape[0]
+            counted = np.zeros(n, dtype=bool)
+            counted[domain_rows] = True
+            counted &= self.weights > 0
+            return float(rank_df(np.zeros(n, dtype=np.int64), 1, counted)[0]) + 1 - p
+        used = rows[self.weights[rows] > 0]
+        psu, stratum = self.units
+        return float(np.unique(psu[used]).size - np.unique(stratum[used]).size) + 1 - p
+
+
+def _first_stage_codes(design: DesignLike) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """Every row's first-stage PSU and stratum codes (Taylor designs), for the degrees of
+    freedom of a subset of rows; None on a replicate design (its df is the replicates')."""
+    stages = getattr(design, "_stages", None)
+    if design.is_replicate or not stages:
+        return None
+    stage = stages[0]
+    return stage.unit, stage.row_stratum()
 
 
 def _prepare_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str]]:
@@ -214,7 +263,11 @@ def _prepare_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str]]:
 
 
 def _fit_domain(
-    model: _Model, subset: NDArray[np.intp], eligible: int, terms: list[str]
+    model: _Model,
+    subset: NDArray[np.intp],
+    domain_rows: NDArray[np.intp] | None,
+    eligible: int,
+    terms: list[str],
 ) -> pd.DataFrame:
     """Fit on ``model.rows[subset]``; other rows keep zero scores in the variance."""
     rows = model.rows[subset]
@@ -227,8 +280,11 @@ def _fit_domain(
         try:
             beta, cov = _estimate(model, rows, X, y, w)
         except (np.linalg.LinAlgError, RegressionError) as error:
-            note = _failure_note(error)
-    return _coefficient_table(model, terms, beta, cov, note, rows.size, eligible)
+            note = _failure_note(error, model.replicated)
+    df = model.residual_df(rows, domain_rows)
+    if not note and df <= 0:
+        note = _too_few_units(df, len(terms))
+    return _coefficient_table(model, terms, beta, cov, note, rows.size, eligible, df)
 
 
 def _fit_taylor_domains(
@@ -258,16 +314,26 @@ def _fit_taylor_domains(
                 scores[rows] = X * ((y - mu) * dmu / var)[:, None]
                 codes[rows] = position
             except (np.linalg.LinAlgError, RegressionError) as error:
-                note = _failure_note(error)
-        fits[key] = (position, rows.size, beta, bread, note)
+                note = _failure_note(error, replicated=False)
+        df = model.residual_df(rows)
+        if not note and df <= 0:
+            note = _too_few_units(df, p)
+        fits[key] = (position, rows.size, beta, bread, note, df)
     # the caller checked hasattr(design, "domain_total_covariance")
     design = cast(_DomainCovarianceDesign, model.design)
     meats = design.domain_total_covariance(scores, codes, len(subsets))
     tables = {}
-    for key, (position, used, beta, bread, note) in fits.items():
+    for key, (position, used, beta, bread, note, df) in fits.items():
         cov = None if note else bread @ meats[position] @ bread
-        tables[key] = _coefficient_table(model, terms, beta, cov, note, used, len(groups[key]))
+        tables[key] = _coefficient_table(model, terms, beta, cov, note, used, len(groups[key]), df)
     return tables
+
+
+def _too_few_units(df: float, p: int) -> str:
+    return (
+        f"{p} coefficients need more than {p - 1} design degrees of freedom; the domain's "
+        f"PSUs minus strata give {df + p - 1:g}"
+    )
 
 
 def _coefficient_table(
@@ -278,12 +344,13 @@ def _coefficient_table(
     note: str,
     used: int,
     eligible: int,
+    df: float,
 ) -> pd.DataFrame:
     """One row per term; empty figures and the note when the fit failed."""
     if note or beta is None or cov is None:
         beta, cov = np.full(len(terms), np.nan), np.full((len(terms), len(terms)), np.nan)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    quantile = stats.t.ppf(0.5 + model.level / 2, model.df)
+    quantile = stats.t.ppf(0.5 + model.level / 2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = beta / se
     return pd.DataFrame(
@@ -293,8 +360,8 @@ def _coefficient_table(
             "se": se,
             "ci_low": beta - quantile * se,
             "ci_high": beta + quantile * se,
-            "df": np.nan if note else model.df,
-            "p_value": 2 * stats.t.sf(np.abs(t), model.df),
+            "df": np.nan if note else df,
+            "p_value": 2 * stats.t.sf(np.abs(t), df),
             "n": used,
             "dropped": eligible - used,
             "note": note,
@@ -315,7 +382,7 @@ def _estimate(
     if model.replicated:
         fits = []
         for block in _replicate_blocks(model.design, rows):
-            start = None if model.family == "gaussian" else beta  # gaussian: closed form
+            start = None if model.family == "identity" else beta  # identity: closed form
             fits.append(_irls(X, y, np.ascontiguousarray(block), model.family, start=start).T)
         betas = np.vstack(fits)
         return beta, np.asarray(model.design.replicate_variance(beta, betas), dtype=float)
@@ -336,11 +403,17 @@ def _replicate_blocks(design: DesignLike, rows: NDArray[np.intp]) -> Iterator[ND
     return (reps[:, i : i + _REPLICATE_BLOCK] for i in range(0, reps.shape[1], _REPLICATE_BLOCK))
 
 
-def _failure_note(error: Exception) -> str:
+def _failure_note(error: Exception, replicated: bool) -> str:
+    """Why a fit failed, in words that fit the design."""
     if isinstance(error, np.linalg.LinAlgError):
+        if replicated:
+            return (
+                "a replicate's fit is singular (a term vanishes when its PSUs are left out); "
+                "use a Taylor design for this model"
+            )
         return (
-            "a replicate's fit is singular (a term vanishes when its PSUs are left out); "
-            "use a Taylor design for this model"
+            "the model's information matrix is singular: a term separates the outcome "
+            "perfectly or is constant among the rows with weight; drop or merge it"
         )
     return str(error)
 
@@ -372,20 +445,28 @@ def _response(y_frame: pd.DataFrame, family: str, formula: str) -> NDArray[np.fl
             f"formula {formula!r}: expected a numeric or true/false response, got categories "
             f'{list(y_frame.columns)}; write e.g. I(answer == "Yes")'
         )
-    if family == "binomial" and np.any((y < 0) | (y > 1)):
+    if _LINK[family] == "logit" and np.any((y < 0) | (y > 1)):
         raise RegressionError(
-            f"formula {formula!r}: family='binomial' expects a 0/1 response, got values "
+            f"formula {formula!r}: family={family!r} expects a 0/1 response, got values "
             f"from {y.min():g} to {y.max():g}"
+        )
+    if _LINK[family] == "log" and np.any(y < 0):
+        raise RegressionError(
+            f"formula {formula!r}: family={family!r} expects a count (a response of 0 or "
+            f"more), got {int((y < 0).sum())} negative values such as {y[y < 0][0]:g}"
         )
     return y
 
 
 def _mean_function(
-    eta: NDArray[np.float64], family: str
+    eta: NDArray[np.float64], link: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Mean, d mean / d eta and variance function for the canonical links."""
-    if family == "gaussian":
+    if link == "identity":
         return eta, np.ones_like(eta), np.ones_like(eta)
+    if link == "log":
+        mu = np.exp(eta)
+        return mu, mu, mu
     mu = 1.0 / (1.0 + np.exp(-eta))
     mu = np.clip(mu, 1e-15, 1 - 1e-15)
     dmu = mu * (1 - mu)
@@ -396,7 +477,7 @@ def _irls(
     X: NDArray[np.float64],
     y: NDArray[np.float64],
     W: NDArray[np.float64],
-    family: str,
+    link: str,
     start: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Weighted fits for every column of ``W`` (n x B) at once; returns p x B coefficients.
@@ -417,7 +498,7 @@ def _irls(
         rhs = weighted_z.T @ X
         return cast("NDArray[np.float64]", np.linalg.solve(gram, rhs[..., None])[..., 0].T)
 
-    if family == "gaussian":
+    if link == "identity":
         flat = W.T @ cross
         gram = np.empty((B, p, p))
         gram[:, upper[0], upper[1]] = flat
@@ -425,17 +506,26 @@ def _irls(
         rhs = W.T @ (X * y[:, None])
         return cast("NDArray[np.float64]", np.linalg.solve(gram, rhs[..., None])[..., 0].T)
     if start is None:
-        mu0 = (y + 0.5) / 2.0  # R's binomial mustart with unit weights
-        eta = np.repeat(np.log(mu0 / (1 - mu0))[:, None], B, axis=1)
+        # R's starting means with unit weights: binomial (y + 0.5) / 2, poisson y + 0.1
+        mu0 = (y + 0.5) / 2.0 if link == "logit" else y + 0.1
+        first = np.log(mu0 / (1 - mu0)) if link == "logit" else np.log(mu0)
+        eta = np.repeat(first[:, None], B, axis=1)
         beta = np.zeros((p, B))
     else:
         beta = np.repeat(start[:, None], B, axis=1)
         eta = X @ beta
     for iteration in range(_MAX_IRLS):
-        # logit: working weight W mu(1-mu); working response times it, without division:
-        # W mu(1-mu) z = W mu(1-mu) eta + W (y - mu)
-        mu = special.expit(eta)
-        working = W * mu * (1 - mu)
+        # canonical link: working weight W dmu/deta; the working response times it,
+        # without division: W dmu z = W dmu eta + W (y - mu)
+        with np.errstate(over="ignore"):
+            if link == "logit":
+                mu = special.expit(eta)
+                working = W * mu * (1 - mu)
+            else:
+                mu = np.exp(eta)
+                working = W * mu
+        if not np.all(np.isfinite(working)):
+            break
         np.subtract(y[:, None], mu, out=mu)
         np.multiply(mu, W, out=mu)
         np.multiply(eta, working, out=eta)
@@ -446,6 +536,6 @@ def _irls(
         eta = X @ beta
         if iteration > 0 and change < _IRLS_TOL:
             return beta
-    raise RegressionError(
-        f"the logistic fit did not converge in {_MAX_IRLS} iterations (separation?)"
-    )
+    model = "logistic" if link == "logit" else "log-linear (Poisson)"
+    cause = "separation?" if link == "logit" else "a term that predicts zero counts exactly?"
+    raise RegressionError(f"the {model} fit did not converge in {_MAX_IRLS} iterations ({cause})")

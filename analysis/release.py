@@ -3,9 +3,12 @@
 ``compute_release(responses, frame_counts, previous=None, drivers=None, level=0.95,
 rules=QualityRules())`` returns :class:`ReleaseTables`: the satisfaction index and the share
 satisfied per national, agency, agency x channel, service, province and agency x province
-domain; item scores and driver importance; Fay-Herriot small-area estimates of agency x
-province cells; methodology notes. The interface is fixed in the release contract
-(helpers/RELEASE_CONTRACT.md) and explained for readers in docs/publication-methods.md.
+domain, with the change from the previous period (independent samples) and the difference
+from the national or the agency's figure (the same sample: their joint covariance,
+:func:`analysis.contrasts.compare_domains`); item scores and driver importance; Fay-Herriot
+small-area estimates of agency x province cells; methodology notes. The interface is fixed
+in the release contract (helpers/RELEASE_CONTRACT.md) and explained for readers in
+docs/publication-methods.md.
 
 The weighting (why each step):
 
@@ -33,11 +36,12 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.contrasts import compare_domains, independent_difference
 from analysis.design import SurveyDesign
 from analysis.drivers import key_drivers
 from analysis.errors import AnalysisError
+from analysis.methodology import release_facts, summary_notes
 from analysis.quality import SUPPRESSED, QualityRules, apply_rules
 from analysis.ranks import rank_intervals
 from analysis.sae import FayHerriotError, fay_herriot
@@ -55,6 +59,7 @@ __all__ = [
     "ReleaseTables",
     "calibrated_design",
     "compute_release",
+    "published_figures",
 ]
 
 LEVELS: dict[str, list[str]] = {
@@ -87,6 +92,11 @@ ESTIMATE_COLUMNS = [
     "change_ci_low",
     "change_ci_high",
     "change_significant",
+    "compared_with",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "difference_significant",
     "rank",
     "rank_low",
     "rank_high",
@@ -118,8 +128,25 @@ SMALL_AREA_COLUMNS = [
     "used",
 ]
 _INT_COLUMNS = {"n", "n_sampled", "rank", "rank_low", "rank_high"}
-_BOOL_COLUMNS = {"suppressed", "change_significant"}
-_TEXT_COLUMNS = {"level", *KEYS, "measure", "grade", "item", "importance_note", "used"}
+_BOOL_COLUMNS = {"suppressed", "change_significant", "difference_significant"}
+_TEXT_COLUMNS = {
+    "level",
+    *KEYS,
+    "measure",
+    "grade",
+    "item",
+    "importance_note",
+    "used",
+    "compared_with",
+}
+# the figure each level is compared with: its agency's, or the national one ([])
+COMPARED_WITH: dict[str, list[str]] = {
+    "agency": [],
+    "agency_channel": ["agency"],
+    "service": ["agency"],
+    "province": [],
+    "agency_province": ["agency"],
+}
 
 REQUIRED = ("agency", "service", "channel", "province", "period", "stratum", "weight", "N_h")
 MIN_CALIBRATION_CELL = 20
@@ -481,19 +508,54 @@ def _domain_estimates(design: SurveyDesign, level: float) -> pd.DataFrame:
 
 
 def _estimate(design: SurveyDesign, measure: str, by: list[str], level: float) -> pd.DataFrame:
+    statistic = "mean" if measure == "index" else "proportion"
+    return _figures(design, statistic, measure, by, level)
+
+
+def _figures(
+    design: SurveyDesign, statistic: str, variable: str, by: list[str], level: float
+) -> pd.DataFrame:
+    """One level's figures as the release computes them: publication intervals over the
+    responses with a value, proportions in percent, Kish's effective size for the rules."""
     by_arg: str | list[str] | None = by or None
     if "province" in by:
         # responses without a reported province belong to no province domain
         by_arg = [f"_dom_{c}" if c == "province" else c for c in by]
-    if measure == "index":
-        table = design.mean("index", by=by_arg, dropna=True, level=level)
+    if statistic == "mean":
+        table = design.mean(variable, by=by_arg, dropna=True, level=level)
     else:
-        table = design.proportion("satisfied", by=by_arg, dropna=True, level=level)
+        table = design.proportion(variable, by=by_arg, dropna=True, level=level)
         for c in ("estimate", "se", "ci_low", "ci_high"):
             table[c] = table[c] * 100
     table = table.rename(columns={"_dom_province": "province"})
-    table["n_eff"] = _kish(design, measure, by_arg, table, by)
+    table["n_eff"] = _kish(design, variable, by_arg, table, by)
     return table[[*by, "estimate", "se", "ci_low", "ci_high", "df", "cv", "n", "n_eff"]]
+
+
+def published_figures(
+    design: SurveyDesign,
+    statistic: str,
+    variable: str,
+    by: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    rules: QualityRules | None = None,
+) -> pd.DataFrame:
+    """A release's figures for any variable and domains: ``statistic`` ``"mean"`` or
+    ``"proportion"`` (in percent) on :func:`calibrated_design`'s design, with the release's
+    intervals, grades and suppression (suppressed rows keep ``n`` and lose their numbers).
+
+    ``published_figures(design, "mean", "index", "agency")`` equals the agency rows of the
+    release's estimates; ``python -m analysis estimate --frame-counts`` prints it.
+    """
+    if statistic not in ("mean", "proportion"):
+        raise ReleaseError(f"statistic: expected 'mean' or 'proportion', got {statistic!r}")
+    if not 0 < level < 1:
+        raise ReleaseError(f"level: expected a number between 0 and 1, got {level!r}")
+    columns = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    table = _figures(design, statistic, variable, columns, level)
+    table = apply_rules(table, rules or QualityRules())
+    return table.drop(columns="n_eff").reset_index(drop=True)
 
 
 def _kish(
@@ -575,7 +637,8 @@ def _sampled(df: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
 
 # ---- change from the previous period ---------------------------------------------------------
 def _change(current: pd.DataFrame, previous: pd.DataFrame | None, level: float) -> pd.DataFrame:
-    """Independent samples: se = sqrt(se1^2 + se2^2), Welch-Satterthwaite df, t interval."""
+    """The previous period's sample was drawn afresh (its own strata, its own draw), so the
+    two estimates are independent: se = sqrt(se1^2 + se0^2), Welch-Satterthwaite df."""
     out = current.copy()
     for c in ("previous_estimate", "change", "change_ci_low", "change_ci_high"):
         out[c] = np.nan
@@ -588,30 +651,122 @@ def _change(current: pd.DataFrame, previous: pd.DataFrame | None, level: float) 
     )
     merged = out[keys].merge(prev, on=keys, how="left")
     usable = (~out["suppressed"].to_numpy()) & (merged["p_sup"].to_numpy() == False)  # noqa: E712
-    est1, se1, df1 = (out[c].to_numpy(dtype=float) for c in ("estimate", "se", "df"))
-    est0, se0, df0 = (merged[c].to_numpy(dtype=float) for c in ("p_est", "p_se", "p_df"))
-    v1, v0 = se1**2, se0**2
-    change = est1 - est0
-    se = np.sqrt(v1 + v0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        welch = (v1 + v0) ** 2 / (
-            np.where(np.isfinite(df1), v1**2 / df1, 0.0)
-            + np.where(np.isfinite(df0), v0**2 / df0, 0.0)
-        )
-    dof = np.where(np.isfinite(welch) & (welch > 0), np.maximum(welch, 1.0), np.inf)
-    q = np.where(
-        np.isinf(dof),
-        stats.norm.ppf(0.5 + level / 2),
-        stats.t.ppf(0.5 + level / 2, np.where(np.isinf(dof), 1.0, dof)),
+    def column(frame: pd.DataFrame, name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=float)
+
+    change, se, _, low, high = independent_difference(
+        column(out, "estimate"),
+        column(out, "se"),
+        column(out, "df"),
+        column(merged, "p_est"),
+        column(merged, "p_se"),
+        column(merged, "p_df"),
+        level=level,
     )
-    low, high = change - q * se, change + q * se
     usable &= np.isfinite(change) & np.isfinite(se)
+    est0 = merged["p_est"].to_numpy(dtype=float)
     out["previous_estimate"] = np.where(merged["p_sup"].to_numpy() == False, est0, np.nan)  # noqa: E712
     out["change"] = np.where(usable, change, np.nan)
     out["change_ci_low"] = np.where(usable, low, np.nan)
     out["change_ci_high"] = np.where(usable, high, np.nan)
     out["change_significant"] = usable & ((low > 0) | (high < 0))
     return out
+
+
+def _check_separate_samples(current: SurveyDesign, previous: SurveyDesign) -> None:
+    """The change treats the two periods as independent samples, which holds because each
+    period's strata are its own; exports that share a design stratum overlap, and the
+    change would need their covariance."""
+    shared = set(current.data["stratum"]) & set(previous.data["stratum"])
+    if shared:
+        raise ReleaseError(
+            f"previous: the two exports share {len(shared)} design strata (e.g. "
+            f"{sorted(shared)[0]!r}), so they are not separate samples; export the previous "
+            "period's own days"
+        )
+
+
+# ---- each domain against the national figure or its agency's ---------------------------------
+def _comparisons(design: SurveyDesign, table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Each domain's difference from the figure of the domain containing it (its agency, or
+    the nation), with an interval from the *joint* covariance of the two estimates.
+
+    Both come from the same responses -- the agency's are part of the national ones, a
+    province's share strata with every agency -- so they are not independent:
+    ``sqrt(se1^2 + se2^2)`` would overstate the error (analysis.contrasts.compare_domains).
+    Given only where both figures are published."""
+    out = table.copy()
+    out["compared_with"] = ""
+    for c in ("difference", "difference_ci_low", "difference_ci_high"):
+        out[c] = np.nan
+    out["difference_significant"] = False
+    if table.empty:
+        return out
+    published = _published_keys(table)
+    for name, within in COMPARED_WITH.items():
+        by = LEVELS[name]
+        for measure in MEASURES:
+            pick = ((out["level"] == name) & (out["measure"] == measure)).to_numpy()
+            if not pick.any() or not np.isfinite(out.loc[pick, "estimate"]).any():
+                continue
+            compared = _compare(design, measure, by, within, level)
+            reference = "agency" if within else "national"
+            rows = out.loc[pick, [*KEYS]].reset_index()
+            found = rows.merge(compared, on=by, how="left").set_index("index")
+            parent_ok = _reference_published(rows, published, reference, measure)
+            usable = (
+                parent_ok
+                & ~out.loc[pick, "suppressed"].to_numpy(dtype=bool)
+                & np.isfinite(found["difference"].to_numpy(dtype=float))
+                & np.isfinite(found["se"].to_numpy(dtype=float))
+            )
+            low = found["ci_low"].to_numpy(dtype=float)
+            high = found["ci_high"].to_numpy(dtype=float)
+            out.loc[pick, "compared_with"] = np.where(usable, reference, "")
+            out.loc[pick, "difference"] = np.where(usable, found["difference"], np.nan)
+            out.loc[pick, "difference_ci_low"] = np.where(usable, low, np.nan)
+            out.loc[pick, "difference_ci_high"] = np.where(usable, high, np.nan)
+            out.loc[pick, "difference_significant"] = usable & ((low > 0) | (high < 0))
+    return out
+
+
+def _compare(
+    design: SurveyDesign, measure: str, by: list[str], within: list[str], level: float
+) -> pd.DataFrame:
+    """compare_domains for one level and measure, keyed like the release's tables."""
+    by_arg = [f"_dom_{c}" if c == "province" else c for c in by]
+    statistic = "mean" if measure == "index" else "proportion"
+    found = compare_domains(
+        design, statistic, measure, by_arg, within=within or None, dropna=True, level=level
+    )
+    found = found.rename(columns={"_dom_province": "province"})
+    scale = 100.0 if measure == "satisfied" else 1.0
+    for c in ("difference", "se", "ci_low", "ci_high"):
+        found[c] = found[c] * scale
+    for c in by:
+        found[c] = found[c].astype(str)
+    return found[[*by, "difference", "se", "ci_low", "ci_high"]]
+
+
+def _published_keys(table: pd.DataFrame) -> dict[tuple[str, str, str], bool]:
+    """Whether the national and each agency's figure of a measure is published."""
+    rows = table[table["level"].isin(["national", "agency"])]
+    return {
+        (str(level), str(agency), str(measure)): not bool(suppressed)
+        for level, agency, measure, suppressed in zip(
+            rows["level"], rows["agency"], rows["measure"], rows["suppressed"], strict=True
+        )
+    }
+
+
+def _reference_published(
+    rows: pd.DataFrame, published: dict[tuple[str, str, str], bool], reference: str, measure: str
+) -> np.ndarray:
+    if reference == "national":
+        return np.full(len(rows), published.get(("national", "", measure), False))
+    return np.array(
+        [published.get(("agency", str(a), measure), False) for a in rows["agency"]], dtype=bool
+    )
 
 
 def _ranks(table: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -897,8 +1052,10 @@ def compute_release(
                 prev_design, _ = calibrated_design(previous[0], previous[1])
             except ReleaseError as exc:
                 raise ReleaseError(f"previous period: {exc}") from None
+            _check_separate_samples(design, prev_design)
             prev_table = _estimates(prev_design, _frame_counts(previous[1]), level, rules)
     table = _change(table, prev_table, level)
+    table = _comparisons(design, table, level)
     table = _ranks(table, level)
     small = _small_areas(table, fc, notes, rules)
     items = _typed(pd.DataFrame(columns=ITEM_COLUMNS), ITEM_COLUMNS)
@@ -907,6 +1064,16 @@ def compute_release(
         if note:
             notes["drivers"] = note
     notes.update(_method_notes(design, level, rules, prev_table is not None))
+    facts = release_facts(
+        design.data,
+        level,
+        rules,
+        has_previous=prev_table is not None,
+        small_areas=not small.empty,
+        drivers=bool(drivers),
+        rank_draws=RANK_DRAWS,
+    )
+    notes.update(summary_notes(facts))  # the short note in Persian and English
     order = {name: i for i, name in enumerate(LEVELS)}
     table = table.assign(_order=table["level"].map(order)).sort_values(
         ["_order", "measure", *KEYS], kind="stable"
@@ -946,11 +1113,22 @@ def _method_notes(
         "response_rate": "Responses divided by sampled units in the domain (frame counts).",
     }
     notes["change"] = (
-        "Change from the previous period: difference of the two estimates, independent "
-        "samples (se = sqrt(se1^2 + se2^2)), Welch-Satterthwaite t interval; significant only "
-        "when the interval excludes 0; not given when either estimate is suppressed."
+        "Change from the previous period: difference of the two estimates; the periods' "
+        "samples are drawn separately (their own strata, a fresh draw), so the two estimates "
+        "are independent (se = sqrt(se1^2 + se2^2)); Welch-Satterthwaite t interval; "
+        "significant only when the interval excludes 0; not given when either estimate is "
+        "suppressed."
         if has_previous
         else "No previous period given: no changes."
+    )
+    notes["comparison"] = (
+        "Difference from the national figure (agency, province) or from the agency's own "
+        "figure (agency x channel, service, agency x province): both come from the same "
+        "responses, so the standard error of the difference uses their covariance (Taylor "
+        "linearisation of the difference, with the calibration), not sqrt(se1^2 + se2^2); "
+        "t interval with the smaller of the two estimates' degrees of freedom (and the "
+        "difference's own Satterthwaite df if smaller); significant only when the interval "
+        "excludes 0; not given when either figure is suppressed."
     )
     if "questionnaire" in data.columns and data["questionnaire"].nunique() > 1:
         notes["questionnaires"] = (

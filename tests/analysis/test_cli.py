@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import SurveyDesign
+from analysis import SurveyDesign, compare_domains, joint_estimates
 from analysis.cli import main
 from analysis.drivers import key_drivers
 from analysis.regression import regress
@@ -265,7 +265,7 @@ def test_sae_with_an_auxiliary_file_fills_empty_cells(export, tmp_path, capsys):
     [
         (["regress", "--formula", "score_overall ~ nope"], "nope"),
         (["regress", "--formula", "score_overall ~ score_time", "--by", "region"], "'region'"),
-        (["regress", "--formula", "score_overall ~ score_time", "--family", "poisson"], "poisson"),
+        (["regress", "--formula", "score_overall ~ score_time", "--family", "gamma"], "gamma"),
         (["regress"], "the following arguments are required: --formula"),
         (["drivers", "--outcome", "score_overall", "--driver", "score_time"], "at least 2"),
         (["drivers", "--outcome", "nope", "--driver", "a", "--driver", "b"], "'nope'"),
@@ -387,3 +387,114 @@ def test_weights_that_are_not_numbers_are_an_error_message_not_a_traceback(tmp_p
     frame.to_csv(path, index=False)
     assert main(["estimate", str(path), *DESIGN, "--mean", "api00"]) == 2
     assert "pw: expected numbers; got 'abc'" in capsys.readouterr().err
+
+
+# ---- quantiles, comparisons, a release's figures ------------------------------------------------
+def test_quantiles_with_rule_and_interval(export, capsys):
+    table = run(
+        capsys, "estimate", str(export), *EXPORT_DESIGN, "--quantile", "score_time",
+        "--q", "0.25", "--q", "0.75", "--qrule", "hf7", "--quantile-method", "beta",
+        "--by", "agency",
+    )  # fmt: skip
+    expected = export_design(export).quantile(
+        "score_time", [0.25, 0.75], by="agency", qrule="hf7", method="beta"
+    )
+    assert table.columns[:4].tolist() == ["statistic", "variable", "agency", "q"]
+    np.testing.assert_allclose(table["estimate"], expected["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(table["ci_high"], expected["ci_high"], rtol=1e-12)
+    assert set(table["statistic"]) == {"quantile"}
+
+
+def test_compare_domains_and_contrasts(export, capsys):
+    design = export_design(export)
+    table = run(capsys, "compare", str(export), *EXPORT_DESIGN, "--mean", "index", "--by",
+                "agency", "--dropna")  # fmt: skip
+    expected = compare_domains(design, "mean", "index", "agency", dropna=True)
+    np.testing.assert_allclose(table["se"], expected["se"], rtol=1e-12)
+    assert table.columns.tolist()[:4] == ["agency", "estimate", "reference", "difference"]
+    table = run(capsys, "compare", str(export), *EXPORT_DESIGN, "--proportion", "satisfied",
+                "--by", "agency", "--contrast", "AG0 - AG1=AG0:1,AG1:-1")  # fmt: skip
+    joint = joint_estimates(design, "proportion", "satisfied", by="agency")
+    expected = joint.contrast({"AG0 - AG1": {"AG0": 1, "AG1": -1}})
+    assert table["contrast"].tolist() == ["AG0 - AG1"]
+    assert table["se"].iloc[0] == pytest.approx(expected["se"].iloc[0], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["compare", "--mean", "index", "--by", "agency", "--contrast", "x=AG0"],
+         "expected LABEL:COEF terms"),
+        (["compare", "--mean", "index", "--by", "agency", "--contrast", "x=AG0:one"],
+         "is not a number"),
+        (["compare", "--mean", "index", "--by", "agency", "--contrast", "x=AG9:1", "--dropna"],
+         "no estimate labelled 'AG9'"),
+        (["compare", "--by", "agency"], "give one of --mean COLUMN or --proportion COLUMN"),
+        (["estimate", "--mean", "index", "--rules", "r.json"], "give --frame-counts too"),
+    ],
+)
+def test_compare_and_rules_mistakes_are_one_line(export, capsys, arguments, message):
+    command, *rest = arguments
+    assert main([command, str(export), *EXPORT_DESIGN, *rest]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("analysis: error: ") and message in err, err
+    assert err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory) -> tuple[Path, Path]:
+    """An export and its frame counts in the service's layout (as tests/analysis/test_release)."""
+    from tests.analysis.test_release import make_export
+
+    responses, frame_counts = make_export()
+    folder = tmp_path_factory.mktemp("release")
+    responses.to_csv(folder / "responses.csv", index=False)
+    frame_counts.to_csv(folder / "responses.frame_counts.csv", index=False)
+    return folder / "responses.csv", folder / "responses.frame_counts.csv"
+
+
+@pytest.mark.parametrize(
+    ("level", "by"),
+    [("national", []), ("agency", ["agency"]), ("agency_province", ["agency", "province"])],
+)
+def test_frame_counts_reproduce_the_release(release_files, capsys, level, by):
+    from analysis.release import compute_release
+    from tests.analysis.test_release import make_export
+
+    published = compute_release(*make_export()).estimates
+    responses, frame_counts = release_files
+    arguments = ["estimate", str(responses), "--frame-counts", str(frame_counts),
+                 "--mean", "index", "--proportion", "satisfied"]  # fmt: skip
+    for column in by:
+        arguments += ["--by", column]
+    table = run(capsys, *arguments)
+    table = table.assign(measure=table["variable"]).fillna({c: "" for c in by})
+    expected = published[(published["level"] == level) & (published["n"] > 0)]
+    merged = expected.merge(table, on=["measure", *by], suffixes=("", "_cli"), validate="1:1")
+    assert len(merged) == len(expected) == len(table)
+    for column in ("estimate", "se", "ci_low", "ci_high", "df", "cv"):
+        np.testing.assert_allclose(
+            merged[f"{column}_cli"], merged[column], rtol=1e-9, equal_nan=True, err_msg=column
+        )
+    assert (merged["n_cli"] == merged["n"]).all()
+    assert (merged["grade_cli"] == merged["grade"]).all()
+    assert (merged["suppressed_cli"] == merged["suppressed"]).all()
+    if level == "agency":
+        pos = table[(table["agency"] == "POS") & (table["variable"] == "index")].iloc[0]
+        assert pos["suppressed"] and pos["grade"] == "suppressed" and np.isnan(pos["estimate"])
+
+
+def test_frame_counts_take_a_release_s_rules(release_files, capsys, tmp_path):
+    responses, frame_counts = release_files
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(json.dumps({"min_n": 5, "a_min_n": 5, "min_effective_n": 5})))
+    table = run(capsys, "estimate", str(responses), "--frame-counts", str(frame_counts),
+                "--mean", "index", "--by", "agency", "--rules", str(rules))  # fmt: skip
+    assert not table.loc[table["agency"] == "POS", "suppressed"].iloc[0]  # 12 responses >= 5
+    rules.write_text('{"min_n": 5, "colour": "red"}')
+    assert main(["estimate", str(responses), "--frame-counts", str(frame_counts), "--mean",
+                 "index", "--rules", str(rules)]) == 2  # fmt: skip
+    assert "expected an object with keys among" in capsys.readouterr().err
+    assert main(["estimate", str(responses), "--frame-counts", str(frame_counts), "--mean",
+                 "index", "--weights", "weight"]) == 2  # fmt: skip
+    assert "drop --weights" in capsys.readouterr().err

@@ -50,15 +50,16 @@ def test_chart_marks_important_low_scoring_drivers_to_fix_first() -> None:
     np.testing.assert_allclose(points.get_offsets(), [[40, 55], [15, 80], [10, 70], [35, 62]])
     red = np.isclose(points.get_facecolors()[:, 0], 0xC0 / 255)
     assert red.tolist() == [True, False, False, True]  # above-average importance, below par
-    texts = {t.get_text() for t in ax.texts}
-    assert {"Fix first", "Keep it up", "q_time", "q_outcome"} <= texts
+    texts = {t.get_text() for t in [*ax.texts, *fig.texts]}
+    # phone-wide: the points are numbered, the names listed under the chart
+    assert {"Fix first", "Keep it up", "1", "4", "1. q_time", "4. q_outcome"} <= texts
 
 
 def test_persian_chart_uses_persian_labels_font_and_digits() -> None:
     fig = importance_performance(driver_table(), lang="fa", labels=LABELS_FA)
     ax = fig.axes[0]
     fig.canvas.draw()
-    assert "زمان انتظار" in {t.get_text() for t in ax.texts}
+    assert "۱. زمان انتظار" in {t.get_text() for t in fig.texts}
     assert ax.xaxis.label.get_fontname() in PERSIAN_FONTS
     ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert "۲۰" in ticks
