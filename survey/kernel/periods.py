@@ -7,7 +7,13 @@ Iran's official statistics run on the Solar Hijri calendar, so `1405-01` (Farvar
 
 Every period is a half-open range of calendar days `[start, end)` in Asia/Tehran: a transaction
 belongs to the period of its Tehran day. Persian (۰-۹) and Arabic-Indic (٠-٩) digits are read
-as well as Latin ones, and `/` may stand for `-`.
+as well as Latin ones, `/` may stand for `-`, and the invisible direction marks a phone puts
+around digits in right-to-left text are dropped.
+
+Every day a person gives (CLI `--from`/`--to`/`--starts`, `?from=&to=&starts=`, a plan file's
+`starts`, the audit log's filters) is read by `parse_day`, so `1405-08-01` means Aban 1405
+everywhere; a Solar Hijri day that does not exist (1405-12-30: Esfand 1405 has 29 days) is an
+error, never shifted to a neighbour. Machine timestamps are another rule: survey.kernel.timestamps.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "PeriodError",
     "format_date",
     "parse_day",
+    "parse_optional_day",
     "parse_period",
     "solar_month_of",
     "tehran_day",
@@ -40,10 +47,24 @@ _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 FORMS = "1405 (year), 1405-01 (month), 1405-Q1 (quarter), or Gregorian 2026, 2026-03, 2026-Q1"
+_GREGORIAN_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+DAY_FORMS = "a date such as 2026-03-21 or 1405-01-01 (Solar Hijri)"
+# Left-to-right, right-to-left and Arabic letter marks, embeddings and isolates: phones put
+# them around digits typed or copied in Persian text; they are invisible and mean nothing here.
+_DIRECTION_MARKS = dict.fromkeys(
+    [0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
 
 
 class PeriodError(InvalidInput):
-    """A period or date string that cannot be read."""
+    """A period or date string that cannot be read; its message names the field, what was
+    expected and what was given (its one problem says the same, for the API's `problems`)."""
+
+    def __str__(self) -> str:
+        return self.message  # the console prints it once, not again as a list of one
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +89,7 @@ class Period:
 
 
 def _normalise(text: str) -> str:
-    return fold_digits(text.strip()).replace("/", "-")
+    return fold_digits(text.translate(_DIRECTION_MARKS).strip()).replace("/", "-")
 
 
 def _problem(field: str, got: str, expected: str) -> PeriodError:
@@ -139,14 +160,38 @@ def parse_day(text: str, *, field: str = "date") -> date:
     value = _normalise(raw)
     match = _DAY.match(value)
     if not match:
-        raise _problem(field, raw, "a date such as 2026-03-21 or 1405-01-01 (Solar Hijri)")
+        raise _problem(field, raw, DAY_FORMS)
     year, month, day = int(match[1]), int(match[2]), int(match[3])
     try:
         if year < FIRST_GREGORIAN_YEAR:
             return jdatetime.date(year, month, day).togregorian()
         return date(year, month, day)
-    except ValueError as exc:
-        raise _problem(field, raw, f"a day that exists ({exc})") from None
+    except ValueError:
+        raise _problem(field, raw, _existing_day(year, month)) from None
+
+
+def _existing_day(year: int, month: int) -> str:
+    """What a day that does not exist should have been: its month's length, in its calendar."""
+    if not 1 <= month <= 12:
+        return "a month from 01 to 12"
+    if year < 1:
+        return "a year from 0001 (Solar Hijri below 1700, Gregorian from 1700)"
+    if year < FIRST_GREGORIAN_YEAR:
+        days = jdatetime.j_days_in_month[month - 1]
+        if month == 12 and jdatetime.date(year, 1, 1).isleap():
+            days += 1
+        name = jdatetime.date.j_months_en[month - 1]
+        return f"a day that exists (Solar Hijri {name} {year} has {days} days)"
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    days = (following - date(year, month, 1)).days
+    return f"a day that exists ({_GREGORIAN_MONTHS[month - 1]} {year} has {days} days)"
+
+
+def parse_optional_day(text: str | None, *, field: str) -> date | None:
+    """`parse_day`, with a missing or blank value meaning no day (an open end of a range)."""
+    if text is None or not _normalise(text):
+        return None
+    return parse_day(text, field=field)
 
 
 def solar_month_of(day: date) -> str:

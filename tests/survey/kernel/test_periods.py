@@ -10,6 +10,7 @@ from survey.kernel.periods import (
     PeriodError,
     format_date,
     parse_day,
+    parse_optional_day,
     parse_period,
     solar_month_of,
     tehran_day,
@@ -96,3 +97,37 @@ def test_bad_periods_name_the_accepted_forms(text: str, fragment: str) -> None:
 def test_bad_days_are_refused_clearly(text: str) -> None:
     with pytest.raises(PeriodError, match="date: expected"):
         parse_day(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("1405-12-30", "Solar Hijri Esfand 1405 has 29 days"),  # 1405 is not a leap year
+        ("1405-07-31", "Solar Hijri Mehr 1405 has 30 days"),
+        ("2026-02-29", "February 2026 has 28 days"),
+        ("1405-13-01", "a month from 01 to 12"),
+    ],
+)
+def test_a_day_that_does_not_exist_is_refused_never_shifted(text: str, reason: str) -> None:
+    with pytest.raises(PeriodError) as caught:
+        parse_day(text, field="starts")
+    assert caught.value.problems[0].field == "starts"
+    assert reason in caught.value.message and repr(text) in caught.value.message
+
+
+def test_esfand_30_exists_in_a_leap_year() -> None:
+    assert parse_day("1403-12-30") == date(2025, 3, 20)
+
+
+def test_direction_marks_a_phone_adds_around_digits_are_ignored() -> None:
+    # As copied from a Persian message: right-to-left marks around the date.
+    assert parse_day("\u200f۱۴۰۵/۰۸/۰۱\u200f") == date(2026, 10, 23)
+    assert parse_period("\u2067١٤٠٥-٠٨\u2069").label == "1405-08"
+
+
+def test_an_optional_day_is_none_when_blank() -> None:
+    assert parse_optional_day(None, field="from") is None
+    assert parse_optional_day("  ", field="from") is None
+    assert parse_optional_day("۱۴۰۵-۰۸-۰۱", field="from") == date(2026, 10, 23)
+    with pytest.raises(PeriodError, match="from: expected"):
+        parse_optional_day("1405-08-32", field="from")
