@@ -23,12 +23,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from survey.context import AppContext
 from survey.kernel.db import transaction
 from survey.kernel.observability import SMS_SEND_FAILURES
+from survey.kernel.sms import MessageTooLong, Sender, count_parts
 from survey.kernel.tokens import token_for_invitation
 from survey.outreach import outbox, store
 from survey.outreach.gateways.base import (
@@ -40,10 +41,10 @@ from survey.outreach.gateways.base import (
 from survey.outreach.invitations import (
     create_invitations,
     invitation_text,
+    sender_of,
     stored_link,
     with_link,
 )
-from survey.outreach.messages import MessageTooLong, count_parts
 from survey.outreach.schedule import RetryPolicy, next_allowed
 
 __all__ = ["DispatchOptions", "DispatchReport", "Dispatcher", "Pacer"]
@@ -229,13 +230,14 @@ class Dispatcher:
             rows = store.lock_remindable_invitations(
                 session, now=now, statuses=REMINDABLE, limit=self.options.invitation_batch
             )
-            for invitation, agency_id, quiet_hours, version in rows:
-                agency = store.get_agency(session, agency_id)
-                name = (
-                    None
-                    if agency is None
-                    else (agency.name_fa if invitation.language == "fa" else agency.name_en)
-                )
+            senders: dict[tuple[int, int, date, str], Sender] = {}
+            for invitation, agency_id, quiet_hours, version, service_id, day in rows:
+                sender_key = (agency_id, service_id, day, invitation.language)
+                if sender_key not in senders:
+                    agency = store.get_agency(session, agency_id)
+                    assert agency is not None  # foreign key
+                    service = store.get_service(session, service_id)
+                    senders[sender_key] = sender_of(agency, service, day, invitation.language)
                 assert invitation.id is not None and version.id is not None
                 if version.id not in questionnaires:
                     questionnaires[version.id] = Questionnaire.from_dict(version.content)
@@ -246,7 +248,7 @@ class Dispatcher:
                         lang=invitation.language,
                         questionnaire=questionnaires[version.id],
                         url=stored_link(settings.public_base_url),  # no token at rest
-                        agency=name,
+                        sender=senders[sender_key],
                         position=invitation.dialog_position,
                     )
                 except MessageTooLong as exc:  # never cut a text: no reminder for this one

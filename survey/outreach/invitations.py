@@ -7,7 +7,9 @@ For every pending sampled unit whose questionnaire is registered:
   moved later by the same amount if the invitation itself goes out late;
 - the token (derived, see survey.kernel.tokens) is stored only as its hash;
 - the first message (`inv<ID>-invite`): the link for `sms_link`, the first SMS question for
-  `sms_dialog`, in the unit's language, ending with the opt-out hint, at most two SMS parts;
+  `sms_dialog`, in the unit's language, starting with the agency's SMS name (and, where they
+  fit, the service and the day of the transaction) and ending with the opt-out hint, at most
+  two SMS parts (survey.kernel.sms);
 - the questionnaire version's `first_used_at` is set (it is immutable from then on).
 
 A unit whose number opted out since it was sampled gets an invitation in status `opted_out`
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,10 +34,16 @@ from sqlalchemy.orm import Session
 from questionnaires.schema import Questionnaire
 from survey.kernel.db import transaction
 from survey.kernel.locale import language_or_default
-from survey.kernel.tokens import TOKEN_LENGTH, TOKEN_MASK, token_for, token_hash
-from survey.models import QuestionnaireVersion, SampledUnit, SamplingPlan
+from survey.kernel.sms import (
+    MessageTooLong,
+    Sender,
+    agency_names,
+    count_parts,
+    render_invitation,
+)
+from survey.kernel.tokens import TOKEN_MASK, token_for, token_hash
+from survey.models import Agency, QuestionnaireVersion, SampledUnit, SamplingPlan, Service
 from survey.outreach import store
-from survey.outreach.messages import MessageTooLong, count_parts, render_invitation
 from survey.outreach.schedule import next_allowed
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "answer_url",
     "create_invitations",
     "invitation_text",
+    "sender_of",
     "stored_link",
     "with_link",
 ]
@@ -83,10 +92,11 @@ def invitation_text(
     lang: str,
     questionnaire: Questionnaire,
     url: str,
-    agency: str | None,
+    sender: Sender,
     position: int = 0,
 ) -> str:
-    """The invite or reminder text: the link (`sms_link`) or SMS item `position` (`sms_dialog`)."""
+    """The invite or reminder text: the link (`sms_link`) or SMS item `position` (`sms_dialog`),
+    from `sender` (the agency's names, the service, the day)."""
     from questionnaires.rendering import sms_prompt
 
     question = None
@@ -98,8 +108,22 @@ def invitation_text(
             )
         question = sms_prompt(questionnaire, questionnaire.sms[position], lang)
     return render_invitation(
-        kind, mode, lang, url=url if mode == "sms_link" else None, question=question, agency=agency
+        kind, mode, lang, sender=sender, url=url if mode == "sms_link" else None, question=question
     )
+
+
+def sender_of(agency: Agency, service: Service | None, day: date | None, lang: str) -> Sender:
+    """Who is asking about what, in `lang`: the agency's SMS name (or its fallbacks), the
+    service's name and the transaction's day."""
+    names = (
+        agency_names(agency.sms_name_fa, agency.name_fa)
+        if lang == "fa"
+        else agency_names(agency.sms_name_en, agency.name_en)
+    )
+    service_name = None
+    if service is not None:
+        service_name = service.name_fa if lang == "fa" else service.name_en
+    return Sender(names, service_name, day)
 
 
 def create_invitations(
@@ -135,7 +159,8 @@ def create_invitations(
                 tokens.append({"id": invitation_id, "token_hash": token_hash(token)})
                 if plan.outcome != "invited":
                     continue
-                text = plan.text(stored_link(public_base_url))  # no token at rest
+                text = plan.text  # the token masked: no token at rest
+                assert text is not None
                 messages.append(
                     {
                         "invitation_id": invitation_id,
@@ -171,7 +196,7 @@ class _Planned:
     unit_id: int
     outcome: str  # invited | opted_out | unsendable
     row: dict[str, Any] | None = None
-    text: Any = None  # url -> message text
+    text: str | None = None  # the first message, its link's token masked
 
 
 class _Lookups:
@@ -182,8 +207,8 @@ class _Lookups:
         self.plans: dict[int, SamplingPlan] = {}
         self.versions: dict[tuple[int, str], QuestionnaireVersion] = {}
         self.questionnaires: dict[int, Questionnaire] = {}
-        self.agencies: dict[tuple[int, str], str] = {}
-        self.fits: dict[tuple[int, str, str, str], bool] = {}
+        self.senders: dict[tuple[int, int, date, str], Sender] = {}
+        self.texts: dict[tuple[int, str, str, Sender], str | None] = {}
 
     def plan(self, plan_id: int) -> SamplingPlan:
         if plan_id not in self.plans:
@@ -217,13 +242,14 @@ class _Lookups:
             self.questionnaires[version.id] = Questionnaire.from_dict(version.content)
         return self.questionnaires[version.id]
 
-    def agency(self, agency_id: int, lang: str) -> str:
-        key = (agency_id, lang)
-        if key not in self.agencies:
-            agency = store.get_agency(self.session, agency_id)
-            name = "" if agency is None else (agency.name_fa if lang == "fa" else agency.name_en)
-            self.agencies[key] = name
-        return self.agencies[key]
+    def sender(self, unit: SampledUnit, lang: str) -> Sender:
+        key = (unit.agency_id, unit.service_id, unit.day, lang)
+        if key not in self.senders:
+            agency = store.get_agency(self.session, unit.agency_id)
+            assert agency is not None  # foreign key
+            service = store.get_service(self.session, unit.service_id)
+            self.senders[key] = sender_of(agency, service, unit.day, lang)
+        return self.senders[key]
 
 
 def _plan_invitation(
@@ -239,18 +265,18 @@ def _plan_invitation(
     questionnaire = lookups.questionnaire(version)
     lang = language_or_default(unit.language)
     mode = unit.mode or "sms_link"
-    agency = lookups.agency(unit.agency_id, lang)
-
-    def text(url: str) -> str:
-        return invitation_text(
-            "invite", mode=mode, lang=lang, questionnaire=questionnaire, url=url, agency=agency
-        )
-
-    fits = lookups.fits.get((version.id or 0, mode, lang, agency))
-    if fits is None:  # a token has a fixed length, so one check per kind of text
+    sender = lookups.sender(unit, lang)
+    key = (version.id or 0, mode, lang, sender)
+    if key not in lookups.texts:  # one text per questionnaire, mode, language, agency, service, day
         try:
-            text(answer_url(public_base_url, "x" * TOKEN_LENGTH))
-            fits = True
+            lookups.texts[key] = invitation_text(
+                "invite",
+                mode=mode,
+                lang=lang,
+                questionnaire=questionnaire,
+                url=stored_link(public_base_url),  # the token masked, at its real length
+                sender=sender,
+            )
         except MessageTooLong as exc:
             log.error(
                 "questionnaire %s in mode %s (%s) cannot be sent: %s",
@@ -259,9 +285,9 @@ def _plan_invitation(
                 lang,
                 exc.message,
             )
-            fits = False
-        lookups.fits[(version.id or 0, mode, lang, agency)] = fits
-    if not fits:
+            lookups.texts[key] = None
+    text = lookups.texts[key]
+    if text is None:
         log.error(
             "sampled unit %s cannot be invited: its texts do not fit in two SMS parts", unit.id
         )

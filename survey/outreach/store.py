@@ -12,7 +12,7 @@ survey.outreach.outbox for the exactly-once protocol they serve.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from survey.models import (
     QuestionnaireVersion,
     SampledUnit,
     SamplingPlan,
+    Service,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "forgettable_unit_ids",
     "get_agency",
     "get_plan",
+    "get_service",
     "insert_invitations",
     "insert_messages",
     "latest_questionnaire_version",
@@ -84,8 +86,9 @@ __all__ = [
 #: invitation's status and token hash, the unit's phone ciphertext, the plan's quiet hours and
 #: whether the number opted out (None: never did).
 ClaimRow = sa.Row[OutboxMessage, str, str, bytes | None, list[str] | None, bool]
-#: An invitation due for a reminder (locked), its unit's agency, plan's quiet hours, version.
-ReminderRow = sa.Row[Invitation, int, list[str] | None, QuestionnaireVersion]
+#: An invitation due for a reminder (locked), its unit's agency, plan's quiet hours, version,
+#: and the unit's service and day (the reminder names them).
+ReminderRow = sa.Row[Invitation, int, list[str] | None, QuestionnaireVersion, int, date]
 #: An invitation's state that a send changes: id, status, sent_at, due_at, reminder_due_at,
 #: reminded_at (Core columns, untyped).
 SendStateRow = sa.Row[Any, Any, Any, Any, Any, Any]
@@ -191,6 +194,10 @@ def get_agency(session: Session, agency_id: int) -> Agency | None:
     return session.get(Agency, agency_id)
 
 
+def get_service(session: Session, service_id: int) -> Service | None:
+    return session.get(Service, service_id)
+
+
 def questionnaire_version(
     session: Session, qid: str, version: int | None
 ) -> QuestionnaireVersion | None:
@@ -258,6 +265,8 @@ def lock_remindable_invitations(
             col(SampledUnit.agency_id),
             col(SamplingPlan.quiet_hours),
             QuestionnaireVersion,
+            col(SampledUnit.service_id),
+            col(SampledUnit.day),
         )
         .join(SampledUnit, col(SampledUnit.id) == col(Invitation.sampled_unit_id))
         .join(SamplingPlan, col(SamplingPlan.id) == col(SampledUnit.plan_id))

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from survey.answering.api import signature_for
+from survey.kernel.sms import count_parts
 from survey.models import InboundMessage, Invitation, OptOut, OutboxMessage, Response
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.memory import MemoryGateway
@@ -71,6 +72,7 @@ def test_a_full_dialog_in_persian_digits(citizen: Citizen, world: SmsWorld, capl
     caplog.set_level("DEBUG")
     first = citizen.inbox()[0]
     assert "از خدمتی که گرفتید چقدر راضی بودید؟" in first and first.endswith("لغو۱۱")
+    assert first.startswith("ثبت احوال، نظرسنجی «شناسنامه»")  # who asks, about which service
     assert citizen.reply("۴") == "answered"
     assert "با احترام" in citizen.inbox()[-1]
     assert citizen.reply("٥") == "answered"  # Arabic-Indic
@@ -137,7 +139,8 @@ def test_opt_out_words_stop_everything_at_once(
     assert invitation.status == "opted_out" and invitation.opted_out_at is not None
     [row] = world.rows(OptOut)
     assert row.phone_hash == context.vault.phone_hash(PHONE) and row.active
-    assert "دیگر پیامک نظرسنجی دریافت نمی‌کند" in citizen.inbox()[-1]
+    assert "دیگر پیامک نظرسنجی برای شما نمی‌فرستیم" in citizen.inbox()[-1]
+    assert count_parts(citizen.inbox()[-1]).parts == 1
     assert citizen.reply("4") == "ignored"  # no more questions
     assert len(citizen.inbox()) == 2
     assert world.rows(Response) == []

@@ -342,7 +342,8 @@ def test_one_reminder_when_there_is_no_answer(context, clock) -> None:
     assert kinds.count((PHONE, "reminder")) == 1
     assert ("+989121110000", "reminder") not in kinds
     reminder = next(m for m in gateway.sent if m.kind == "reminder")
-    assert reminder.text.startswith("یادآوری") and reminder.text.endswith("لغو۱۱")
+    assert reminder.text.startswith("ثبت احوال: یادآوری") and reminder.text.endswith("لغو۱۱")
+    assert "«شناسنامه»" in reminder.text  # the service (and the day) where they fit
     assert world.rows(Invitation)[0].reminded_at == clock.now - timedelta(hours=24)
 
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from survey.kernel.sms import count_parts
 from survey.kernel.tokens import TOKEN_LENGTH, looks_like_token, token_for, token_hash
-from survey.models import Invitation, OutboxMessage, QuestionnaireVersion, SampledUnit
+from survey.models import Agency, Invitation, OutboxMessage, QuestionnaireVersion, SampledUnit
 from survey.outreach.invitations import create_invitations
-from survey.outreach.messages import count_parts
 from tests.survey.sms_builders import SmsWorld
 
 SECRET = bytes(range(32))
@@ -146,3 +146,36 @@ def test_a_dialog_without_sms_items_is_marked_unsendable(context) -> None:
     assert _create(context).unsendable == 1
     assert [u.status for u in world.rows(SampledUnit)] == ["unsendable"]
     assert world.rows(Invitation) == []
+
+
+def test_each_invitation_names_the_agency_by_its_sms_name_the_service_and_the_day(
+    context, clock
+) -> None:
+    world = SmsWorld(context)
+    with context.sessions.begin() as session:
+        agency = session.get(Agency, world.agency_id)
+        agency.sms_name_fa, agency.sms_name_en = "ثبت احوال کشور", "Civil Registration"
+    world.unit(PHONE, mode="sms_link", qid="core-transaction")
+    world.unit("+989121234568", mode="sms_link", qid="core-transaction", language="en")
+    world.unit("+989121234569")  # an SMS dialogue
+    assert _create(context).invited == 3
+    link_fa, link_en, dialog = (m.body for m in world.rows(OutboxMessage))
+    day_fa = "۱۹ اسفند"  # the test clock's day, 2026-03-10
+    assert link_fa.startswith(f"ثبت احوال کشور: نظرتان درباره «شناسنامه» در {day_fa}")
+    assert link_en.startswith(
+        'Civil Registration: your opinion of "Birth cert" on 19 Esfand (10 Mar)'
+    )
+    assert dialog.startswith(f"ثبت احوال کشور «شناسنامه» {day_fa}: از خدمتی که گرفتید")
+    assert all(count_parts(text).parts <= 2 for text in (link_fa, link_en, dialog))
+
+
+def test_without_an_sms_name_a_long_full_name_is_shortened_not_dropped(context) -> None:
+    world = SmsWorld(context)
+    with context.sessions.begin() as session:
+        agency = session.get(Agency, world.agency_id)
+        agency.name_fa = "مرکز خدمات الکترونیک قضایی قوه قضاییه استان تهران بزرگ"
+    world.unit(PHONE, mode="sms_link", qid="core-transaction")
+    assert _create(context).invited == 1
+    [message] = world.rows(OutboxMessage)
+    assert message.body.startswith("مرکز خدمات الکترونیک")
+    assert "…:" in message.body and message.parts == count_parts(message.body).parts == 2

@@ -12,11 +12,11 @@ from litestar.testing import TestClient
 
 from survey.context import AppContext
 from survey.kernel import db
+from survey.kernel.sms import count_parts
 from survey.kernel.tokens import TOKEN_MASK, token_for
 from survey.models import Invitation, OutboxMessage
 from survey.outreach.dispatcher import Dispatcher, DispatchOptions
 from survey.outreach.gateways.memory import MemoryGateway
-from survey.outreach.messages import count_parts
 from tests.survey.sms_builders import SmsWorld
 
 LINK = re.compile(r"/s/([a-z2-7]{16})(?![a-z2-7])")
