@@ -10,7 +10,6 @@ from jinja2 import Environment, FileSystemLoader, PrefixLoader
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from sqlalchemy.exc import DataError, OperationalError
@@ -33,7 +32,7 @@ from survey.errors import (
 from survey.http import observability
 from survey.http.dependencies import DEPENDENCIES
 from survey.http.health import health_handlers
-from survey.http.openapi import document_error_responses
+from survey.http.openapi import api_documentation, complete_schema
 from survey.http.security import security_headers_hook, security_middleware
 from survey.http.static import STATIC_HANDLERS
 from survey.ingestion.api import TransactionController
@@ -156,7 +155,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             Exception: observability.internal_error,
         },
         template_config=TemplateConfig(instance=_template_engine()),
-        openapi_config=OpenAPIConfig(title="Citizen satisfaction survey", version="1"),
+        openapi_config=api_documentation(),
         request_max_body_size=settings.max_request_bytes,
         # Request id, HTTP metrics and access log outermost, then the hygiene checks.
         middleware=[
@@ -173,7 +172,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Lite
             lambda _app: dispatcher_lifespan(app_context),
             lambda _app: retention_lifespan(app_context),
         ],
-        on_startup=[document_error_responses],
+        on_startup=[complete_schema],
         on_shutdown=[close_context],
         state=State(
             {

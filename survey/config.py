@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,10 +24,13 @@ DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_SMS_GATEWAY = "console"
 DEFAULT_MAX_BATCH_SIZE = 10_000
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_IMPORT_ROWS = 100_000  # rows of one CSV upload (POST /api/v1/transactions/import)
 DEFAULT_PHONE_RETENTION_DAYS = 30
 DEFAULT_DB_STATEMENT_TIMEOUT = 30.0  # seconds; PostgreSQL only
 DEFAULT_DB_POOL_TIMEOUT = 5.0  # seconds to wait for a free connection of the pool
 DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_MAX_RECORD_AGE_DAYS = 400  # a transaction older than this is refused as implausible
+DEFAULT_CHROMIUM = "chromium"  # the browser that prints a release's report as PDF
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Settings:
     var_dir: Path = Path("var")
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_import_rows: int = DEFAULT_MAX_IMPORT_ROWS
     timezone: str = "Asia/Tehran"
     previous_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
     phone_retention_days: int = DEFAULT_PHONE_RETENTION_DAYS
@@ -57,6 +62,14 @@ class Settings:
     # Addresses (or networks) of the reverse proxies whose X-Forwarded-For is believed; none
     # by default, so no client can choose the address its limits are counted under.
     trusted_proxies: tuple[str, ...] = ()
+    # A reported transaction completed longer ago than this is refused (a mistyped year).
+    max_record_age_days: int = DEFAULT_MAX_RECORD_AGE_DAYS
+    # Not in production: the service's clock starts at this instant and runs on, so that a
+    # demo (and the documentation's examples run on it) names the same periods on any day.
+    clock_start: datetime | None = None
+    # The Chromium that prints a release's report as PDF (a command on PATH or a path); the
+    # PDF download answers 503 when it is missing.
+    chromium: str = DEFAULT_CHROMIUM
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +151,11 @@ class Settings:
                 f"{len(metrics_token)}"
             )
         trusted_proxies = _networks(env_vars, "SURVEY_TRUSTED_PROXIES")
+        clock_start = _clock_start(env_vars)
+        if production and clock_start is not None:
+            raise ConfigurationError(
+                "SURVEY_CLOCK_START is for demos and tests; unset it in production"
+            )
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -149,6 +167,9 @@ class Settings:
             max_batch_size=_positive_int(env_vars, "SURVEY_MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE),
             max_request_bytes=_positive_int(
                 env_vars, "SURVEY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES
+            ),
+            max_import_rows=_positive_int(
+                env_vars, "SURVEY_MAX_IMPORT_ROWS", DEFAULT_MAX_IMPORT_ROWS
             ),
             dispatch_in_serve=_optional_flag(env_vars, "SURVEY_DISPATCH_IN_SERVE"),
             previous_secret_keys=tuple(key for key in previous if key != secret_key),
@@ -163,6 +184,9 @@ class Settings:
             or DEFAULT_DB_POOL_TIMEOUT,
             db_pool_size=_positive_int(env_vars, "SURVEY_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),
             trusted_proxies=trusted_proxies,
+            max_record_age_days=_record_age_days(env_vars),
+            clock_start=clock_start,
+            chromium=env_vars.get("SURVEY_CHROMIUM", "").strip() or DEFAULT_CHROMIUM,
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -182,6 +206,27 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _clock_start(env_vars: Mapping[str, str]) -> datetime | None:
+    raw = env_vars.get("SURVEY_CLOCK_START", "").strip()
+    if not raw:
+        return None
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError:
+        start = None
+    if start is not None and start.year < 1700:
+        raise ConfigurationError(
+            "SURVEY_CLOCK_START must be a Gregorian time (ISO 8601); "
+            f"{raw[:40]!r} looks like a Solar Hijri date"
+        )
+    if start is None or start.utcoffset() is None:
+        raise ConfigurationError(
+            "SURVEY_CLOCK_START must be an ISO 8601 Gregorian time with its UTC offset, "
+            f"e.g. 2026-12-04T12:00:00+03:30; got {raw[:40]!r}"
+        )
+    return start.astimezone(UTC)
 
 
 def _decode_secret(name: str, raw: str) -> bytes:
@@ -220,6 +265,15 @@ def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive; got {value}")
     return value
+
+
+def _record_age_days(env_vars: Mapping[str, str]) -> int:
+    """SURVEY_MAX_RECORD_AGE_DAYS: positive, and at most 100 years (records before 2000 are
+    refused anyway, and a larger span would not be a date the service can compute)."""
+    days = _positive_int(env_vars, "SURVEY_MAX_RECORD_AGE_DAYS", DEFAULT_MAX_RECORD_AGE_DAYS)
+    if days > 36_500:
+        raise ConfigurationError(f"SURVEY_MAX_RECORD_AGE_DAYS must be at most 36500; got {days}")
+    return days
 
 
 def _networks(env_vars: Mapping[str, str], name: str) -> tuple[str, ...]:

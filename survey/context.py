@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,9 @@ class AppContext:
     clock: Clock = utcnow
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock = utcnow) -> AppContext:
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> AppContext:
+        if clock is None:
+            clock = utcnow if settings.clock_start is None else running_from(settings.clock_start)
         engine = db.create_db_engine(settings)
         sessions = db.session_factory(engine)
         return cls(
@@ -46,6 +49,16 @@ class AppContext:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def running_from(start: datetime) -> Clock:
+    """A clock that reads `start` when the process begins and runs on in real time."""
+    began = time.monotonic()
+
+    def now() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - began)
+
+    return now
 
 
 def load_settings() -> Settings:

@@ -70,6 +70,9 @@ class Agency(SQLModel, table=True):
     code: str = Field(max_length=40, unique=True, index=True)
     name_fa: str = Field(max_length=200)
     name_en: str = Field(max_length=200)
+    # The short names every invitation starts with (survey.kernel.sms); None: a fallback.
+    sms_name_fa: str | None = Field(default=None, max_length=40)
+    sms_name_en: str | None = Field(default=None, max_length=40)
     parent_id: int | None = Field(default=None, foreign_key="agency.id")
     province_code: str | None = Field(default=None, foreign_key="province.code", max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -11,7 +11,6 @@ Every change is in the audit log.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import anyio.to_thread
@@ -22,9 +21,12 @@ from litestar.response import Template
 
 from survey.access import users
 from survey.access.audit_log import AuditFilters, AuditLogView, read_audit_log, read_audit_page
+from survey.access.audit_page import audit_page_model
 from survey.http.bodies import parse_body
 from survey.http.dependencies import Caller, Context
 from survey.http.guards import staff
+from survey.http.openapi import documented_body, json_example
+from survey.http.staff import staff_frame
 
 
 class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,7 +38,14 @@ class UserChangeController(Controller):
     tags = ("staff",)
     guards = (staff("admin"),)
 
-    @post("/password", status_code=200)
+    @post(
+        "/password",
+        status_code=200,
+        dependencies=documented_body(
+            PasswordIn,
+            examples=[json_example("A new password", {"password": "a long passphrase of words"})],
+        ),
+    )
     async def set_password(
         self,
         request: Request[Any, Any, Any],
@@ -92,7 +101,29 @@ class UserController(Controller):
     def list_users(self, context: Context) -> users.UserList:
         return users.list_staff(context)
 
-    @post("/users", guards=[staff("admin")], status_code=201)
+    @post(
+        "/users",
+        guards=[staff("admin")],
+        status_code=201,
+        dependencies=documented_body(
+            UserIn,
+            examples=[
+                json_example(
+                    "A statistician",
+                    {"username": "sara", "role": "statistician", "name": "Sara Ahmadi"},
+                ),
+                json_example(
+                    "An agency operator who signs in at /login",
+                    {
+                        "username": "tax-ops",
+                        "role": "agency",
+                        "agency": "TAX",
+                        "password": "a long passphrase of words",
+                    },
+                ),
+            ],
+        ),
+    )
     async def add_user(
         self, request: Request[Any, Any, Any], context: Context, principal: Caller
     ) -> users.NewUser:
@@ -138,6 +169,7 @@ class AuditController(Controller):
     @get("/audit", include_in_schema=False, sync_to_thread=True)
     def audit_page(
         self,
+        request: Request[Any, Any, Any],
         context: Context,
         principal: Caller,
         limit: FromQuery[int] = 100,
@@ -150,15 +182,11 @@ class AuditController(Controller):
     ) -> Template:
         filters = AuditFilters(limit, action, actor, entity, entity_id, since, until)
         page = read_audit_page(context, filters)
+        frame = staff_frame(request, principal, "audit")
         return Template(
             template_name="access/audit_log.html.j2",
-            context={
-                "entries": page.entries,
-                "filters": asdict(page.filters),
-                "error": page.error,
-                "who": principal.name,
-            },
+            context={**audit_page_model(page, frame["lang"]), **frame},
             status_code=422 if page.error else 200,
             media_type=MediaType.HTML,
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store", "Content-Language": frame["lang"]},
         )

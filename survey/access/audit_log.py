@@ -3,19 +3,22 @@
 Writing the log is survey.kernel.audit's job; this reads it for `GET /api/v1/audit` (JSON) and
 the page `GET /audit`. Filters: `action` (exact, or a family ending in `.` or `*`), `actor`,
 `entity`, `entity_id` (exact), `since` (inclusive) and `until` (inclusive when a day, exclusive
-when a time), each a day `YYYY-MM-DD` or an ISO time (UTC when it has no offset).
+when a time), each a Tehran day in either calendar (2026-03-21, 1405-08-01, Persian digits
+too) or an ISO time (UTC when it has no offset).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from survey.errors import InvalidInput, Problem
 from survey.kernel import audit
 from survey.kernel.audit import AuditEntry
+from survey.kernel.locale import fold_digits
+from survey.kernel.periods import DAY_FORMS, FIRST_GREGORIAN_YEAR, parse_day, tehran_midnight_utc
 
 if TYPE_CHECKING:
     from survey.context import AppContext
@@ -59,24 +62,33 @@ class AuditPage:
 
 
 def parse_time(value: str | None, field: str, *, end: bool = False) -> datetime | None:
-    """A day (its start; with `end`, the next day's start) or an ISO time; UTC if naive."""
-    if not value:
+    """A Tehran day in either calendar, read as every day a person types is (its start; with
+    `end`, the next day's start), or an ISO 8601 Gregorian time (UTC if it has no offset)."""
+    if not value or not value.strip():
         return None
-    text = value.strip()
+    text = fold_digits(value.strip())
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
+        if "T" not in text and ":" not in text:
+            day = parse_day(value, field=field)
+            return tehran_midnight_utc(day + timedelta(days=1) if end else day)
         moment = datetime.fromisoformat(text)
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         moment.astimezone(UTC)  # a time near year 1 or 9999 may not exist in UTC
     except (ValueError, OverflowError):
-        raise InvalidInput(
-            "the audit filter is wrong",
-            [Problem(f"expected YYYY-MM-DD or an ISO time; got {value[:40]!r}", field=field)],
+        raise _filter_error(
+            field, f"expected {DAY_FORMS} or an ISO time; got {value[:40]!r}"
         ) from None
+    if moment.year < FIRST_GREGORIAN_YEAR:
+        raise _filter_error(
+            field,
+            f"{value[:40]!r} looks like a Solar Hijri date; give the day alone (1405-08-01) or "
+            "an ISO 8601 Gregorian time",
+        )
     return moment
+
+
+def _filter_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput("the audit filter is wrong", [Problem(message, field=field)])
 
 
 def read_audit_log(context: AppContext, filters: AuditFilters) -> AuditLogView:

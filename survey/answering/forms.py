@@ -21,21 +21,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from questionnaires.schema import Questionnaire
 from survey.answering.answers import FormReading, ItemProblem, read_form
-from survey.answering.store import CLOSED_STATUSES, NOT_YET_OPENED, LinkRow, LinkStore
+from survey.answering.store import CLOSED_STATUSES, NOT_YET_OPENED, LinkRow, LinkStore, Names
 from survey.context import AppContext, Clock
 from survey.errors import NotFound
 from survey.kernel import audit
 from survey.kernel.db import writer_queue
 from survey.kernel.tokens import looks_like_token, token_hash
 
-__all__ = ["CLOSED_STATUSES", "FormState", "LinkUnavailable", "SaveResult", "WebAnswering"]
+__all__ = [
+    "CLOSED_STATUSES",
+    "AboutTransaction",
+    "FormState",
+    "LinkUnavailable",
+    "SaveResult",
+    "WebAnswering",
+]
 
 
 class LinkUnavailable(NotFound):
@@ -46,8 +53,22 @@ class LinkUnavailable(NotFound):
 
 
 @dataclass(frozen=True, slots=True)
+class AboutTransaction:
+    """Whose survey this is and about what: the agency's and the service's names by language
+    and the day of the transaction (the form's heading says so, and how the citizen was
+    chosen)."""
+
+    agency: dict[str, str]
+    service: dict[str, str]
+    day: date
+    agency_id: int = 0
+    service_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FormState:
-    """What the page needs: the questionnaire, the invitation's language and the answers."""
+    """What the page needs: the questionnaire, the invitation's language and the answers,
+    and what the survey is about."""
 
     invitation_id: int
     language: str
@@ -55,6 +76,7 @@ class FormState:
     answers: dict[str, Any]
     status: str
     questionnaire_version_id: int = 0
+    about: AboutTransaction | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +101,7 @@ class WebAnswering:
         self._links = LinkStore(engine)
         self._clock = clock
         self._questionnaires: dict[int, Questionnaire] = {}
+        self._names: dict[tuple[int, int], Names] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -112,6 +135,7 @@ class WebAnswering:
             dict(row.answers or {}),
             status,
             row.questionnaire_version_id,
+            self._about(row),
         )
 
     def save(self, token: str, form: Mapping[str, Sequence[str]], *, submit: bool) -> SaveResult:
@@ -148,6 +172,7 @@ class WebAnswering:
             reading.answers,
             status,
             row.questionnaire_version_id,
+            self._about(row),
         )
         return SaveResult(state, reading.shown, reading.problems, completed)
 
@@ -162,6 +187,7 @@ class WebAnswering:
             dict(row.answers or {}),
             row.status,
             row.questionnaire_version_id,
+            self._about(row),
         )
 
     def opt_out(self, token: str) -> None:
@@ -191,6 +217,20 @@ class WebAnswering:
         if row is None or not _is_open(row, self._clock()):
             raise LinkUnavailable()
         return row
+
+    def _about(self, row: LinkRow) -> AboutTransaction | None:
+        """The agency, service and day of the invitation's transaction. Agencies' and services'
+        names never change once registered (imports leave existing entries as they are), so
+        each pair is read once per process."""
+        if row.day is None:
+            return None
+        key = (row.agency_id, row.service_id)
+        names = self._names.get(key)
+        if names is None:
+            names = self._links.names(row.agency_id, row.service_id)
+            with self._lock:
+                self._names[key] = names
+        return AboutTransaction(names.agency, names.service, row.day, *key)
 
     def _questionnaire(self, version_id: int) -> Questionnaire:
         """Questionnaire versions are immutable once used, so each is parsed once per process."""

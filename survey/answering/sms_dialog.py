@@ -39,10 +39,10 @@ from survey.context import AppContext
 from survey.kernel import audit
 from survey.kernel.db import transaction, writer_queue
 from survey.kernel.phones import InvalidPhone, normalise_mobile
+from survey.kernel.sms import count_parts, render
 from survey.models import InboundMessage, Invitation, OptOut, Response
 from survey.outreach import outbox
 from survey.outreach.invitations import stored_link
-from survey.outreach.messages import count_parts, render
 
 __all__ = ["InboundOutcome", "InboundResult", "handle_inbound"]
 

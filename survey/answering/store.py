@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ __all__ = [
     "NOT_YET_OPENED",
     "LinkRow",
     "LinkStore",
+    "Names",
     "close_opted_out_invitations",
     "inbound_message_id",
     "invitation_ids_for_phone",
@@ -85,6 +86,17 @@ class LinkRow:
     phone_hash: str
     response_id: int | None
     answers: dict[str, Any] | None
+    agency_id: int = 0  # the transaction's agency, service and day (the form's heading)
+    service_id: int = 0
+    day: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """An agency's and a service's names by language (the form's heading names them)."""
+
+    agency: dict[str, str]
+    service: dict[str, str]
 
 
 class LinkStore:
@@ -100,7 +112,8 @@ class LinkStore:
         self._peek = (
             "SELECT invitation.id, invitation.status, invitation.language, "
             "invitation.questionnaire_version_id, invitation.expires_at, invitation.opened_at, "
-            "invitation.partial_at, sampled_unit.phone_hash, response.id, response.answers "
+            "invitation.partial_at, sampled_unit.phone_hash, response.id, response.answers, "
+            "sampled_unit.agency_id, sampled_unit.service_id, sampled_unit.day "
             "FROM invitation JOIN sampled_unit ON sampled_unit.id = invitation.sampled_unit_id "
             "LEFT OUTER JOIN response ON response.invitation_id = invitation.id "
             f"WHERE invitation.token_hash = {m}"
@@ -145,6 +158,9 @@ class LinkStore:
             row[7],
             row[8],
             read_json(row[9]),
+            row[10],
+            row[11],
+            _read_day(row[12]),
         )
 
     def mark_opened(self, cursor: DBAPICursor, invitation_id: int, now: datetime) -> bool:
@@ -193,6 +209,18 @@ class LinkStore:
             ).scalar_one()
         return content
 
+    def names(self, agency_id: int, service_id: int) -> Names:
+        """The names of an agency and of a service, in both languages."""
+        agency, service = _TABLES["agency"], _TABLES["service"]
+        with self._reader.connect() as conn:
+            a = conn.execute(
+                sa.select(agency.c.name_fa, agency.c.name_en).where(agency.c.id == agency_id)
+            ).one()
+            s = conn.execute(
+                sa.select(service.c.name_fa, service.c.name_en).where(service.c.id == service_id)
+            ).one()
+        return Names({"fa": a[0], "en": a[1]}, {"fa": s[0], "en": s[1]})
+
     def core_transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction on a SQLAlchemy Core connection (the opt-out, which also
         writes the audit log)."""
@@ -220,6 +248,11 @@ class LinkStore:
                 set_={"active": True, "changed_at": now, "source": "web"},
             )
         )
+
+
+def _read_day(value: Any) -> date | None:
+    """A DATE column as the driver gives it: a date (psycopg) or ISO text (SQLite)."""
+    return value if value is None or isinstance(value, date) else date.fromisoformat(value)
 
 
 @cache

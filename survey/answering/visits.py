@@ -20,19 +20,21 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import cache
+from datetime import date
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import yaml
+from markupsafe import Markup
 
 from questionnaires.rendering import render_form, stylesheet
-from survey.answering.forms import FormState, LinkUnavailable, WebAnswering
+from survey.answering.forms import AboutTransaction, FormState, LinkUnavailable, WebAnswering
 from survey.context import AppContext
 from survey.kernel.csrf import FIELD_NAME, CsrfSigner
 from survey.kernel.limits import Throttle
-from survey.kernel.locale import DEFAULT_LANGUAGE, LANGUAGES, language_or_default
+from survey.kernel.locale import DEFAULT_LANGUAGE, LANGUAGES, Numbers, language_or_default
 
 __all__ = [
     "AnsweringParts",
@@ -43,6 +45,7 @@ __all__ = [
     "PostedForm",
     "SeeOther",
     "Visit",
+    "form_heading",
     "form_page",
     "notice",
     "opt_out",
@@ -56,6 +59,13 @@ __all__ = [
 
 TEMPLATES = Path(__file__).parent / "templates"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_HEADING_CSS = (
+    ".about { background: #fff; border: 1px solid #c9c9c4; border-inline-start: 4px solid "
+    "#1f5f3f; border-radius: .4rem; padding: .6rem .75rem; margin: .5rem 0 1rem; }\n"
+    ".about p { margin: .2rem 0; }\n"
+    ".about .agency { font-weight: bold; font-size: 1.15rem; }\n"
+    ".about .chosen { font-size: .9rem; color: #4a4a46; }\n"
+)
 
 
 @cache
@@ -70,6 +80,42 @@ def page_css() -> str:
     return stylesheet() + (TEMPLATES / "extra.css").read_text("utf-8")
 
 
+def form_heading(about: AboutTransaction | None, lang: str) -> str:
+    """The form's heading: whose survey it is, about which service and day (both calendars),
+    and how the citizen was chosen, so that a link that came by SMS can be trusted and a
+    citizen who received several services knows which one is meant."""
+    if about is None:
+        return ""
+    return _heading(about.agency[lang], about.service[lang], about.day, lang)
+
+
+@lru_cache(maxsize=4096)
+def _heading(agency: str, service: str, day: date, lang: str) -> str:
+    words = page_words()[lang]
+    return str(
+        Markup(
+            '<header class="about">\n<p class="agency">{agency}</p>\n'
+            '<p class="service">{service}</p>\n<p class="chosen">{chosen}</p>\n</header>\n'
+        ).format(
+            agency=Markup(words["heading_agency"]).format(agency=agency),
+            service=Markup(words["heading_service"]).format(
+                service=service, day=Numbers(lang).day(day)
+            ),
+            chosen=words["heading_chosen"],
+        )
+    )
+
+
+def _with_heading(page: str, heading: str) -> str:
+    """The questionnaires package's page with `heading` above its title (and its style)."""
+    if not heading:
+        return page
+    if page.count("<h1>") != 1 or "</style>" not in page:
+        raise RuntimeError("the form page has no single <h1> and inline style to extend")
+    page = page.replace("</style>", f"{_HEADING_CSS}</style>", 1)
+    return page.replace("<h1>", f"{heading}<h1>", 1)
+
+
 def form_page(
     state: FormState,
     token: str,
@@ -79,12 +125,14 @@ def form_page(
     shown: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     saved: bool = False,
+    heading: str | None = None,
 ) -> str:
-    """The questionnaire page: the questionnaires package's form with the save button, the
-    opt-out link and, after a save, a "saved" notice."""
+    """The questionnaire page: the questionnaires package's form under the heading
+    (`form_heading`, or `heading` as given), with the save button, the opt-out link and,
+    after a save, a "saved" notice."""
     words = page_words()[lang]
     base = f"/s/{quote(token)}"
-    return render_form(
+    page = render_form(
         state.questionnaire,
         lang,
         answers=state.answers if shown is None else shown,
@@ -96,11 +144,13 @@ def form_page(
         notice=words["saved"] if saved else "",
         links=[(f"{base}/opt-out?lang={lang}", words["opt_out_link"])],
     )
+    return _with_heading(page, form_heading(state.about, lang) if heading is None else heading)
 
 
 class BlankForms:
     """First-open pages (no answers yet), rendered once per questionnaire version and language
-    with placeholders for the link token and the CSRF field, then filled in per request.
+    with placeholders for the link token, the CSRF field and the heading (agency, service and
+    day: `form_heading`, cached per transaction's kind), then filled in per request.
 
     Most page views are first opens, and rendering the whole questionnaire costs far more than
     two string replacements. Tokens are checked to be lower-case base32 before they get here,
@@ -109,19 +159,24 @@ class BlankForms:
 
     TOKEN = "zqzqtokenslotzqzq"
     FIELD = "zqzqcsrfslotzqzq"
+    HEADING = "zqzqheadingslotzqzq"
 
     def __init__(self) -> None:
-        self._pages: dict[tuple[int, str], str] = {}
+        self._pages: dict[tuple[int, str, bool], str] = {}
         self._lock = threading.Lock()
 
     def page(self, state: FormState, token: str, lang: str, csrf_field: str) -> str:
-        key = (state.questionnaire_version_id, lang)
+        heading = form_heading(state.about, lang)
+        key = (state.questionnaire_version_id, lang, bool(heading))
         template = self._pages.get(key)
         if template is None:
-            template = form_page(state, self.TOKEN, lang, self.FIELD)
+            template = form_page(
+                state, self.TOKEN, lang, self.FIELD, heading=self.HEADING if heading else ""
+            )
             with self._lock:
                 self._pages[key] = template
-        return template.replace(self.TOKEN, token).replace(self.FIELD, csrf_field)
+        page = template.replace(self.TOKEN, token).replace(self.FIELD, csrf_field)
+        return page.replace(self.HEADING, heading) if heading else page
 
 
 class AnsweringParts:

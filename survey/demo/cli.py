@@ -60,6 +60,9 @@ def _positive(text: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if not os.environ.get("SURVEY_PUBLIC_BASE_URL", "").strip():
+        # The citizens' links point at the server the demo starts, unless configured.
+        os.environ["SURVEY_PUBLIC_BASE_URL"] = f"http://{_link_host(args.host)}:{args.port}"
     settings = load_settings()
     db.upgrade(settings)
     context = AppContext.build(settings)
@@ -74,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         today = today_in(context.clock(), settings.timezone)
     finally:
         context.close()
-    base = f"http://{args.host}:{args.port}"
+    base = f"http://{_link_host(args.host)}:{args.port}"
     lines = demo.describe(report, today=today)
     lines[-3:-3] = rate_lines(report.rates, base)
     if not args.no_serve:
@@ -86,6 +89,12 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ["SURVEY_SMS_GATEWAY"] = f"file:{demo_sms_file(settings).as_posix()}"
         run_server(args.host, args.port)
     return 0
+
+
+def _link_host(host: str) -> str:
+    """A host a browser can open: a wildcard address serves every interface, so the links
+    name this machine's loopback (set SURVEY_PUBLIC_BASE_URL for other machines)."""
+    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
 
 
 def rate_lines(summary: RateSummary, base_url: str) -> list[str]:

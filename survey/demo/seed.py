@@ -174,6 +174,8 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
                 "name_en": a["name_en"],
                 "parent": a.get("parent"),
                 "province": a.get("province"),
+                "sms_name_fa": a.get("sms_name_fa"),
+                "sms_name_en": a.get("sms_name_en"),
             }
             for a in data.agencies
             if a["code"] not in known_agencies
@@ -203,6 +205,7 @@ def seed(context: AppContext, principal: Principal, data: DemoData) -> SeedRepor
                 text,
                 file="survey/demo/data/demo-plan.yaml",
                 now=context.clock(),
+                public_base_url=context.settings.public_base_url,
             )
             version = detail.version
         else:

@@ -269,7 +269,8 @@ class _Client:
         # dicts at run time.
         asgi_app: Any = app
         transport = httpx.ASGITransport(app=asgi_app, client=(address, 50000))
-        self._client = httpx.AsyncClient(transport=transport, base_url="http://demo.invalid")
+        # https, as citizens reach a production service: its cookies are Secure there.
+        self._client = httpx.AsyncClient(transport=transport, base_url="https://demo.invalid")
 
     def get(self, path: str) -> httpx.Response:
         return self._loop.run_until_complete(self._client.get(path))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import anyio.to_thread
 from litestar import Request
@@ -23,6 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 from survey.access.sessions import csrf_token_for
 from survey.context import AppContext
 from survey.errors import Forbidden, NotAuthenticated
+from survey.http.openapi import AGENCY_KEY, STAFF_SESSION, STAFF_TOKEN
 from survey.kernel.principal import Principal
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None] | None]
@@ -54,6 +55,23 @@ def _authenticate(connection: ASGIConnection) -> Principal:
 def agency_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Only an agency's ingestion key."""
     _authenticate(connection).require_agency()
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyKeyGuard:
+    """Only an agency's ingestion key, checked on the event loop: Litestar runs a sync guard
+    in a worker thread, one thread hop per request on the hottest route, and the key look-up
+    is a cached dict read."""
+
+    openapi_security: ClassVar[tuple[str, ...]] = (AGENCY_KEY,)
+
+    async def __call__(self, connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        agency_key(connection, handler)
+
+
+def agency_system() -> AgencyKeyGuard:
+    """The guard of routes for agencies' systems (their ingestion key)."""
+    return AgencyKeyGuard()
 
 
 def csrf_token(connection: ASGIConnection) -> str | None:
@@ -103,6 +121,7 @@ class StaffGuard:
     """Only staff (bearer token or session cookie) whose role is one of `roles`."""
 
     roles: tuple[str, ...]
+    openapi_security: ClassVar[tuple[str, ...]] = (STAFF_TOKEN, STAFF_SESSION)
 
     async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
         (await _authenticate_staff(connection)).require_roles(*self.roles)
@@ -113,13 +132,33 @@ def staff(*roles: str) -> StaffGuard:
     return StaffGuard(roles)
 
 
+@dataclass(frozen=True, slots=True)
+class StaffOrAgencyGuard:
+    """Staff whose role is one of `roles`, or an agency's system with its ingestion key
+    (which the handler then confines to its own agency, see `agency_scope`)."""
+
+    roles: tuple[str, ...]
+    openapi_security: ClassVar[tuple[str, ...]] = (AGENCY_KEY, STAFF_TOKEN, STAFF_SESSION)
+
+    async def __call__(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        principal = await _authenticate_staff(connection)
+        if principal.kind != "agency":
+            principal.require_roles(*self.roles)
+
+
+def staff_or_agency_key(*roles: str) -> StaffOrAgencyGuard:
+    """The guard of routes for staff whose role is one of `roles` and for agencies' systems."""
+    return StaffOrAgencyGuard(roles)
+
+
 def agency_scope(principal: Principal) -> int | None:
-    """The agency an agency operator is confined to (None: every agency).
+    """The agency an agency operator or an agency's system is confined to (None: every agency).
 
     Staff with role `agency` see only their own agency's transactions, rates and unpublished
-    results; an operator account without an agency sees nothing.
+    results, an agency's key only its own agency's figures; an operator account without an
+    agency sees nothing.
     """
-    if principal.kind == "staff" and principal.role == "agency":
+    if principal.kind == "agency" or (principal.kind == "staff" and principal.role == "agency"):
         if principal.agency_id is None:
             raise Forbidden("this account is not linked to an agency")
         return principal.agency_id

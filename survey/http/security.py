@@ -7,7 +7,8 @@ Headers (added unless the route set its own, as the answering pages do):
   the answering and questionnaire pages put their stylesheet in a `<style>` block, so
   `style-src` allows `'unsafe-inline'`; inline styles cannot run code, every value in a page is
   autoescaped, and keeping one self-contained page matters on slow phones. The API docs under
-  `/schema` load their viewer from a CDN and get no CSP (they serve no data).
+  `/schema` get the same policy: their viewers are this site's `/static/` files, started by a
+  script file, not an inline one (survey.http.openapi).
 - `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` (for old browsers),
   `Referrer-Policy: no-referrer` everywhere (survey links carry their token in the URL, staff
   pages may too), `Strict-Transport-Security` when the public base URL is https.
@@ -67,7 +68,7 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
-NO_CSP_PREFIXES = ("/schema",)
+NO_CSP_PREFIXES: tuple[str, ...] = ()  # every page gets the policy (the API docs too)
 ANSWERING_RETRY_AFTER = 30  # the answering throttle's strict bucket refills one per 30 s
 
 

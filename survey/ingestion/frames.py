@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from survey.context import AppContext
-from survey.errors import InvalidInput, Problem
+from survey.errors import Forbidden, InvalidInput, Problem
 from survey.ingestion import store
+from survey.kernel.principal import Principal
 
 __all__ = [
     "GROUPINGS",
@@ -27,6 +28,7 @@ __all__ = [
     "frame_count_table",
     "frame_counts",
     "parse_grouping",
+    "readable_agency",
 ]
 
 GROUPINGS: tuple[str, ...] = ("plan", "stratum", "day", "agency", "service", "channel", "province")
@@ -142,3 +144,32 @@ def frame_count_table(
         for total in totals
     ]
     return FrameTable(grouping, rows)
+
+
+def readable_agency(context: AppContext, principal: Principal, agency: str | None) -> int | None:
+    """The agency whose frame counts the caller reads (None: every agency).
+
+    An agency's system (its key) and an agency operator read their own agency's counts only:
+    naming another agency is Forbidden (an unknown code alike, so codes cannot be probed).
+    Other staff read any agency's, or all when `agency` is None; an unknown code is invalid.
+    """
+    if principal.kind == "agency" or (principal.kind == "staff" and principal.role == "agency"):
+        if principal.agency_id is None:
+            raise Forbidden("this account is not linked to an agency")
+        if agency is not None and agency != principal.agency_code:
+            raise Forbidden(
+                f"only the frame counts of your own agency ({principal.agency_code}) may be "
+                f"read with these credentials; not those of {agency!r}"
+            )
+        return principal.agency_id
+    if agency is None:
+        return None
+    ingest_store = store.store_for(context.engine)
+    found = ingest_store.reference().agencies.get(agency)
+    if found is None:
+        found = ingest_store.reference(force=True).agencies.get(agency)
+    if found is None:
+        raise InvalidInput(
+            "no such agency", [Problem(f"agency {agency!r} is not registered", field="agency")]
+        )
+    return found

@@ -4,7 +4,9 @@
 HTTP API and the CSV import both call it) and handles it in ONE database transaction:
 
 1. Each record is validated on its own; a bad record is rejected with reasons naming its fields
-   and the valid records of the batch are kept.
+   and the valid records of the batch are kept. `completed_at` must be ISO 8601 Gregorian with
+   an offset and plausible (survey.kernel.timestamps): a Solar Hijri time, one before 2000, in
+   the future or older than SURVEY_MAX_RECORD_AGE_DAYS rejects its record only.
 2. Identity is (agency, external_id): a record already stored, or repeated earlier in the same
    batch, is a `duplicate` (counted in `frame_count.duplicates`, nothing else changes). Rows are
    written with INSERT ... ON CONFLICT DO NOTHING RETURNING, so even a concurrent resend that
@@ -49,7 +51,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +60,7 @@ from survey.errors import NotFound
 from survey.ingestion.store import BatchStore, Reference, store_for
 from survey.kernel.locale import LANGUAGES
 from survey.kernel.phones import check_mobile, describe
+from survey.kernel.timestamps import TimestampError, TimestampReader
 from survey.models import CHANNELS
 from survey.sampling.draw import Decision, PlanSpec, Unit, decide_many, plan_in_force
 
@@ -80,7 +83,6 @@ FIELDS: tuple[str, ...] = (
     "office",
 )
 REQUIRED: tuple[str, ...] = FIELDS[:5]
-FUTURE_TOLERANCE = timedelta(minutes=15)
 MAX_EXTERNAL_ID = 120
 MAX_OFFICE = 120
 _FIELD_SET = frozenset(FIELDS)
@@ -269,7 +271,7 @@ def _validate(
     services = reference.services
     provinces = reference.provinces
     plans = reference.plans
-    latest = now + FUTURE_TOLERANCE
+    times = TimestampReader(now, timedelta(days=context.settings.max_record_age_days))
     valid: list[_Valid] = []
     repeated: list[_Valid] = []
     rejected: dict[int, RecordStatus] = {}
@@ -336,7 +338,10 @@ def _validate(
         completed_at = None
         raw_time = record.get("completed_at")
         if type(raw_time) is str:
-            completed_at = _parse_time(raw_time, latest, problems)
+            try:
+                completed_at = times.read(raw_time)
+            except TimestampError as exc:
+                problems.append(Problem("completed_at", exc.message))
         phone = None
         raw_phone = record.get("phone")
         if type(raw_phone) is str:
@@ -406,51 +411,6 @@ def _validate(
             seen.add(external_id)
             valid.append(item)
     return _Batch(agency_id, agency_code, len(records), valid, repeated, rejected)
-
-
-# Transactions are reported as they happen: anything before this is a mistake (a Solar Hijri
-# year read as Gregorian, a default 0001-01-01), and dates that old break calendars downstream.
-EARLIEST_COMPLETED_AT = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def _parse_time(raw: str, latest: datetime, problems: list[Problem]) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        problems.append(
-            Problem(
-                "completed_at",
-                f"completed_at must be an ISO 8601 time with offset such as "
-                f"2026-03-10T12:30:00+03:30; got {raw[:40]!r}",
-            )
-        )
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        problems.append(
-            Problem(
-                "completed_at",
-                f"completed_at must include a UTC offset (e.g. +03:30 or Z); got {raw[:40]!r}",
-            )
-        )
-        return None
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time
-        problems.append(Problem("completed_at", f"completed_at {raw[:40]!r} is out of range"))
-        return None
-    if value > latest:
-        problems.append(Problem("completed_at", f"completed_at {raw[:40]!r} is in the future"))
-        return None
-    if value < EARLIEST_COMPLETED_AT:
-        problems.append(
-            Problem(
-                "completed_at",
-                f"completed_at {raw[:40]!r} is before 2000: a Gregorian ISO 8601 time is "
-                "expected (a Solar Hijri date such as 1405-08-01 must be converted first)",
-            )
-        )
-        return None
-    return value
 
 
 # -- storing -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ survey.kernel.locale) and the web page (`survey.ingestion.pages`) renders that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from survey.ingestion import store
 from survey.ingestion.frames import FrameTotals, frame_counts
 from survey.kernel.locale import Numbers, language_or_default
 from survey.models import Agency, Channel
+from survey.registry.names import CodeNames, code_names
 from survey.sampling.plans import plan_in_force, today_in
 
 __all__ = ["CountRow", "Overview", "PlanSummary", "overview", "overview_page", "page_model"]
@@ -67,6 +68,7 @@ class Overview:
     days: list[CountRow]
     provinces: int  # provinces with at least one reported transaction
     first_day: date | None
+    names: CodeNames = field(default_factory=lambda: CodeNames({}))  # of the plan's codes
 
 
 def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overview:
@@ -117,6 +119,7 @@ def overview(session: Session, *, today: date, days: int = DAYS_SHOWN) -> Overvi
         days=day_rows,
         provinces=provinces,
         first_day=date.fromisoformat(str(all_days[0].group["day"])) if all_days else None,
+        names=code_names(session),
     )
 
 
@@ -170,7 +173,9 @@ def _formatted(row: CountRow, numbers: Numbers, label: str) -> dict[str, str]:
     }
 
 
-def _questionnaire_groups(choices: list[dict[str, Any]], numbers: Numbers) -> list[dict[str, Any]]:
+def _questionnaire_groups(
+    choices: list[dict[str, Any]], numbers: Numbers, names: CodeNames
+) -> list[dict[str, Any]]:
     """Choices summarised as questionnaire, mode and channel with how many services use each."""
     counts: dict[tuple[str, str, str, str], int] = {}
     for choice in choices:
@@ -187,6 +192,7 @@ def _questionnaire_groups(choices: list[dict[str, Any]], numbers: Numbers) -> li
             "version": version,
             "mode": mode,
             "channel": channel or None,
+            "channel_name": names.name("channel", channel, numbers.lang) if channel else None,
             "services": numbers.integer(count),
             "one": count == 1,
         }
@@ -211,7 +217,11 @@ def page_model(data: Overview, lang: str) -> dict[str, Any]:
             "default_rate": numbers.rate(data.plan.default_rate),
             "rules": [
                 {
-                    "where": [(k, str(v)) for k, v in rule.items() if k != "rate"],
+                    "where": [
+                        (k, data.names.name(k, str(v), lang))
+                        for k, v in rule.items()
+                        if k != "rate"
+                    ],
                     "rate": numbers.rate(float(rule["rate"])),
                 }
                 for rule in data.plan.rules
@@ -223,8 +233,21 @@ def page_model(data: Overview, lang: str) -> dict[str, Any]:
                 if data.plan.reminder_after_hours is not None
                 else None
             ),
-            "questionnaires": data.plan.questionnaires,
-            "questionnaire_groups": _questionnaire_groups(data.plan.questionnaires, numbers),
+            "questionnaires": [
+                {
+                    **q,
+                    "service_name": data.names.name("service", str(q.get("service")), lang),
+                    "channel_name": (
+                        data.names.name("channel", str(q["channel"]), lang)
+                        if q.get("channel")
+                        else None
+                    ),
+                }
+                for q in data.plan.questionnaires
+            ],
+            "questionnaire_groups": _questionnaire_groups(
+                data.plan.questionnaires, numbers, data.names
+            ),
         }
     return {
         "lang": lang,

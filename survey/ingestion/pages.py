@@ -9,12 +9,15 @@ date beside); every word of the page lives in the template.
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from survey.http.dependencies import Context
+from survey.http.dependencies import Caller, Context
 from survey.http.guards import staff
+from survey.http.staff import staff_frame
 from survey.ingestion.overview import overview_page
 
 
@@ -24,7 +27,13 @@ class PageController(Controller):
     include_in_schema = False
 
     @get("/ingestion", guards=[staff("admin", "statistician", "viewer")], sync_to_thread=True)
-    def overview(self, context: Context, lang: FromQuery[str] = "fa") -> Template:
+    def overview(
+        self,
+        request: Request[Any, Any, Any],
+        context: Context,
+        principal: Caller,
+        lang: FromQuery[str] = "fa",
+    ) -> Template:
         """What was reported and sampled, per agency, channel and day, and the plan in force.
 
         Staff only (a session cookie from /login or a bearer token); not agency operators,
@@ -32,6 +41,6 @@ class PageController(Controller):
         page = overview_page(context, lang)
         return Template(
             template_name="ingestion/overview.html.j2",
-            context=page,
-            headers={"Content-Language": page["lang"]},
+            context={**page, **staff_frame(request, principal, "ingestion")},
+            headers={"Content-Language": page["lang"], "Cache-Control": "no-store"},
         )

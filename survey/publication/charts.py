@@ -6,18 +6,22 @@ its bytes (``forest_plot``, ``trend_chart``, ``driver_bars``):
 * :func:`forest_plot`: agencies' estimates with their intervals, best on top; agencies
   whose estimate is suppressed are listed as "too few responses", never drawn as numbers;
 * :func:`trend_chart`: one domain's estimate over periods with its interval as a band;
-* :func:`driver_bars`: each driver item's importance beside its score.
+* :func:`driver_bars`: each driver item's importance, its score beside its name.
+
+Phone-sized: every chart is drawn :data:`analysis.charts.PHONE_WIDTH` inches wide with no text
+smaller than :data:`analysis.charts.MIN_FONT` points, so on a 360-pixel phone, where the image
+is about 326 pixels wide, no text is smaller than 12 pixels; names stand above their rows
+instead of beside them, so a long agency name does not squeeze the plot.
 
 Drawn like :mod:`analysis.charts`: the object API on an Agg canvas (no pyplot global state,
 safe in worker threads), Persian shaped by :func:`analysis.charts._shape` in the first
-installed Persian font, Persian digits in Persian charts, and in Persian the labels on the
+installed Persian font, Persian digits in Persian charts, and in Persian the names on the
 right (reading starts there). SVG text is drawn as paths, so a browser needs no font.
 """
 
 from __future__ import annotations
 
 import io
-import textwrap
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -27,9 +31,19 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from analysis.charts import ChartError, _font, _shape
+from analysis.charts import (
+    MIN_FONT,
+    PHONE_WIDTH,
+    TITLE_FONT,
+    ChartError,
+    _font,
+    _shape,
+    legible,
+    wrap,
+)
 from survey.kernel.locale import localise, persian_digits
 
 __all__ = [
@@ -56,7 +70,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "trend_title": "{measure} over time",
         "period": "Period",
         "importance": "Importance (share of explained variance, %)",
-        "score": "Score (0-100)",
+        "score": "score {value}",
         "drivers_title": "What drives satisfaction",
         "no_importance": "importance not available: {note}",
         "nothing": "No published estimates",
@@ -72,7 +86,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "trend_title": "{measure} در طول زمان",
         "period": "دوره",
         "importance": "اهمیت (سهم از واریانس تبیین‌شده، درصد)",
-        "score": "امتیاز (۰ تا ۱۰۰)",
+        "score": "امتیاز {value}",
         "drivers_title": "چه چیزی رضایت را می‌سازد",
         "no_importance": "اهمیت در دسترس نیست: {note}",
         "nothing": "برآورد منتشرشده‌ای نیست",
@@ -89,8 +103,9 @@ _NOTES_FA = {
     "the index or a driver does not vary": "شاخص یا یکی از محرک‌ها تغییری ندارد",
 }
 _POINT = "#1f4e79"
-_SUPPRESSED = "#7f8c8d"
+_SUPPRESSED = "#5f6b6d"
 _BAND = "#9ec5e8"
+_ROW = 0.7  # inches per agency or item row: its name above, its line or bar below
 
 
 def _check_format(format: str) -> None:
@@ -99,12 +114,14 @@ def _check_format(format: str) -> None:
 
 
 def render(fig: Figure, format: Format = "png") -> bytes:
-    """The figure as PNG (150 dpi) or SVG bytes, without timestamps (a PNG of identical
-    input is identical bytes, so pages can cache it; SVG element ids are random)."""
+    """The figure as PNG (200 dpi: sharp at twice a phone's width) or SVG bytes, without
+    timestamps (a PNG of identical input is identical bytes, so pages can cache it; SVG
+    element ids are random). Text too small for a phone is enlarged first."""
     _check_format(format)
+    legible(fig)
     buffer = io.BytesIO()
     metadata = {"Date": None} if format == "svg" else {"Software": None}
-    fig.savefig(buffer, format=format, dpi=150, metadata=metadata)
+    fig.savefig(buffer, format=format, dpi=200, metadata=metadata)
     return buffer.getvalue()
 
 
@@ -132,8 +149,10 @@ def _persian_ticks(ax: Axes, font: FontProperties, axes: str = "xy") -> None:
         tick.set_fontproperties(font)
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+def _figure(height: float, bottom: float = 0.0) -> Figure:
+    """A phone-wide figure; `bottom` inches are kept free below the axes for notes."""
+    room = ConstrainedLayoutEngine(rect=(0, bottom / height, 1, 1 - bottom / height))
+    fig = Figure(figsize=(PHONE_WIDTH, height), dpi=100, layout=room)
     FigureCanvasAgg(fig)
     return fig
 
@@ -144,6 +163,39 @@ def _require(table: pd.DataFrame, columns: list[str], role: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ChartError(f"{role}: expected columns {columns}, missing {missing}")
+
+
+def _title(ax: Axes, text: str, lang: str, font: FontProperties) -> None:
+    ax.set_title(_texter(lang)(wrap(text, 38)), fontproperties=font, fontsize=TITLE_FONT)
+
+
+def _nothing(ax: Axes, lang: str, font: FontProperties) -> None:
+    ax.text(0.5, 0.5, _texter(lang)(_TEXT[lang]["nothing"]), ha="center", va="center",
+            fontproperties=font, fontsize=MIN_FONT, transform=ax.transAxes)  # fmt: skip
+    ax.set_axis_off()
+
+
+def _row_names(
+    ax: Axes,
+    y: np.ndarray,
+    names: list[str],
+    lang: str,
+    font: FontProperties,
+    color: str = "#1b1b1b",
+) -> None:
+    """Each row's name just above its line, from the reading side (right in Persian)."""
+    t = _texter(lang)
+    x, align = (1.0, "right") if lang == "fa" else (0.0, "left")
+    for yi, name in zip(y, names, strict=True):
+        ax.annotate(t(name), (x, yi), xycoords=ax.get_yaxis_transform(), xytext=(0, 3),
+                    textcoords="offset points", ha=align, va="bottom", fontproperties=font,
+                    fontsize=MIN_FONT, color=color)  # fmt: skip
+
+
+def _short(text: str, width: int) -> str:
+    """The text's first line at `width` characters, with an ellipsis when cut."""
+    first = wrap(text, width).split("\n")[0]
+    return first if first == text else first.rstrip("،,") + "…"
 
 
 def forest_figure(
@@ -158,7 +210,8 @@ def forest_figure(
 
     ``estimates`` is a release's estimates table (rows with ``level == "agency"`` and the
     ``measure`` are drawn; a ``national`` row of the measure becomes a dashed reference
-    line). ``labels`` maps agency codes to display names.
+    line). ``labels`` maps agency codes to display names, written above each agency's line
+    with its estimate.
     """
     text = _check_lang(lang)
     _require(
@@ -177,19 +230,20 @@ def forest_figure(
     hidden = rows[suppressed].sort_values("agency", kind="stable")
     names = {str(k): str(v) for k, v in (labels or {}).items()}
     count = len(shown) + len(hidden)
-    fig = _figure(8, max(2.5, 1.4 + 0.42 * max(count, 1)))
+    caution = (
+        shown["grade"].astype(str).eq("C").to_numpy()
+        if "grade" in shown.columns
+        else np.zeros(len(shown), dtype=bool)
+    )
+    legend = 0.5 if caution.any() else 0.0
+    fig = _figure(max(2.6, 1.6 + _ROW * max(count, 1) + legend), bottom=legend)
     ax = fig.add_subplot()
     level_text = _number(lang, level * 100) + ("" if lang == "fa" else "%")
-    ax.set_title(
-        t(title or text["forest_title"].format(measure=text[measure], level=level_text)),
-        fontproperties=font,
-        fontsize=13,
-    )
-    ax.set_xlabel(t(text[measure]), fontproperties=font)
+    _title(ax, title or text["forest_title"].format(measure=text[measure], level=level_text),
+           lang, font)  # fmt: skip
+    ax.set_xlabel(t(text[measure]), fontproperties=font, fontsize=MIN_FONT)
     if count == 0:
-        ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
-                transform=ax.transAxes)  # fmt: skip
-        ax.set_axis_off()
+        _nothing(ax, lang, font)
         return fig
     # suppressed agencies at the bottom (y = 0..), shown ones above, best at the top
     y_hidden = np.arange(len(hidden), dtype=float)
@@ -198,68 +252,60 @@ def forest_figure(
     low = shown["ci_low"].to_numpy(dtype=float)
     high = shown["ci_high"].to_numpy(dtype=float)
     if len(shown):
-        ax.hlines(y_shown, low, high, color=_POINT, linewidth=2.2, zorder=2)
+        ax.hlines(y_shown, low, high, color=_POINT, linewidth=2.4, zorder=2)
         # grade C ("use with caution") gets a hollow marker, explained under the axis
-        caution = (
-            shown["grade"].astype(str).eq("C").to_numpy()
-            if "grade" in shown.columns
-            else np.zeros(len(shown), dtype=bool)
-        )
         ax.plot(est[~caution], y_shown[~caution], "o", color=_POINT, markersize=7, zorder=3)
         if caution.any():
             ax.plot(est[caution], y_shown[caution], "o", markerfacecolor="white",
                     markeredgecolor=_POINT, markeredgewidth=1.8, markersize=7,
                     zorder=3)  # fmt: skip
-            fig.text(0.99 if lang == "fa" else 0.01, 0.005, t(text["caution"]),
-                     ha="right" if lang == "fa" else "left", va="bottom", fontsize=8,
+            fig.text(0.98 if lang == "fa" else 0.02, 0.01, t(text["caution"]),
+                     ha="right" if lang == "fa" else "left", va="bottom", fontsize=MIN_FONT,
                      color=_SUPPRESSED, fontproperties=font)  # fmt: skip
+    codes = shown["agency"].astype(str).tolist()
+    _row_names(ax, y_shown, [names.get(c, c) for c in codes], lang, font)
+    x, align = (0.0, "left") if lang == "fa" else (1.0, "right")  # the estimate: the far side
+    for yi, value in zip(y_shown, est, strict=True):
+        ax.annotate(_number(lang, value, 1), (x, yi), xycoords=ax.get_yaxis_transform(),
+                    xytext=(0, 3), textcoords="offset points", ha=align, va="bottom",
+                    fontsize=MIN_FONT, fontweight="bold", color=_POINT,
+                    fontproperties=font)  # fmt: skip
     national = estimates[(estimates["level"] == "national") & (estimates["measure"] == measure)]
+    top = count - 0.45
     if len(national) and np.isfinite(national["estimate"].astype(float)).any():
         value = float(national["estimate"].astype(float).dropna().iloc[0])
         # the line runs over the published agencies only, not the "too few" rows
-        ax.vlines(value, len(hidden) - 0.5, count + 0.1, color=_SUPPRESSED, linestyle="--",
+        ax.vlines(value, len(hidden) - 0.4, count + 0.05, color=_SUPPRESSED, linestyle="--",
                   linewidth=1, zorder=1)  # fmt: skip
-        # labelled in a row of its own above the agencies, so it never covers a title
-        ax.annotate(
-            t(f"{text['national']} {_number(lang, value, 1)}"),
-            (value, count - 0.35),
-            xytext=(4 if lang == "en" else -4, 0),
-            textcoords="offset points",
-            ha="left" if lang == "en" else "right",
-            va="center",
-            fontsize=9,
-            color=_SUPPRESSED,
-            fontproperties=font,
-        )
+        # labelled in a row of its own above the agencies, so it never covers a name
+        ax.annotate(t(f"{text['national']} {_number(lang, value, 1)}"), (value, count + 0.1),
+                    xytext=(3 if lang == "en" else -3, 0), textcoords="offset points",
+                    ha="left" if lang == "en" else "right", va="bottom", fontsize=MIN_FONT,
+                    color=_SUPPRESSED, fontproperties=font)  # fmt: skip
+        top = count + 0.75
     lo = float(np.nanmin(low)) if len(shown) else 0.0
     hi = float(np.nanmax(high)) if len(shown) else 100.0
     pad = max((hi - lo) * 0.08, 2.0)
     ax.set_xlim(max(0.0, lo - pad), min(100.0, hi + pad))
     if len(hidden):
-        # next to the agency's name: on the right in Persian, on the left in English
-        left, right = ax.get_xlim()
-        edge, align = (right - 0.01 * (right - left), "right") if lang == "fa" else (
-            left + 0.01 * (right - left), "left")  # fmt: skip
-        for y in y_hidden:
-            ax.text(edge, y, t(text["too_few"]), ha=align, va="center", fontsize=9,
-                    color=_SUPPRESSED, fontproperties=font, style="italic")  # fmt: skip
-        ax.axhline(len(hidden) - 0.5, color="#d0d7de", linewidth=0.8)
-    ticks = np.concatenate([y_hidden, y_shown])
-    codes = [*hidden["agency"].astype(str), *shown["agency"].astype(str)]
-    ax.set_yticks(ticks, [t(names.get(c, c)) for c in codes])
-    ax.set_ylim(-0.7, count + 0.1)
+        hidden_codes = hidden["agency"].astype(str).tolist()
+        _row_names(ax, y_hidden, [names.get(c, c) for c in hidden_codes], lang, font,
+                   color=_SUPPRESSED)  # fmt: skip
+        x, align = (0.0, "left") if lang == "fa" else (1.0, "right")  # where numbers stand
+        for yi in y_hidden:
+            ax.annotate(t(text["too_few"]), (x, yi), xycoords=ax.get_yaxis_transform(),
+                        xytext=(0, 3), textcoords="offset points", ha=align, va="bottom",
+                        fontsize=MIN_FONT, color=_SUPPRESSED, fontproperties=font,
+                        style="italic")  # fmt: skip
+        ax.axhline(len(hidden) - 0.35, color="#d0d7de", linewidth=0.8)
+    ax.set_yticks([])
+    ax.set_ylim(-0.45, top)
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
-    for side in ("top",):
+    for side in ("top", "left", "right"):
         ax.spines[side].set_visible(False)
     if lang == "fa":
-        ax.yaxis.tick_right()
-        ax.spines["left"].set_visible(False)
         _persian_ticks(ax, font, "x")
-    else:
-        ax.spines["right"].set_visible(False)
-    for tick in ax.get_yticklabels():
-        tick.set_fontproperties(font)
     return fig
 
 
@@ -281,16 +327,13 @@ def trend_figure(
         raise ChartError(f"measure: expected 'index' or 'satisfied', got {measure!r}")
     t = _texter(lang)
     font = _font(lang)
-    fig = _figure(8, 4.2)
+    fig = _figure(3.6)
     ax = fig.add_subplot()
-    ax.set_title(t(title or text["trend_title"].format(measure=text[measure])),
-                 fontproperties=font, fontsize=13)  # fmt: skip
-    ax.set_ylabel(t(text[measure]), fontproperties=font)
-    ax.set_xlabel(t(text["period"]), fontproperties=font)
+    _title(ax, title or text["trend_title"].format(measure=text[measure]), lang, font)
+    ax.set_ylabel(t(wrap(text[measure], 24)), fontproperties=font, fontsize=MIN_FONT)
+    ax.set_xlabel(t(text["period"]), fontproperties=font, fontsize=MIN_FONT)
     if points.empty:
-        ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
-                transform=ax.transAxes)  # fmt: skip
-        ax.set_axis_off()
+        _nothing(ax, lang, font)
         return fig
     x = np.arange(len(points), dtype=float)
     est = points["estimate"].to_numpy(dtype=float)
@@ -320,17 +363,17 @@ def trend_figure(
     bottom = ax.get_ylim()[0]
     for xi in x[hidden]:
         ax.annotate(t(text["too_few"]), (xi, bottom), xytext=(0, 6), textcoords="offset points",
-                    ha="center", va="bottom", rotation=90, fontsize=8, color=_SUPPRESSED,
-                    fontproperties=font)  # fmt: skip
+                    ha="center", va="bottom", rotation=90, fontsize=MIN_FONT,
+                    color=_SUPPRESSED, fontproperties=font)  # fmt: skip
     periods = [str(p) for p in points["period"]]
     if lang == "fa":
         periods = [persian_digits(p) for p in periods]
-    # at most 12 labels, the latest period always labelled; the points stay
-    step = -(-len(periods) // 12)
+    # at most 4 labels on a phone, the latest period always labelled; the points stay
+    step = -(-len(periods) // 4)
     shown = [p if (len(periods) - 1 - i) % step == 0 else "" for i, p in enumerate(periods)]
     ax.set_xticks(x, shown)
     ax.set_xlim(-0.5, len(points) - 0.5)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.grid(axis="y", color="#eeeeee")
     ax.spines["top"].set_visible(False)
     if lang == "fa":
@@ -352,12 +395,12 @@ def driver_figure(
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Each driver's importance (share of explained variance) beside its score.
+    """Each driver's importance (share of explained variance), its score beside its name.
 
     ``items`` is a release's items table; the rows of ``agency`` (``""`` = national) are
-    drawn, most important first. Without importance (too few responses, collinear drivers)
-    the scores are drawn and the reason is written where the importance would be.
-    Suppressed scores are labelled "too few responses".
+    drawn, most important on top. Without importance (too few responses, collinear drivers)
+    the names and scores are listed and the reason is written under them. Suppressed
+    scores read "too few responses".
     """
     text = _check_lang(lang)
     _require(items, ["agency", "item", "estimate", "importance"], "items")
@@ -365,37 +408,43 @@ def driver_figure(
     font = _font(lang)
     rows = items[items["agency"].fillna("").astype(str) == agency].copy()
     names = {str(k): str(v) for k, v in (labels or {}).items()}
-    fig = _figure(9, max(2.8, 1.4 + 0.55 * max(len(rows), 1)))
-    fig.suptitle(t(title or text["drivers_title"]), fontproperties=font, fontsize=13)
+    importance = rows["importance"].to_numpy(dtype=float) * 100
+    has_importance = np.isfinite(importance)
+    note_room = 0.0 if has_importance.all() else 0.75
+    fig = _figure(max(2.6, 1.5 + _ROW * max(len(rows), 1) + note_room), bottom=note_room)
+    ax = fig.add_subplot()
+    _title(ax, title or text["drivers_title"], lang, font)
     if rows.empty:
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, t(text["nothing"]), ha="center", va="center", fontproperties=font,
-                transform=ax.transAxes)  # fmt: skip
-        ax.set_axis_off()
+        _nothing(ax, lang, font)
         return fig
     rows["_order"] = rows["importance"].astype(float).fillna(-1.0)
     rows = rows.sort_values(["_order", "estimate"], ascending=True, kind="stable")
     y = np.arange(len(rows), dtype=float)
     importance = rows["importance"].to_numpy(dtype=float) * 100
-    score = rows["estimate"].to_numpy(dtype=float)
-    # Persian reads from the right: the item names and the importance panel sit on the right
-    if lang == "fa":
-        ax_score = fig.add_subplot(1, 2, 1)
-        ax_imp = fig.add_subplot(1, 2, 2, sharey=ax_score)
-    else:
-        ax_imp = fig.add_subplot(1, 2, 1)
-        ax_score = fig.add_subplot(1, 2, 2, sharey=ax_imp)
     has_importance = np.isfinite(importance)
-    ax_imp.barh(y[has_importance], importance[has_importance], color=_POINT, height=0.6)
+    score = rows["estimate"].to_numpy(dtype=float)
+    ax.barh(y[has_importance], importance[has_importance], color=_POINT, height=0.34)
     if {"importance_low", "importance_high"} <= set(rows.columns) and has_importance.any():
         lo = rows["importance_low"].to_numpy(dtype=float)[has_importance] * 100
         hi = rows["importance_high"].to_numpy(dtype=float)[has_importance] * 100
         imp = importance[has_importance]
-        ax_imp.errorbar(imp, y[has_importance], xerr=[imp - lo, hi - imp], fmt="none",
-                        ecolor="#555555", capsize=3, linewidth=1)  # fmt: skip
-    top = float(np.nanmax(rows.get("importance_high", rows["importance"]).astype(float)) * 100) \
-        if has_importance.any() else 100.0  # fmt: skip
-    ax_imp.set_xlim(0, max(top * 1.1, 10.0))
+        ax.errorbar(imp, y[has_importance], xerr=[imp - lo, hi - imp], fmt="none",
+                    ecolor="#555555", capsize=3, linewidth=1)  # fmt: skip
+    top = (
+        float(np.nanmax(rows.get("importance_high", rows["importance"]).astype(float)) * 100)
+        if has_importance.any()
+        else 100.0
+    )
+    ax.set_xlim(0, max(top * 1.1, 10.0))
+    codes = rows["item"].astype(str).tolist()
+    _row_names(ax, y, [_short(names.get(c, c), 30) for c in codes], lang, font)
+    x, align = (0.0, "left") if lang == "fa" else (1.0, "right")  # the score: the far side
+    for yi, value in zip(y, score, strict=True):
+        label = text["too_few"] if not np.isfinite(value) else text["score"].format(
+            value=_number(lang, value, 1))  # fmt: skip
+        ax.annotate(t(label), (x, yi), xycoords=ax.get_yaxis_transform(), xytext=(0, 5),
+                    textcoords="offset points", ha=align, va="bottom", fontsize=MIN_FONT,
+                    color=_SUPPRESSED, fontproperties=font)  # fmt: skip
     if not has_importance.all():
         note = ""
         if "importance_note" in rows.columns:
@@ -403,47 +452,19 @@ def driver_figure(
             note = next((n for n in notes if n), "")
         if lang == "fa":
             note = _NOTES_FA.get(note, note)
-        message = "\n".join(textwrap.wrap(text["no_importance"].format(note=note), 40))
-        ax_imp.text(0.5, 0.5, t(message), ha="center", va="center", fontsize=9,
-                    color=_SUPPRESSED, fontproperties=font, transform=ax_imp.transAxes,
-                    bbox={"facecolor": "white", "edgecolor": "none"})  # fmt: skip
-    shown = np.isfinite(score)
-    ax_score.barh(y[shown], score[shown], color="#4a90c2", height=0.6)
-    if {"ci_low", "ci_high"} <= set(rows.columns) and shown.any():
-        lo = rows["ci_low"].to_numpy(dtype=float)[shown]
-        hi = rows["ci_high"].to_numpy(dtype=float)[shown]
-        ax_score.errorbar(score[shown], y[shown], xerr=[score[shown] - lo, hi - score[shown]],
-                          fmt="none", ecolor="#555555", capsize=3, linewidth=1)  # fmt: skip
-    for yi in y[~shown]:
-        ax_score.text(50, yi, t(text["too_few"]), ha="center", va="center", fontsize=9,
-                      color=_SUPPRESSED, fontproperties=font)  # fmt: skip
-    ax_score.set_xlim(0, 100)
-    ax_score.set_ylim(-0.6, len(rows) - 0.4)
-    ax_imp.set_xlabel(t(text["importance"]), fontproperties=font, fontsize=9)
-    ax_score.set_xlabel(t(text["score"]), fontproperties=font, fontsize=9)
-    codes = rows["item"].astype(str).tolist()
-    ax_imp.set_yticks(y, [t(names.get(c, c)) for c in codes])
-    for ax in (ax_imp, ax_score):
-        ax.grid(axis="x", color="#eeeeee")
-        ax.set_axisbelow(True)
-        ax.spines["top"].set_visible(False)
+        message = wrap(text["no_importance"].format(note=note), 44)
+        fig.text(0.5, 0.02, t(message), ha="center", va="bottom", fontsize=MIN_FONT,
+                 color=_SUPPRESSED, fontproperties=font)  # fmt: skip
+    ax.set_ylim(-0.5, len(rows) - 0.2)
+    ax.set_yticks([])
+    ax.set_xlabel(t(wrap(text["importance"], 40)), fontproperties=font, fontsize=MIN_FONT)
+    ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    for side in ("top", "left", "right"):
+        ax.spines[side].set_visible(False)
     if lang == "fa":
-        # the importance panel is on the right: its bars grow leftwards, names on the right
-        ax_imp.invert_xaxis()
-        ax_imp.yaxis.tick_right()
-        ax_imp.tick_params(axis="y", right=True, labelright=True, left=False, labelleft=False)
-        ax_score.invert_xaxis()
-        ax_imp.spines["left"].set_visible(False)
-        ax_score.spines["left"].set_visible(False)
-        ax_score.tick_params(axis="y", left=False, labelleft=False)
-        _persian_ticks(ax_imp, font, "x")
-        _persian_ticks(ax_score, font, "x")
-    else:
-        ax_imp.spines["right"].set_visible(False)
-        ax_score.spines["right"].set_visible(False)
-        ax_score.tick_params(axis="y", labelleft=False)
-    for tick in ax_imp.get_yticklabels():
-        tick.set_fontproperties(font)
+        ax.invert_xaxis()  # bars grow from the right, where the names start
+        _persian_ticks(ax, font, "x")
     return fig
 
 

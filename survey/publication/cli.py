@@ -19,7 +19,7 @@ from survey.publication.dictionary import dictionary_json
 from survey.publication.open_data import (
     TABLE_NAMES,
     release_detail,
-    table_csv,
+    spreadsheet_csv,
     table_frame,
     table_records,
 )
@@ -175,7 +175,7 @@ def _files(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLE_NAMES:
             path = folder / f"release-{release.id}-{release.period}-{name}.csv"
-            path.write_text(table_csv(table_frame(release, name)), encoding="utf-8")
+            path.write_bytes(spreadsheet_csv(table_frame(release, name)))  # as served
             written.append(path)
         path = folder / "dictionary.json"
         path.write_text(json.dumps(dictionary_json(), ensure_ascii=False, indent=2), "utf-8")

@@ -161,6 +161,42 @@ ESTIMATES = (
         "فقط وقتی True است که فاصله اطمینان تغییر، صفر را در بر نگیرد",
     ),
     _c(
+        "compared_with",
+        "text",
+        "The figure this row is compared with: national (agency and province rows) or agency "
+        "(the row's own agency: agency x channel, service and agency x province rows); empty "
+        "when either figure is suppressed",
+        "رقمی که این ردیف با آن مقایسه شده است: national (رقم کل کشور، برای ردیف‌های دستگاه و "
+        "استان) یا agency (رقم همان دستگاه، برای ردیف‌های دستگاه و شیوه ارائه، خدمت و دستگاه و "
+        "استان)؛ اگر یکی از دو رقم منتشر نشود خالی است",
+    ),
+    _c(
+        "difference",
+        "number",
+        "Estimate minus the figure it is compared with (both from the same responses: the "
+        "interval accounts for their correlation)",
+        "تفاوت برآورد با رقمی که با آن مقایسه شده است (هر دو از همان پاسخ‌ها؛ فاصله اطمینان "
+        "همبستگی آن دو را در نظر می‌گیرد)",
+    ),
+    _c(
+        "difference_ci_low",
+        "number",
+        "Lower end of the 95% interval of the difference",
+        "کران پایین فاصله اطمینان ۹۵ درصد تفاوت",
+    ),
+    _c(
+        "difference_ci_high",
+        "number",
+        "Upper end of the 95% interval of the difference",
+        "کران بالای فاصله اطمینان ۹۵ درصد تفاوت",
+    ),
+    _c(
+        "difference_significant",
+        "True/False",
+        "True only when the interval of the difference excludes 0",
+        "فقط وقتی True است که فاصله اطمینان تفاوت، صفر را در بر نگیرد",
+    ),
+    _c(
         "rank",
         "integer",
         "Rank of the agency among agencies with a published estimate (1 = best); agency rows only",

@@ -22,7 +22,7 @@ from survey.publication.open_data import (
     parse_file_name,
     release_detail,
     release_list,
-    table_csv,
+    spreadsheet_csv,
     table_frame,
     table_json,
     table_records,
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # the framework adds "; charset=utf-8" to text types
 
 
 class ReleasePreview(ReleaseDetail, kw_only=True):
@@ -56,12 +56,11 @@ class ReleasePreview(ReleaseDetail, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class ReleaseFile:
-    """One file of a published release: its bytes, media type, entity tag (the tables') and
-    file name (the CSV tables')."""
+    """One file of a published release: its bytes, media type and file name (the CSV tables';
+    the HTTP layer tags the bytes with their hash)."""
 
     content: bytes
     media_type: str
-    etag: str | None = None
     filename: str | None = None
 
 
@@ -99,11 +98,10 @@ def release_file(context: AppContext, release_id: int, file: str) -> ReleaseFile
     with context.read_sessions() as session:
         found = releases.get_published(session, release_id)
     frame = table_frame(found, table)
-    etag = f"{found.content_hash}-{table}.{fmt}"
     if fmt == "csv":
         name = f"release-{found.id}-{found.period}-{table}.csv"
-        return ReleaseFile(table_csv(frame).encode("utf-8"), CSV, etag, name)
-    return ReleaseFile(table_json(found, table, frame), JSON, etag)
+        return ReleaseFile(spreadsheet_csv(frame), CSV, name)
+    return ReleaseFile(table_json(found, table, frame), JSON)
 
 
 # -- staff ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.charts import ChartError
@@ -24,7 +25,10 @@ if TYPE_CHECKING:  # the charts module imports matplotlib: only when a chart is 
     from survey.publication.charts import Format, Lang
 
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
-_NAME = re.compile(r"^(forest|(?:trend|drivers|quadrant)-[A-Za-z0-9_.]+)-(fa|en)\.(png|svg)$")
+# agency codes are survey.registry.agencies.CODE_PATTERN (GAS-ISF, MUN-TEH: hyphens too)
+_NAME = re.compile(
+    r"^(forest|(?:trend|drivers|quadrant)-[A-Za-z0-9][A-Za-z0-9._-]*)-(fa|en)\.(png|svg)$"
+)
 _CACHE_SIZE = 256
 
 
@@ -73,6 +77,37 @@ def _drivers_table(release: Any, agency: str) -> pd.DataFrame:
     )
 
 
+def quadrant_drawable(table: pd.DataFrame) -> bool:
+    """Whether the importance x performance chart has points: at least two drivers, each
+    with an importance and a published score."""
+    values = table[["importance", "performance"]].to_numpy(dtype=float)
+    return len(table) >= 2 and bool(np.isfinite(values).all())
+
+
+def drivers_chart_reason(release: Any, agency: str) -> str | None:
+    """None when the agency's importance x performance chart can be drawn, otherwise why
+    not: `too_few`, `collinear`, `constant` (the release's importance notes), `scores`
+    (a driver's score is suppressed) or `other`."""
+    try:
+        table = _drivers_table(release, agency)
+    except NotFound:
+        return "other"
+    if quadrant_drawable(table):
+        return None
+    if not np.isfinite(table["importance"].to_numpy(dtype=float)).all():
+        notes = [n for n in table["note"] if n]
+        return _REASONS.get(notes[0], "other") if notes else "other"
+    return "scores"
+
+
+# analysis.release.IMPORTANCE_NOTES -> the words the pages use (drivers_why_<reason>)
+_REASONS = {
+    "too few complete responses to rank the drivers": "too_few",
+    "the drivers move together too closely to be told apart": "collinear",
+    "the index or a driver does not vary": "constant",
+}
+
+
 def _agencies_of(release: Any) -> set[str]:
     estimates = release.tables.estimates
     return set(estimates.loc[estimates["level"] == "agency", "agency"].astype(str))
@@ -101,6 +136,8 @@ def draw(
         )
     if kind == "quadrant":
         table = _drivers_table(release, agency)
+        if not quadrant_drawable(table):  # the page says why instead of showing an image
+            raise NotFound(f"agency {agency!r} has no driver importance in release {release.id}")
         figure = quadrant.importance_performance(table, lang=lang, labels=labels)
         return pc.render(figure, format)
     points = []
@@ -150,14 +187,3 @@ class ChartStore:
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
         return body
-
-    def svg_inline(
-        self,
-        release: Any,
-        chart: str,
-        history: Sequence[Any] = (),
-        labels: dict[str, str] | None = None,
-    ) -> str:
-        """The SVG without its XML prologue, to sit inside an HTML page (draft previews)."""
-        text = self.get(release, chart, "svg", history, labels).decode("utf-8")
-        return text[text.index("<svg") :]

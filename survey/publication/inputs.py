@@ -186,7 +186,9 @@ def _methodology(notes: dict[str, str], questionnaires: dict[str, int]) -> str:
     parts: list[str] = []
     if METHODS_FILE.is_file():
         parts.append(METHODS_FILE.read_text(encoding="utf-8").strip())
-    facts = [f"- {key}: {value}" for key, value in sorted(notes.items())]
+    from analysis.methodology import SUMMARY_KEYS  # the short note is shown on its own
+
+    facts = [f"- {key}: {value}" for key, value in sorted(notes.items()) if key not in SUMMARY_KEYS]
     used = ", ".join(f"{name} ({n} responses)" for name, n in sorted(questionnaires.items()))
     facts.append(
         f"- questionnaires: {used}"

@@ -27,6 +27,7 @@ __all__ = [
     "release_detail",
     "release_list",
     "release_summary",
+    "spreadsheet_csv",
     "table_csv",
     "table_frame",
     "table_json",
@@ -70,10 +71,20 @@ def _codes(release: StoredRelease) -> pd.DataFrame:
 
 
 def table_csv(frame: pd.DataFrame) -> str:
-    """UTF-8 CSV, one header line, empty cells for missing values, floats at full precision;
+    """CSV text, one header line, empty cells for missing values, floats at full precision;
     a text cell a spreadsheet would run as a formula is neutralised (survey.kernel.spreadsheet:
     agency and service names come from people)."""
     return csv_text(frame)
+
+
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def spreadsheet_csv(frame: pd.DataFrame) -> bytes:
+    """The open-data CSV file: UTF-8 with a byte-order mark, which is how Excel knows the file
+    is UTF-8 (without it the Persian names of codes.csv come out garbled); pandas, R's readr
+    and LibreOffice read the mark as such."""
+    return (BYTE_ORDER_MARK + table_csv(frame)).encode("utf-8")
 
 
 def _plain(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 - `/`, `/agencies/{code}`, `/provinces/{code}`, `/methodology`: the latest published release;
 - `/releases/{id}` and `/releases/{id}/agencies|provinces/{code}`, `/releases/{id}/methodology`:
-  one published release, at a stable address;
+  one published release, at a stable address; `/releases/{id}/methodology/technical`: the
+  technical detail behind its short methodology note;
 - `/releases/{id}/charts/{name}.png|.svg`: its charts (survey.publication.charts), drawn
   once per release, language and format and kept (a published release never changes);
 - `/releases/{id}/report`: everything on one printable page;
@@ -24,10 +25,22 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
+from markupsafe import Markup
 
 from survey.http.dependencies import provide_context
 from survey.http.guards import staff
-from survey.publication.site import IMMUTABLE, ChartImage, ChartMissing, Site, SitePage, missing
+from survey.http.static import static_files
+from survey.publication.pdf import PdfUnavailable
+from survey.publication.site import (
+    IMMUTABLE,
+    STABLE,
+    ChartImage,
+    ChartMissing,
+    Site,
+    SitePage,
+    missing,
+    unavailable,
+)
 
 __all__ = ["PublicationController", "missing_page", "publication_site"]
 
@@ -55,6 +68,22 @@ def _template(request: Request[Any, Any, Any], page: SitePage) -> Template:
         status_code=page.status,
         headers=page.headers(),
     )
+
+
+def _pdf_html(request: Request[Any, Any, Any], page: SitePage, public_base: str) -> str:
+    """The report page as one self-contained file for Chromium: its stylesheets inline, links
+    resolved against the site's public address (the file is printed from a temporary folder)."""
+    files = static_files()
+    css = "\n".join(files[name].body.decode("utf-8") for name in ("publication.css", "report.css"))
+    context = page.context(request.url.path) | {
+        "inline_css": Markup(css),  # the site's own stylesheets
+        "public_base": public_base.rstrip("/"),
+    }
+    engine = request.app.template_engine
+    if engine is None:  # create_app always configures one
+        raise RuntimeError("the app has no template engine")
+    template = engine.get_template(f"publication/{page.template}")
+    return str(template.render(**context))
 
 
 def missing_page(request: Request[Any, Any, Any]) -> Template:
@@ -159,6 +188,17 @@ class PublicationController(Controller):
     ) -> Template:
         return _template(request, site.section(release_id, "methodology", "", lang))
 
+    @get("/releases/{release_id:str}/methodology/technical", sync_to_thread=True)
+    def release_technical(
+        self,
+        request: Request[Any, Any, Any],
+        site: PublicSite,
+        release_id: FromPath[str],
+        lang: FromQuery[str] = "fa",
+    ) -> Template:
+        """The technical note the release stored (formulas, references, computation facts)."""
+        return _template(request, site.section(release_id, "technical", "", lang))
+
     @get("/releases/{release_id:str}/report", sync_to_thread=True)
     def release_report(
         self,
@@ -169,6 +209,33 @@ class PublicationController(Controller):
     ) -> Template:
         """Every table and chart of a published release on one printable page."""
         return _template(request, site.report(release_id, lang))
+
+    @get("/releases/{release_id:str}/report.pdf", sync_to_thread=True)
+    def release_report_pdf(
+        self,
+        request: Request[Any, Any, Any],
+        site: PublicSite,
+        release_id: FromPath[str],
+        lang: FromQuery[str] = "fa",
+    ) -> Response[Any] | Template:
+        """The printed report as a PDF (made once per release by Chromium; 503 without it)."""
+        page = site.report(release_id, lang)
+        if page.status != 200:
+            return _template(request, page)
+        try:
+            body = site.report_pdf(page, lambda: _pdf_html(request, page, site.public_base_url))
+        except PdfUnavailable as exc:
+            return _template(request, unavailable(page, exc.message))
+        name = f"report-{page.release.period if page.release else release_id}-{page.lang}.pdf"
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": STABLE,
+                "Content-Language": page.lang,
+            },
+        )
 
     @get(
         "/releases/{release_id:str}/preview",

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from survey.context import AppContext
 from survey.errors import NotFound
 from survey.kernel.locale import language_or_default
-from survey.publication import images, releases, view
+from survey.publication import images, pdf, province, releases, report, view
+from survey.publication import methodology as methods
 from survey.publication.releases import StoredRelease
 from survey.registry.questionnaires import find
 
@@ -42,6 +42,7 @@ __all__ = [
     "SitePage",
     "missing",
     "not_found",
+    "unavailable",
 ]
 
 WORDS = Path(__file__).parent / "templates" / "words.yaml"
@@ -147,6 +148,20 @@ def not_found(lang: str, problem: str, text_key: str = "not_found_text") -> Site
     )
 
 
+def unavailable(report: SitePage, problem: str) -> SitePage:
+    """The page for a report whose PDF cannot be made (503, never cached): why, and the
+    report page, which prints the same from the browser."""
+    release = report.model["release"]
+    query = "?lang=en" if report.lang == "en" else ""
+    return SitePage(
+        "unavailable.html.j2",
+        report.lang,
+        {"problem": problem, "report": f"/releases/{release['id']}/report{query}"},
+        status=503,
+        cache_control="no-store",
+    )
+
+
 def missing(lang: str | None, path: str) -> SitePage:
     """The page for an address with no page (a mistyped or outdated link)."""
     return not_found(language_or_default(lang), path[:200], "missing_text")
@@ -238,8 +253,8 @@ class Site:
             return self._overview(release, language, base=base, immutable=True)
 
     def section(self, release_id: str | None, page: str, code: str, lang: str) -> SitePage:
-        """An agency, province or methodology page of a published release (`release_id`,
-        at its stable address) or of the latest one (None)."""
+        """An agency, province, methodology or technical-methodology page of a published
+        release (`release_id`, at its stable address) or of the latest one (None)."""
         language = language_or_default(lang)
         with self._context.read_sessions() as session:
             try:
@@ -251,12 +266,11 @@ class Site:
                 if page == "agency":
                     return self._agency(session, release, code, language, base)
                 if page == "province":
-                    key: tuple[Any, ...] = ("province", code, language, base)
-                    build = lambda: view.province_page(release, code, language, base)  # noqa: E731
-                else:
-                    key = ("methodology", language, base)
-                    build = lambda: view.methodology_page(release, language, base)  # noqa: E731
-                model = self._model(release, key, build)
+                    return self._province(session, release, code, language, base)
+                build = methods.technical_page if page == "technical" else methods.methodology_page
+                model = self._model(
+                    release, (page, language, base), lambda: build(release, language, base)
+                )
             except NotFound as exc:
                 return not_found(language, exc.message)
         return SitePage(
@@ -393,13 +407,41 @@ class Site:
             cache_control=STABLE if base else None,
         )
 
-    def _report(self, session: Session, release: Release, lang: str, *, inline: bool) -> SitePage:
-        base = f"/releases/{release.id}"
+    def _province(
+        self, session: Session, release: Release, code: str, lang: str, base: str
+    ) -> SitePage:
+        """A province: every agency's best figure, its trend over the releases of the kind."""
         history = self._history(session, release)
         model = self._model(
             release,
-            ("report", lang, tuple((r.id, r.content_hash) for r in history)),
-            lambda: view.report_page(
+            ("province", code, lang, base, tuple((r.id, r.content_hash) for r in history)),
+            lambda: province.province_page(
+                release,
+                code,
+                lang,
+                base,
+                history=history,
+                history_bases={r.id: f"/releases/{r.id}" for r in history},
+            ),
+        )
+        return SitePage(
+            "province.html.j2",
+            lang,
+            model,
+            release=release,
+            base=base,
+            cache_control=STABLE if base else None,
+        )
+
+    def _report(self, session: Session, release: Release, lang: str, *, inline: bool) -> SitePage:
+        """The printed report (survey.publication.report); `inline`: a staff preview."""
+        base = f"/releases/{release.id}"
+        history = self._history(session, release)
+        shows = tuple((r.id, r.content_hash) for r in history)
+        model = self._model(
+            release,
+            ("report", lang, shows),
+            lambda: report.report_page(
                 release,
                 lang,
                 base=base,
@@ -407,11 +449,12 @@ class Site:
                 item_labels=_labels(session, release, lang),
             ),
         )
-        model["charts"] = _charts(release, lang)
-        model["eager"] = True  # a printed page has no scrolling to load lazy images
-        if inline:
-            svg = self.charts.svg_inline(release, f"forest-{lang}", history)
-            model["inline"] = {"forest": Markup(svg)}
+        model["pdf"] = f"{base}/report.pdf" + ("?lang=en" if lang == "en" else "")
+        model["running"] = report.running(release, lang, words()[lang])
+        # what the PDF shows: the release, a later correction's banner, the trend's periods
+        model["shows"] = repr(
+            (release.id, release.content_hash, getattr(release, "superseded_by_id", None), shows)
+        )
         return SitePage(
             "report.html.j2",
             lang,
@@ -420,3 +463,16 @@ class Site:
             base=base,
             cache_control="no-store" if inline else STABLE,
         )
+
+    @property
+    def public_base_url(self) -> str:
+        """Where the public reaches the site (links printed in a PDF point there)."""
+        return self._context.settings.public_base_url
+
+    def report_pdf(self, page: SitePage, html: Callable[[], str]) -> bytes:
+        """The PDF of a report page (`page` from `report`), made from `html()` by Chromium
+        once and kept under var/reports (pdf.PdfUnavailable when it cannot be made)."""
+        settings = self._context.settings
+        identity = f"{page.model['shows']}|{page.lang}|{pdf.FORMAT}"
+        body, _ = pdf.cached_pdf(settings.var_dir / "reports", identity, settings.chromium, html)
+        return body

@@ -9,8 +9,6 @@ interval, change or rank. Every word of the pages lives in the templates; no web
 
 from __future__ import annotations
 
-import ast
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,15 +23,17 @@ from markupsafe import Markup
 from survey.errors import NotFound
 from survey.kernel.locale import Numbers, localise
 from survey.kernel.periods import PeriodError, parse_period, tehran_day
+from survey.publication.images import drivers_chart_reason
 
 __all__ = [
     "Fmt",
     "agency_page",
+    "band_chart",
+    "interval_bar",
     "latest_per_period",
-    "methodology_page",
+    "name_of",
     "overview_page",
-    "province_page",
-    "report_page",
+    "rows_where",
 ]
 
 _QUARTERS = {
@@ -122,7 +122,8 @@ class Fmt:
         return self.digits(f"{value:.{places}f}")
 
     def signed(self, value: float, places: int = 1) -> str:
-        text = f"{value:+.{places}f}"
+        """`+1.2`, `−0.4`; a value that rounds to zero has no sign (`0.0`, never `−0.0`)."""
+        text = f"{0.0:.{places}f}" if round(value, places) == 0 else f"{value:+.{places}f}"
         if self.lang == "fa":  # isolated left-to-right: the sign stays left of the digits
             return "\u2066" + self.digits(text) + "\u2069"
         return text
@@ -256,8 +257,11 @@ def _change(row: Mapping[str, Any], fmt: Fmt) -> dict[str, Any] | None:
     direction = None
     if significant:
         direction = "up" if change > 0 else "down"
+    # "no change" when it rounds to zero; a significant one that small gets a second decimal
+    zero = round(change, 1) == 0
     return {
-        "value": fmt.signed(change),
+        "value": fmt.signed(change, 2 if zero and significant else 1),
+        "zero": zero and not significant,
         "ci": None if low is None or high is None else _signed_interval(low, high, fmt),
         "previous": None if previous is None else fmt.number(previous),
         "direction": direction,
@@ -527,6 +531,8 @@ def agency_page(
         raise NotFound(f"agency {code!r} is not in release {release.id} ({release.period})")
     fmt = Fmt(lang)
     headline = _single(release, fmt, level="agency", agency=code)
+    no_chart = drivers_chart_reason(release, code)
+    charts = f"/releases/{release.id}/charts"
     return {
         "release": release_header(release, fmt, base),
         "code": code,
@@ -550,145 +556,16 @@ def agency_page(
             agency=code,
         ),
         "charts": {
-            "drivers": f"/releases/{release.id}/charts/quadrant-{code}-{lang}",
-            "trend": f"/releases/{release.id}/charts/trend-{code}-{lang}",
+            "drivers": None if no_chart else f"{charts}/quadrant-{code}-{lang}",
+            "trend": f"{charts}/trend-{code}-{lang}",
         },
+        # why there is no importance x performance chart (drivers_why_<reason>), or None
+        "drivers_reason": no_chart,
     }
 
 
-def _small_areas(release: Release, fmt: Fmt, province: str, base: str) -> list[dict[str, Any]]:
-    """Model-based (Fay-Herriot) cells of a province, with their root MSE."""
-    frame = release.tables.small_areas
-    if frame.empty:
-        return []
-    rows = _records(_rows(frame, province=province))
-    views = []
-    for record in sorted(rows, key=lambda r: _name(release.agencies, str(r["agency"]), fmt.lang)):
-        code = str(record["agency"])
-        direct, direct_se = _number(record.get("direct")), _number(record.get("direct_se"))
-        model, rmse = _number(record.get("model")), _number(record.get("model_rmse"))
-        views.append(
-            {
-                "code": code,
-                "name": _name(release.agencies, code, fmt.lang),
-                "href": f"{base}/agencies/{code}",
-                "n": fmt.integer(0 if _missing(record.get("n")) else int(record["n"])),
-                "direct": None if direct is None else fmt.number(direct),
-                "direct_se": None if direct_se is None else fmt.number(direct_se),
-                "model": None if model is None else fmt.number(model),
-                "rmse": None if rmse is None else fmt.number(rmse),
-                "used": str(record.get("used") or ""),
-            }
-        )
-    return views
-
-
-def province_page(release: Release, code: str, lang: str, base: str = "") -> dict[str, Any]:
-    """One province: agencies there (direct) and small-area estimates (model-based)."""
-    estimates = release.tables.estimates
-    known = set(_rows(estimates, level="province")["province"].astype(str)) | set(
-        _rows(estimates, level="agency_province")["province"].astype(str)
-    )
-    if not release.tables.small_areas.empty:
-        known |= set(release.tables.small_areas["province"].astype(str))
-    if code not in known:
-        raise NotFound(f"province {code!r} is not in release {release.id} ({release.period})")
-    fmt = Fmt(lang)
-    return {
-        "release": release_header(release, fmt, base),
-        "code": code,
-        "name": _name(release.provinces, code, lang),
-        "headline": _single(release, fmt, level="province", province=code),
-        "agencies": _domain_table(
-            release,
-            fmt,
-            "agency",
-            release.agencies,
-            f"{base}/agencies/{{code}}",
-            level="agency_province",
-            province=code,
-        ),
-        "small_areas": _small_areas(release, fmt, code, base),
-    }
-
-
-def methodology_page(release: Release, lang: str, base: str = "") -> dict[str, Any]:
-    """The release's stored methodology note and the facts the computation recorded."""
-    fmt = Fmt(lang)
-    notes = release.tables.notes or {}
-    return {
-        "release": release_header(release, fmt, base),
-        "grades": _grades(notes.get("rules"), fmt),
-        "note": _markdown(release.methodology),
-        "note_lang": "fa" if _mostly_persian(release.methodology) else "en",
-        "plan_versions": [fmt.integer(v) for v in release.plan_versions],
-        "questionnaire_versions": list(release.questionnaire_versions),
-    }
-
-
-_RULE_KEYS = ("min_n", "max_cv", "a_max_cv", "a_min_n", "b_max_cv")
-_CV_KEYS = ("max_cv", "a_max_cv", "b_max_cv")
-
-
-def _grades(rules_text: str | None, fmt: Fmt) -> list[dict[str, Any]]:
-    """The grade thresholds the release recorded (analysis.quality.QualityRules, as JSON)."""
-    if not rules_text:
-        return []
-    try:
-        rules = json.loads(str(rules_text))
-    except ValueError:
-        try:  # releases computed before the rules were written as JSON
-            rules = ast.literal_eval(str(rules_text))
-        except (ValueError, SyntaxError):
-            return []
-    if not isinstance(rules, dict) or not all(k in rules for k in _RULE_KEYS):
-        return []
-    values = {
-        "min_n": fmt.integer(int(rules["min_n"])),
-        "a_min_n": fmt.integer(int(rules["a_min_n"])),
-        "min_effective_n": fmt.integer(int(rules.get("min_effective_n") or 0)),
-        **{k: fmt.digits(f"{float(rules[k]) * 100:g}%") for k in _CV_KEYS},
-    }
-    suppressed = "suppressed_eff" if rules.get("min_effective_n") else "suppressed"
-    return [
-        {"grade": g, "rule": r, "thresholds": values}
-        for g, r in (("A", "A"), ("B", "B"), ("C", "C"), ("suppressed", suppressed))
-    ]
-
-
-def _markdown(text: str) -> Markup:
-    """The stored methodology note (Markdown) as HTML; raw HTML in it is escaped."""
-    from markdown_it import MarkdownIt
-
-    return Markup(MarkdownIt("commonmark", {"html": False}).enable("table").render(text or ""))
-
-
-def _mostly_persian(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    persian = sum(1 for c in letters if "\u0600" <= c <= "\u06ff")
-    return bool(letters) and persian * 2 > len(letters)
-
-
-def report_page(
-    release: Release,
-    lang: str,
-    *,
-    base: str,
-    history: Sequence[Release] = (),
-    item_labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Everything for print: the overview, every agency and every province."""
-    overview = overview_page(release, lang, base)
-    agencies = [
-        agency_page(release, row["code"], lang, base=base, history=history, item_labels=item_labels)
-        for row in overview["league"]["rows"]
-    ]
-    provinces = [
-        province_page(release, row["code"], lang, base) for row in overview["provinces"]["rows"]
-    ]
-    return {
-        **overview,
-        "agencies": agencies,
-        "province_pages": provinces,
-        "methodology": methodology_page(release, lang, base),
-    }
+# The province page (survey.publication.province) shares these helpers.
+name_of = _name
+rows_where = _rows
+interval_bar = _bar
+band_chart = _band_chart

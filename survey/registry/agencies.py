@@ -6,6 +6,10 @@ the
 same transaction. Codes are the identifiers agencies and plans use: upper-case letters, digits,
 '.', '-' and '_' (for example `TAX`, `TAX-01`), unique across the registry.
 
+Each agency may have a short name per language for SMS (`sms_name_fa`, `sms_name_en`, at most
+`survey.kernel.sms.SMS_NAME_MAX` characters): every invitation starts with it. Without one,
+invitations use the full name, shortened to its first words where it does not fit.
+
 CSV imports keep every valid row and report each bad row with its row number (the header is
 row 1, as a spreadsheet shows it) and field; a row identical to what is stored is `unchanged`,
 so importing the same file twice is harmless.
@@ -29,6 +33,7 @@ from survey.kernel import audit, credentials
 from survey.kernel.credentials import ONCE, IssuedKey
 from survey.kernel.db import transaction
 from survey.kernel.principal import Principal
+from survey.kernel.sms import sms_name_problem
 from survey.models import Agency, ApiKey, Service, utcnow
 from survey.registry import store
 
@@ -72,13 +77,18 @@ __all__ = [
     "revoke_all_agency_keys",
     "rotate_agency_key",
     "services_for",
+    "set_sms_names",
+    "update_sms_names",
 ]
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]*$")
 AGENCY_CODE_MAX = 40
 SERVICE_CODE_MAX = 60
 NAME_MAX = {"agency": 200, "service": 300}
-AGENCY_CSV_COLUMNS = ("code", "name_fa", "name_en", "parent", "province")
+AGENCY_CSV_COLUMNS = (
+    "code", "name_fa", "name_en", "parent", "province", "sms_name_fa", "sms_name_en",
+)  # fmt: skip
+SMS_NAME_FIELDS = {"fa": "sms_name_fa", "en": "sms_name_en"}
 SERVICE_CSV_COLUMNS = ("agency", "code", "name_fa", "name_en")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -93,6 +103,8 @@ class AgencyView:
     services: int
     active_keys: int
     created_at: datetime
+    sms_name_fa: str | None = None  # None: invitations use the full name (shortened to fit)
+    sms_name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +235,8 @@ def register_agency(
     name_en: str,
     parent: str | None = None,
     province: str | None = None,
+    sms_name_fa: str | None = None,
+    sms_name_en: str | None = None,
 ) -> AgencyAdded:
     """`add_agency` committed: the agency and its first key."""
     with transaction(context.sessions) as session:
@@ -234,8 +248,18 @@ def register_agency(
             name_en=name_en,
             parent=parent,
             province=province,
+            sms_name_fa=sms_name_fa,
+            sms_name_en=sms_name_en,
         )
     return AgencyAdded(agency, issued.key)
+
+
+def update_sms_names(
+    context: AppContext, principal: Principal, code: str, names: Mapping[str, str | None]
+) -> AgencyView:
+    """`set_sms_names` committed."""
+    with transaction(context.sessions) as session:
+        return set_sms_names(session, principal, code, names)
 
 
 def issue_new_agency_key(context: AppContext, principal: Principal, code: str) -> AgencyKey:
@@ -317,6 +341,8 @@ def list_agencies(session: Session, principal: Principal) -> list[AgencyView]:
             services=services.get(a.id, 0),
             active_keys=keys.get(a.id, 0),
             created_at=a.created_at,
+            sms_name_fa=a.sms_name_fa,
+            sms_name_en=a.sms_name_en,
         )
         for a in agencies
     ]
@@ -359,6 +385,8 @@ def add_agency(
     name_en: str,
     parent: str | None = None,
     province: str | None = None,
+    sms_name_fa: str | None = None,
+    sms_name_en: str | None = None,
 ) -> tuple[AgencyView, IssuedKey]:
     """Register an agency and issue its first ingestion key.
 
@@ -370,6 +398,8 @@ def add_agency(
         "name_en": name_en,
         "parent": parent,
         "province": province,
+        "sms_name_fa": sms_name_fa,
+        "sms_name_en": sms_name_en,
     }
     problems = _agency_problems(session, values, pending={})
     if problems:
@@ -379,6 +409,35 @@ def add_agency(
     agency = _insert_agency(session, principal, values)
     issued = _issue_agency_key(session, principal, agency, label="first key")
     return get_agency(session, principal, agency.code), issued
+
+
+def set_sms_names(
+    session: Session, principal: Principal, code: str, names: Mapping[str, str | None]
+) -> AgencyView:
+    """Set the agency's SMS names for the languages in `names` (`fa`, `en`; None or blank:
+    back to the full name); the others stay. InvalidInput names every bad one."""
+    agency = _agency_by_code(session, code, "code")
+    unknown = sorted(set(names) - set(SMS_NAME_FIELDS))
+    problems = [
+        Problem(f"unknown language {lang!r}; SMS names are {', '.join(SMS_NAME_FIELDS)}")
+        for lang in unknown
+    ]
+    wanted = {
+        SMS_NAME_FIELDS[lang]: _clean_sms_name(name)
+        for lang, name in names.items()
+        if lang in SMS_NAME_FIELDS
+    }
+    problems += _sms_name_problems(wanted, row=None)
+    if problems:
+        raise InvalidInput(f"the SMS names of agency {code!r} cannot be set", problems)
+    before = {column: getattr(agency, column) for column in wanted}
+    for column, name in wanted.items():
+        setattr(agency, column, name)
+    _flush_or_conflict(session)
+    audit.record(
+        session, principal, "agency.sms_name", "agency", agency.code, before=before, after=wanted
+    )
+    return get_agency(session, principal, agency.code)
 
 
 def rotate_agency_key(session: Session, principal: Principal, code: str) -> IssuedKey:
@@ -415,7 +474,8 @@ def revoke_agency_keys(session: Session, principal: Principal, code: str) -> int
 
 
 def import_agencies(session: Session, principal: Principal, text: str) -> ImportReport:
-    """Add agencies from CSV text (columns: code,name_fa,name_en,parent,province).
+    """Add agencies from CSV text (columns: code,name_fa,name_en,parent,province, and optionally
+    sms_name_fa,sms_name_en).
 
     A parent may be defined earlier in the same file. No keys are issued: give each agency
     its key with `rotate_agency_key` when it is ready to report.
@@ -610,6 +670,25 @@ def _name_problems(values: Mapping[str, str | None], kind: str, row: int | None)
     return problems
 
 
+def _clean_sms_name(name: str | None) -> str | None:
+    """An SMS name as stored: spaces collapsed; None for none (the full name is used)."""
+    if name is None or not name.strip():
+        return None
+    return re.sub(" {2,}", " ", name.strip())
+
+
+def _sms_name_problems(names: Mapping[str, str | None], *, row: int | None) -> list[Problem]:
+    """Problems of the SMS names given (`sms_name_fa`, `sms_name_en`; None: not given)."""
+    problems = []
+    for column, name in names.items():
+        if name is None or not name.strip():
+            continue
+        problem = sms_name_problem(_clean_sms_name(name) or "", column.removeprefix("sms_name_"))
+        if problem is not None:
+            problems.append(Problem(problem, field=column, row=row))
+    return problems
+
+
 def _agency_problems(
     session: Session,
     values: Mapping[str, str | None],
@@ -634,6 +713,9 @@ def _agency_problems(
                     row=row,
                 )
             )
+    problems += _sms_name_problems(
+        {field: values.get(field) for field in SMS_NAME_FIELDS.values()}, row=row
+    )
     province = values.get("province") or None
     if province is not None and store.find_province(session, province) is None:
         problems.append(
@@ -670,6 +752,8 @@ def _agency_record(agency: Agency, parent: str | None) -> dict[str, object]:
         "name_en": agency.name_en,
         "parent": parent,
         "province": agency.province_code,
+        "sms_name_fa": agency.sms_name_fa,
+        "sms_name_en": agency.sms_name_en,
     }
 
 
@@ -688,6 +772,8 @@ def _insert_agency(
         name_en=str(values["name_en"]).strip(),
         parent_id=parent.id if parent else None,
         province_code=values.get("province") or None,
+        sms_name_fa=_clean_sms_name(values.get("sms_name_fa")),
+        sms_name_en=_clean_sms_name(values.get("sms_name_en")),
     )
     session.add(agency)
     _flush_or_conflict(session)
@@ -766,6 +852,12 @@ def _existing_agency_row(
         and existing.name_en == (values.get("name_en") or "").strip()
         and (parent.code if parent else None) == (values.get("parent") or None)
         and existing.province_code == (values.get("province") or None)
+        # an import without SMS names leaves those set since (`survey agencies sms-name`)
+        and all(
+            getattr(existing, field) == _clean_sms_name(values.get(field))
+            for field in SMS_NAME_FIELDS.values()
+            if values.get(field)
+        )
     )
     return _same_or_conflict(number, existing.code, same, "agency")
 

@@ -7,10 +7,12 @@ scripts can take it with `tail -n 1`; only its hash is stored.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from survey.context import open_context
 from survey.kernel.console import cli_principal, format_table, print_key_notice, read_text_file
 from survey.kernel.db import transaction
+from survey.kernel.sms import SMS_NAME_MAX
 from survey.registry import agencies as registry
 from survey.registry import questionnaires as questionnaire_registry
 from survey.registry.agencies import ImportReport
@@ -31,11 +33,33 @@ def _register_agencies(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--name-en", required=True, help="English name")
     add.add_argument("--parent", help="code of the parent agency")
     add.add_argument("--province", help="province code, e.g. tehran")
+    add.add_argument(
+        "--sms-name-fa", help=f"short Persian name for SMS (at most {SMS_NAME_MAX} characters)"
+    )
+    add.add_argument(
+        "--sms-name-en", help=f"short English name for SMS (at most {SMS_NAME_MAX} characters)"
+    )
     add.set_defaults(handler=_agencies_add)
+    sms_name = actions.add_parser(
+        "sms-name",
+        help="set the short names every invitation starts with",
+        description=(
+            "Set the agency's short SMS names: every invitation, reminder and SMS dialogue "
+            f"starts with it, so it must be at most {SMS_NAME_MAX} characters (English: GSM-7 "
+            "characters only). A language not given stays as it is; an empty name ('') goes "
+            "back to the full name, shortened to its first words where it does not fit."
+        ),
+    )
+    sms_name.add_argument("code")
+    sms_name.add_argument("--fa", help="Persian SMS name, e.g. ثبت احوال")
+    sms_name.add_argument("--en", help="English SMS name, e.g. 'Civil Registration'")
+    sms_name.set_defaults(handler=_agencies_sms_name)
     listing = actions.add_parser("list", help="list agencies")
     listing.set_defaults(handler=_agencies_list)
     imports = actions.add_parser(
-        "import", help="add agencies from CSV (code,name_fa,name_en,parent,province)"
+        "import",
+        help="add agencies from CSV (code,name_fa,name_en,parent,province[,sms_name_fa,"
+        "sms_name_en])",
     )
     imports.add_argument("file")
     imports.set_defaults(handler=_agencies_import)
@@ -83,6 +107,8 @@ def _agencies_add(args: argparse.Namespace) -> int:
                 name_en=args.name_en,
                 parent=args.parent,
                 province=args.province,
+                sms_name_fa=args.sms_name_fa,
+                sms_name_en=args.sms_name_en,
             )
     finally:
         context.close()
@@ -101,14 +127,54 @@ def _agencies_list(args: argparse.Namespace) -> int:
         context.close()
     print(
         format_table(
-            ("code", "name_en", "name_fa", "parent", "province", "services", "keys"),
+            (
+                "code",
+                "name_en",
+                "name_fa",
+                "sms_name_en",
+                "sms_name_fa",
+                "parent",
+                "province",
+                "services",
+                "keys",
+            ),
             [
-                (a.code, a.name_en, a.name_fa, a.parent, a.province, a.services, a.active_keys)
+                (
+                    a.code,
+                    a.name_en,
+                    a.name_fa,
+                    a.sms_name_en,
+                    a.sms_name_fa,
+                    a.parent,
+                    a.province,
+                    a.services,
+                    a.active_keys,
+                )
                 for a in agencies
             ],
         )
     )
     print(f"{len(agencies)} agencies")
+    return 0
+
+
+def _agencies_sms_name(args: argparse.Namespace) -> int:
+    names = {lang: value for lang, value in (("fa", args.fa), ("en", args.en)) if value is not None}
+    if not names:
+        print("error: give --fa NAME, --en NAME or both ('' for the full name)", file=sys.stderr)
+        return 2
+    context = open_context(args)
+    try:
+        with transaction(context.sessions) as session:
+            agency = registry.set_sms_names(session, cli_principal(), args.code, names)
+    finally:
+        context.close()
+    for lang, name, full in (
+        ("fa", agency.sms_name_fa, agency.name_fa),
+        ("en", agency.sms_name_en, agency.name_en),
+    ):
+        shown = name if name else f"none (invitations use {full!r}, shortened if it does not fit)"
+        print(f"agency {agency.code}: {lang} SMS name {shown}")
     return 0
 
 

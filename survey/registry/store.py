@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.kernel.db import rows_changed
-from survey.models import Agency, ApiKey, Province, QuestionnaireVersion, Service
+from survey.models import Agency, ApiKey, Channel, Province, QuestionnaireVersion, Service
 
 __all__ = [
     "active_key_counts",
@@ -26,6 +26,7 @@ __all__ = [
     "agency_by_code",
     "agency_by_id",
     "agency_codes",
+    "code_names",
     "find_province",
     "find_questionnaire",
     "highest_questionnaire_version",
@@ -173,3 +174,14 @@ def highest_questionnaire_version(session: Session, qid: str) -> int | None:
         )
     )
     return int(highest) if highest is not None else None
+
+
+# -- names -----------------------------------------------------------------------------------
+
+
+def code_names(
+    session: Session, table: type[Agency] | type[Service] | type[Province] | type[Channel]
+) -> dict[str, dict[str, str]]:
+    """Every code of the table with its Persian and English names."""
+    query = sa.select(col(table.code), col(table.name_fa), col(table.name_en))
+    return {str(code): {"fa": str(fa), "en": str(en)} for code, fa, en in session.execute(query)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from analysis.planning import Target
@@ -13,7 +14,7 @@ from analysis.samplesize import SampleDesignError
 from survey.context import open_context
 from survey.errors import InvalidInput, Problem
 from survey.kernel.console import cli_principal, format_table, read_text_file
-from survey.kernel.periods import parse_day, parse_period
+from survey.kernel.periods import Period, format_date, parse_day, parse_period
 from survey.kernel.spreadsheet import csv_text
 from survey.results import proposals as plan_proposals
 from survey.results.export import export_responses, record_export, write_export
@@ -90,9 +91,8 @@ def _rates(args: argparse.Namespace) -> int:
 
 
 def _export_responses(args: argparse.Namespace) -> int:
-
-    start = parse_day(args.date_from, field="from")
-    end = parse_day(args.date_to, field="to")
+    start = parse_day(args.date_from, field="--from")
+    end = parse_day(args.date_to, field="--to")
     context = open_context(args)
     try:
         result = export_responses(context, start, end, include_partial=args.include_partial)
@@ -131,7 +131,9 @@ def register_plan_design(actions: argparse._SubParsersAction) -> None:
     )
     propose.add_argument("--measure", choices=("mean", "proportion"), default="mean")
     propose.add_argument(
-        "--history", help="the past period to read inputs from (default: as long, just before)"
+        "--history",
+        help="the past period to read inputs from (default: the last 6 complete months before "
+        "today and the period; days to come are never read)",
     )
     propose.add_argument(
         "--inputs",
@@ -229,9 +231,19 @@ def _propose(args: argparse.Namespace) -> int:
     out.write_text(result.plan_text, encoding="utf-8")
     design_path(out).write_text(result.design_text, encoding="utf-8")
     inputs_path(out).write_text(csv_text(result.inputs), encoding="utf-8")
+    if result.history is not None:
+        print(f"History read: {result.history.label}, {_days(result.history)}")
     print(result.proposal.summary())
+    for line in plan_proposals.spread_lines(result.spread):
+        print(line)
+    for note in result.notes:
+        print(f"note: {note.text}", file=sys.stderr)
     print(f"\nwrote {out} (plan file), {design_path(out)} (design) and {inputs_path(out)} (inputs)")
     return 0
+
+
+def _days(period: Period) -> str:
+    return f"{format_date(period.start)} to {format_date(period.end - timedelta(days=1))}"
 
 
 def _simulate(args: argparse.Namespace) -> int:

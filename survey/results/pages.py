@@ -1,12 +1,18 @@
 """The statisticians' sample-design page at `/staff/plans`: propose, simulate, apply.
 
-Server-rendered, Persian and right-to-left by default (`?lang=en` for English), no scripts.
-It is the `survey plans propose|simulate|apply` workflow (docs/sample-design.md) in a browser:
+Server-rendered, Persian and right-to-left by default (`?lang=en` for English), no scripts, in
+the staff frame (survey.http.staff: language switch, navigation, sign-out). Agencies, services,
+channels and provinces are shown by name, periods and months by name, numbers in the reader's
+digits. It is the `survey plans propose|simulate|apply` workflow (docs/sample-design.md) in a
+browser:
 
 - `GET  /staff/plans`           the proposal form and the plan versions;
-- `POST /staff/plans/propose`   a proposal: its summary table (expected margins of error per
-                                domain, invitations, SMS parts, cost, publishable or not) and
-                                its plan file in an editable box;
+- `POST /staff/plans/propose`   a proposal: what to know about the history it read (short,
+                                partial, days to come left out), the expected invitations,
+                                completes and cost with their intervals over the past months,
+                                its summary table (expected margins of error per domain,
+                                invitations, SMS parts, cost, publishable or not) and its plan
+                                file in an editable box;
 - `POST /staff/plans/simulate`  the (edited) plan's summary table and simulated periods;
 - `POST /staff/plans/apply`     activates the (edited) plan as a new version, then 303 back.
 
@@ -23,6 +29,7 @@ from datetime import date
 from typing import Any
 
 import anyio.to_thread
+import jdatetime
 from litestar import Controller, MediaType, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
@@ -32,9 +39,11 @@ from survey.context import AppContext
 from survey.errors import InvalidInput, NotFound, Problem
 from survey.http.dependencies import Caller, Context
 from survey.http.guards import csrf_token, staff
+from survey.http.staff import staff_frame
 from survey.kernel.csrf import CsrfSigner
 from survey.kernel.locale import Numbers, fold_digits, language_or_default, localise
 from survey.kernel.principal import Principal
+from survey.registry.names import CodeNames, code_names
 from survey.results import proposals as plan_proposals
 from survey.results.proposals import parse_request
 from survey.sampling import plans
@@ -99,12 +108,52 @@ def _status(note: str) -> str:
     return ""
 
 
-class _View:
-    """Formats proposal and simulation records for one language."""
+_QUARTERS = {
+    "fa": ("بهار", "تابستان", "پاییز", "زمستان"),
+    "en": ("spring", "summer", "autumn", "winter"),
+}
+_GREGORIAN_MONTHS = (
+    *("January", "February", "March", "April", "May", "June"),
+    *("July", "August", "September", "October", "November", "December"),
+)
 
-    def __init__(self, lang: str) -> None:
+
+def period_name(label: str, lang: str) -> str:
+    """`1405-Q1` as `spring 1405`, `1405-07` as `Mehr 1405`, `1405` as the year, and
+    `1405-03..1405-08` as the two ends; in the reader's digits. Anything else as it is."""
+    if ".." in label:
+        first, _, last = label.partition("..")
+        joiner = " تا " if lang == "fa" else " to "
+        return period_name(first, lang) + joiner + period_name(last, lang)
+    head, _, tail = label.partition("-")
+    if not (head.isdigit() and len(head) == 4):
+        return label
+    year = int(head)
+    solar = year < 1700
+    if tail.upper().startswith("Q") and tail[1:].isdigit() and 1 <= int(tail[1:]) <= 4:
+        quarter = int(tail[1:])
+        text = f"{_QUARTERS[lang][quarter - 1]} {year}" if solar else f"{year} Q{quarter}"
+    elif tail.isdigit() and 1 <= int(tail) <= 12:
+        month = int(tail)
+        if solar:
+            months = jdatetime.date.j_months_fa if lang == "fa" else jdatetime.date.j_months_en
+            text = f"{months[month - 1]} {year}"
+        else:
+            text = f"{_GREGORIAN_MONTHS[month - 1]} {year}"
+    elif not tail:
+        text = str(year)
+    else:
+        return label
+    return localise(text, lang)
+
+
+class _View:
+    """Formats proposal and simulation records for one language, with the registry's names."""
+
+    def __init__(self, lang: str, names: CodeNames | None = None) -> None:
         self.numbers = Numbers(lang)
         self.lang = lang
+        self.names = names or CodeNames({})
 
     def _digits(self, text: str) -> str:
         return localise(text, self.lang)
@@ -128,6 +177,60 @@ class _View:
             self.numbers.day(date.fromisoformat(period["last_day"])),
         )
 
+    def domain(self, dimension: str, code: str) -> str:
+        """A domain of the summary table by name (`all` is the country)."""
+        return "" if dimension == "all" else self.names.name(dimension, code, self.lang)
+
+    def note(self, note: Mapping[str, Any]) -> dict[str, Any]:
+        """A note about the history with its values formatted (the template words it)."""
+        values = dict(note.get("values") or {})
+        shown: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in ("first", "last"):
+                shown[key] = self.numbers.day(date.fromisoformat(str(value)))
+            elif key == "agencies":
+                shown[key] = [
+                    (self.names.name("agency", code, self.lang), self.numbers.day(
+                        date.fromisoformat(str(day))
+                    ))
+                    for code, day in dict(value).items()
+                ]
+            else:
+                shown[key] = self.numbers.integer(int(value))
+        return {"kind": note["kind"], "text": note["text"], **shown}
+
+    def uncertainty(self, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if not record:
+            return None
+        totals = {}
+        for name, total in record["totals"].items():
+            digits = 0
+            totals[name] = {
+                "expected": self.fixed(total["expected"], digits),
+                "low": None if total["low"] is None else self.fixed(total["low"], digits),
+                "high": None if total["high"] is None else self.fixed(total["high"], digits),
+            }
+        months = [
+            {
+                "month": period_name(str(m["month"]), self.lang),
+                "days": self.numbers.integer(int(m["days"])),
+                "volume": self.fixed(m["volume"], 0),
+                "invitations": self.fixed(m["invitations"], 0),
+                "completes": self.fixed(m["completes"], 0),
+                "cost": self.fixed(m["cost"], 0),
+            }
+            for m in record["months"]
+        ]
+        count = len(months)
+        return {
+            "totals": totals,
+            "months": months,
+            "count": self.numbers.integer(count),
+            "degrees": self.numbers.integer(max(count - 1, 0)),
+            "level": self.share(float(record["level"])),
+            "has_interval": any(t["low"] is not None for t in totals.values()),
+        }
+
     def proposal(self, records: Mapping[str, Any]) -> dict[str, Any]:
         target = records["target"]
         cv = target["cv"] is not None
@@ -136,6 +239,7 @@ class _View:
             {
                 "dimension": d["dimension"],
                 "domain": d["domain"],
+                "name": self.domain(str(d["dimension"]), str(d["domain"])),
                 "volume": self.fixed(d["volume"], 0),
                 "invitations": self.fixed(d["invitations"], 0),
                 "completes": self.fixed(d["completes"], 0),
@@ -153,6 +257,7 @@ class _View:
         strata = [
             {
                 "stratum": s["stratum"],
+                "name": self.names.stratum(str(s["stratum"]), self.lang),
                 "rate": self._digits(f"{s['rate']:.4g}"),
                 "invitations": self.fixed(s["invitations"], 1),
                 "completes": self.fixed(s["completes"], 1),
@@ -179,6 +284,8 @@ class _View:
             "capped": self.numbers.integer(sum(s["capped"] for s in strata)),
             "strata_count": self.numbers.integer(len(strata)),
             "summary_text": records["summary_text"],
+            "notes": [self.note(n) for n in records.get("history_notes") or []],
+            "uncertainty": self.uncertainty(records.get("uncertainty")),
         }
 
     def simulation(self, records: Mapping[str, Any]) -> dict[str, Any]:
@@ -186,11 +293,12 @@ class _View:
         key = "cv" if cv else "margin"
         return {
             "periods": self.numbers.integer(records["periods"]),
-            "seed": records["seed"],
+            "seed": self._digits(str(records["seed"])),
             "rows": [
                 {
                     "dimension": d["dimension"],
                     "domain": d["domain"],
+                    "name": self.domain(str(d["dimension"]), str(d["domain"])),
                     "publishable": bool(d["publishable"]),
                     "target": self.measure(d["target"], cv) if d["target"] is not None else "",
                     "expected": self.measure(d[key], cv),
@@ -238,16 +346,14 @@ class PlanPageController(Controller):
         applied: str | None = None,
     ) -> Template:
         lang = _lang(request)
-        view = _View(lang)
         nonce = request.cookies.get(COOKIE) or CsrfSigner.new_nonce()
         signer = CsrfSigner(context.settings.secret_key)
         today = plans.today_in(context.clock(), context.settings.timezone)
         with context.read_sessions() as session:
             versions = plans.list_plans(session, today=today)
+            view = _View(lang, code_names(session))
         model: dict[str, Any] = {
-            "lang": lang,
-            "dir": "rtl" if lang == "fa" else "ltr",
-            "other_lang": "en" if lang == "fa" else "fa",
+            **staff_frame(request, principal, "plans", path=BASE),
             "base": BASE,
             "csrf_field": FIELD,
             "csrf": _session_csrf(request) or signer.field_for(nonce, _binding(principal)),
@@ -266,6 +372,14 @@ class PlanPageController(Controller):
                 }
                 for p in versions[:10]
             ],
+            "problem_fields": [
+                {
+                    "field": p.field,
+                    "row": view.numbers.integer(p.row) if p.row else None,
+                    "message": p.message,
+                }
+                for p in problems or []
+            ],
             "proposal": None,
             "simulation": None,
             "edit": edit,
@@ -274,6 +388,7 @@ class PlanPageController(Controller):
             shaped = view.proposal(proposal)
             if "period" in proposal:
                 shaped["period"] = proposal["period"]["label"]
+                shaped["period_name"] = period_name(proposal["period"]["label"], lang)
                 shaped["period_days"] = view.days(proposal["period"])
                 history = proposal.get("history")
                 shaped["history_days"] = view.days(history) if history else None
@@ -281,6 +396,7 @@ class PlanPageController(Controller):
                     what: [(k, view.numbers.integer(v)) for k, v in counts.items()]
                     for what, counts in proposal.get("sources", {}).items()
                 }
+                shaped["notes"] = [view.note(n) for n in proposal.get("history_notes") or []]
             model["proposal"] = shaped
         if simulation is not None:
             model["simulation"] = view.simulation(simulation)

@@ -1,9 +1,11 @@
 """Sample-design proposals from the platform's own history, written as plan files.
 
-`propose_plan` reads, for a history period (by default the same number of days just before the
-planned period), per stratum of the plan's strata dimensions:
+`propose_plan` reads, for a history period (by default the last complete months before today
+and before the planned period: survey.results.plan_history, which also cuts days to come and
+says when the history is short or partial), per stratum of the plan's strata dimensions:
 
-    volume          eligible transactions (frame counts), scaled to the planned period's days
+    volume          eligible transactions (frame counts) per day since the agency's first
+                    report in the history, scaled to the planned period's days
     response_rate   completed / invited among the history's invitations (by transaction day)
     mean, sd        of the 0-100 index among the history's completed responses (the export)
     parts           SMS parts sent per invitation (the outbox)
@@ -22,13 +24,16 @@ else the latest plan) and its design sidecar
 
 Strata with no transactions in the history get the plan's `default_rate`, set to the proposal's
 overall rate (expected invitations / expected transactions).
+
+With the totals it gives their spread: what each past month's traffic, response and SMS parts
+would have made of them, and a prediction interval (survey.results.plan_history).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -60,6 +65,14 @@ from survey.kernel.spreadsheet import csv_text
 from survey.models import SamplingPlan
 from survey.results import store
 from survey.results.export import export_responses
+from survey.results.plan_history import (
+    HistoryNote,
+    Spread,
+    default_history,
+    month_table,
+    read_history,
+    total_spread,
+)
 from survey.sampling import plans
 from survey.sampling.draw import PlanSpec, RateRule, Unit
 from survey.sampling.plans import DIMENSIONS, parse_plan
@@ -118,13 +131,16 @@ class Assumptions:
 
 @dataclass(frozen=True)
 class PlanProposal:
-    """A proposal: the plan file text, its design sidecar text, and the computed proposal."""
+    """A proposal: the plan file text, its design sidecar text, and the computed proposal;
+    from a history, what to know about it (`notes`) and the totals' spread over its months."""
 
     plan_text: str
     design_text: str
     proposal: Proposal
     inputs: pd.DataFrame
     history: Period | None = None  # the history read (None: inputs were given)
+    notes: tuple[HistoryNote, ...] = ()
+    spread: Spread | None = None
 
 
 @dataclass(frozen=True)
@@ -169,8 +185,11 @@ def design_inputs(
     planned_days: int,
     strata: Sequence[str],
     assumptions: Assumptions = Assumptions(),
+    agency_days: Callable[[str], int] | None = None,
 ) -> pd.DataFrame:
     """Per stratum: the inputs of `analysis.planning` from `history`, and their sources.
+    Volumes are per day of history (`agency_days(agency)` days for an agency that started
+    reporting inside it; default all of it), scaled to `planned_days`.
 
     Columns: `analysis.planning.STRATUM_COLUMNS` plus `history_eligible`,
     `history_invitations`, `history_completes`, `history_responses`, `response_rate_source`
@@ -211,7 +230,8 @@ def design_inputs(
     table["history_responses"] = pd.to_numeric(table["history_responses"]).fillna(0).astype(int)
     for column in ("index_mean", "index_sd"):
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
-    table["volume"] = table["history_eligible"] * planned_days / history.days
+    days = table["agency"].map(agency_days) if agency_days else history.days
+    table["volume"] = table["history_eligible"] * planned_days / days
     _fill_response_rate(table, assumptions)
     _fill_index(table, assumptions)
     table["stratum"] = [_stratum_key(row, dims) for row in table.to_dict(orient="records")]
@@ -379,13 +399,6 @@ def _given_inputs(inputs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
 # -------------------------------------------------------------------------------- proposal
 
 
-def _history_before(period: Period) -> Period:
-    """The same number of days just before `period`."""
-    start = period.start - timedelta(days=period.days)
-    label = f"the {period.days} days before {period.label}"
-    return Period(label=label, calendar=period.calendar, start=start, end=period.start)
-
-
 def _base_plan(session: Session, day: date) -> SamplingPlan:
     """The plan in force on `day`, else the latest one."""
     row = plans.plan_in_force(session, day) or store.latest_plan(session)
@@ -412,11 +425,12 @@ def propose_plan(
     assumptions: Assumptions = Assumptions(),
     inputs: pd.DataFrame | None = None,
 ) -> PlanProposal:
-    """A proposed plan for `period` meeting `target`, from `history` (default: the same number
-    of days just before `period`), or from `inputs` (a per-stratum table such as
-    `read_inputs_csv` gives: a forecast, or the inputs of an earlier proposal edited). Strata
-    default to those of the plan in force."""
-    past = history or _history_before(period)
+    """A proposed plan for `period` meeting `target`, from `history` (default: the last
+    complete months before today and the period, survey.results.plan_history), or from
+    `inputs` (a per-stratum table such as `read_inputs_csv` gives: a forecast, or the inputs of
+    an earlier proposal edited). Strata default to those of the plan in force."""
+    today = plans.today_in(context.clock(), context.settings.timezone)
+    asked = history or default_history(period, today)
     with context.read_sessions() as session:
         base = _base_plan(session, period.start)
         dims = _check_strata(strata or base.strata)
@@ -426,13 +440,27 @@ def propose_plan(
             {k: choice[k] for k in _CHOICE_KEYS if choice.get(k) is not None}
             for choice in base.questionnaires or []
         ]
+        read = read_history(session, asked, period, today) if inputs is None else None
     given = inputs
-    if inputs is None:
+    group = ("agency", *[d for d in dims if d != "agency"])
+    if read is not None:
+        if read.period.days == 0:
+            raise InvalidInput(
+                "the history has not begun yet",
+                [Problem(f"{asked.label} has no day before today to read", "history")],
+            )
         inputs = design_inputs(
-            context, history=past, planned_days=period.days, strata=dims, assumptions=assumptions
+            context,
+            history=read.period,
+            planned_days=period.days,
+            strata=dims,
+            assumptions=assumptions,
+            agency_days=read.agency_days,
         )
     else:
+        assert inputs is not None
         inputs = _given_inputs(inputs, dims)
+    past = read.period if read is not None else asked
     try:
         proposal = propose(
             inputs,
@@ -458,7 +486,24 @@ def propose_plan(
         **base_settings,
         "questionnaires": choices,
     }
-    header = _header(period, past if given is None else None, base_version, inputs, proposal)
+    spread = None
+    if read is not None:
+        with context.read_sessions() as session:
+            months, sent = month_table(session, read, group)
+        spread = total_spread(
+            months,
+            sent,
+            proposal.strata,
+            history=read,
+            group=group,
+            planned_days=period.days,
+            expected=totals,
+            default_rate=float(plan["default_rate"]),
+        )
+    notes = read.notes if read is not None else ()
+    header = _header(
+        period, past if given is None else None, base_version, inputs, proposal, notes, spread
+    )
     plan_text = header + _plan_yaml(plan)
     design = {
         "period": period.label,
@@ -472,7 +517,15 @@ def propose_plan(
         "# Design inputs of a sampling-plan proposal (read by `survey plans simulate`).\n"
         + yaml.safe_dump(_plain(design), sort_keys=False, allow_unicode=True, width=100)
     )
-    return PlanProposal(plan_text, design_text, proposal, inputs, past if given is None else None)
+    return PlanProposal(
+        plan_text,
+        design_text,
+        proposal,
+        inputs,
+        past if given is None else None,
+        notes,
+        spread,
+    )
 
 
 def _plan_yaml(plan: Mapping[str, Any]) -> str:
@@ -515,12 +568,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def spread_lines(spread: Spread | None) -> list[str]:
+    """The totals' intervals in words (the plan file's header and the CLI print them)."""
+    if spread is None:
+        return []
+    if not spread.intervals:
+        return [f"No interval for the totals: {spread.method}."]
+    words = {"invitations": "invitations", "completes": "completes", "cost": "cost"}
+    parts = [
+        f"{words[name]} {low:,.0f} to {high:,.0f}" for name, (low, high) in spread.intervals.items()
+    ]
+    return [f"Per period, {spread.method}:", "  " + "; ".join(parts)]
+
+
 def _header(
     period: Period,
     history: Period | None,
     base_version: int,
     inputs: pd.DataFrame,
     proposal: Proposal,
+    notes: Sequence[HistoryNote] = (),
+    spread: Spread | None = None,
 ) -> str:
     last = period.end - timedelta(days=1)
     origin = (
@@ -541,6 +609,9 @@ def _header(
         "",
         *proposal.summary().splitlines(),
         "",
+        *spread_lines(spread),
+        *(f"Note: {note.text}" for note in notes),
+        *([""] if spread is not None or notes else []),
         "Edit the rates if you wish, check with `survey plans simulate FILE`, then activate",
         "with `survey plans apply FILE`.",
     ]
@@ -926,6 +997,8 @@ def run_proposal(
     return {
         "period": period_record(request.period),
         "history": (period_record(result.history) if result.history is not None else None),
+        "history_notes": [note_record(note) for note in result.notes],
+        "uncertainty": spread_record(result.spread, result.proposal.totals),
         **proposal_records(result.proposal),
         "sources": {
             "response_rate": _counts(result.inputs["response_rate_source"]),
@@ -934,6 +1007,38 @@ def run_proposal(
         "plan_yaml": result.plan_text,
         "design_yaml": result.design_text,
         "inputs_csv": csv_text(result.inputs),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return _plain(value)
+
+
+def note_record(note: HistoryNote) -> dict[str, Any]:
+    """A note about the history as plain data (days as ISO dates)."""
+    return {"kind": note.kind, "text": note.text, "values": _json_value(note.values)}
+
+
+def spread_record(spread: Spread | None, totals: Mapping[str, float]) -> dict[str, Any] | None:
+    """The totals with their intervals (None without intervals) and the months behind them."""
+    if spread is None:
+        return None
+    return {
+        "level": spread.level,
+        "method": spread.method,
+        "totals": {
+            name: {
+                "expected": float(totals[name]),
+                "low": spread.intervals[name][0] if name in spread.intervals else None,
+                "high": spread.intervals[name][1] if name in spread.intervals else None,
+            }
+            for name in ("invitations", "completes", "cost")
+        },
+        "months": _records(spread.months),
     }
 
 
@@ -963,6 +1068,12 @@ def apply_edited_plan(
     start = parse_day(starts, field="starts") if starts.strip() else None
     with transaction(context.sessions) as session:
         detail = plans.apply_plan(
-            session, principal, plan_yaml, file="plan_yaml", starts=start, now=context.clock()
+            session,
+            principal,
+            plan_yaml,
+            file="plan_yaml",
+            starts=start,
+            now=context.clock(),
+            public_base_url=context.settings.public_base_url,
         )
     return detail.version

@@ -41,6 +41,7 @@ __all__ = [
     "questionnaire_contents",
     "response_rows",
     "sent_parts",
+    "sent_parts_by_day",
 ]
 
 
@@ -183,14 +184,15 @@ def index_content(session: Session, qid: str, version: int) -> Any | None:
 def invitation_counts(
     session: Session, history: Period, group: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Per cell of `group` (agency, service, channel, province codes): the invitations of the
-    history's transaction days (`history_invitations`) and how many were completed
-    (`history_completes`)."""
+    """Per cell of `group` (agency, service, channel, province codes, or the transaction
+    `day`): the invitations of the history's transaction days (`history_invitations`) and how
+    many were completed (`history_completes`)."""
     columns = {
         "agency": _agency.c.code,
         "service": _service.c.code,
         "channel": _unit.c.channel,
         "province": _unit.c.province_code,
+        "day": _unit.c.day,
     }
     keys = [columns[d].label(d) for d in group]
     completed = sa.case((_inv.c.completed_at.is_not(None), 1), else_=0)
@@ -232,6 +234,30 @@ def sent_parts(session: Session, history: Period) -> tuple[int, int]:
     )
     parts, invitations = session.execute(query).one()
     return int(parts), int(invitations)
+
+
+def sent_parts_by_day(session: Session, history: Period) -> list[tuple[date, int, int]]:
+    """Per transaction day of the history: SMS parts sent for its invitations, and how many
+    invitations they went to."""
+    query = (
+        sa.select(
+            _unit.c.day,
+            sa.func.coalesce(sa.func.sum(_outbox.c.parts), 0),
+            sa.func.count(sa.distinct(_outbox.c.invitation_id)),
+        )
+        .select_from(
+            _outbox.join(_inv, _inv.c.id == _outbox.c.invitation_id).join(
+                _unit, _unit.c.id == _inv.c.sampled_unit_id
+            )
+        )
+        .where(
+            _unit.c.day >= history.start,
+            _unit.c.day < history.end,
+            _outbox.c.status == "sent",
+        )
+        .group_by(_unit.c.day)
+    )
+    return [(day, int(parts), int(sent)) for day, parts, sent in session.execute(query)]
 
 
 def latest_plan(session: Session) -> SamplingPlan | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 
 from survey.context import open_context
 from survey.errors import PlanError
 from survey.kernel.console import cli_principal, format_table, read_text_file
+from survey.kernel.periods import parse_optional_day
 from survey.sampling import plans
 
 
@@ -18,26 +18,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="plans_command", required=True, metavar="ACTION")
     validate = actions.add_parser("validate", help="check a plan file without activating it")
     validate.add_argument("file")
-    validate.add_argument("--starts", type=_date, help="override the file's start date")
+    validate.add_argument(
+        "--starts",
+        help="override the file's start day (2026-03-21 or 1405-01-01)",
+    )
     validate.set_defaults(handler=_validate)
     apply = actions.add_parser(
         "apply", help="validate a plan file and activate it as a new version"
     )
     apply.add_argument("file")
-    apply.add_argument("--starts", type=_date, help="override the file's start date (YYYY-MM-DD)")
+    apply.add_argument(
+        "--starts",
+        help="override the file's start day (2026-03-21 or 1405-01-01)",
+    )
     apply.set_defaults(handler=_apply)
     listing = actions.add_parser("list", help="list plan versions, marking the one in force")
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="show one plan version with its source")
     show.add_argument("version", type=int)
     show.set_defaults(handler=_show)
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _print_problems(file: str, error: PlanError) -> int:
@@ -49,11 +48,18 @@ def _print_problems(file: str, error: PlanError) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    starts = parse_optional_day(args.starts, field="--starts")
     text = read_text_file(args.file)
     context = open_context(args)
     try:
         with context.read_sessions() as session:
-            valid = plans.validate_plan(session, text, file=args.file, starts=args.starts)
+            valid = plans.validate_plan(
+                session,
+                text,
+                file=args.file,
+                starts=starts,
+                public_base_url=context.settings.public_base_url,
+            )
     except PlanError as exc:
         return _print_problems(args.file, exc)
     finally:
@@ -68,10 +74,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    starts = parse_optional_day(args.starts, field="--starts")
     text = read_text_file(args.file)
     context = open_context(args)
     try:
-        shown = plans.activate_plan(context, cli_principal(), text, args.file, args.starts)
+        shown = plans.activate_plan(context, cli_principal(), text, args.file, starts)
     except PlanError as exc:
         return _print_problems(args.file, exc)
     finally:

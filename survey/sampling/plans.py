@@ -55,11 +55,14 @@ from sqlalchemy.orm import Session
 
 from questionnaires.loading import load_library
 from questionnaires.safe_yaml import SafeYamlLoader
+from questionnaires.schema import Questionnaire
 from survey.context import AppContext
 from survey.errors import Conflict, NotFound, PlanError, Problem
-from survey.kernel import audit
+from survey.kernel import audit, sms
 from survey.kernel.db import transaction
+from survey.kernel.periods import DAY_FORMS, PeriodError, parse_day
 from survey.kernel.principal import Principal
+from survey.kernel.tokens import TOKEN_LENGTH
 from survey.models import CHANNELS, MODES, SamplingPlan
 from survey.registry import questionnaires as questionnaire_registry
 from survey.sampling import store
@@ -152,6 +155,21 @@ class PlanFile(_Strict):
     questionnaires: Annotated[list[QuestionnaireChoice], Field(min_length=1)]
 
     _check_default_rate = field_validator("default_rate", mode="before")(_rate)
+
+    @field_validator("starts", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> Any:
+        """The start day in either calendar (`2026-03-21` or Solar Hijri `1405-01-01`), with
+        Persian or Arabic-Indic digits as typed; the loader keeps dates as text, since YAML
+        would read `1405-01-01` as the Gregorian year 1405 and refuse `1405-02-31`."""
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return parse_day(value, field="starts")
+            except PeriodError as exc:
+                raise ValueError(exc.problems[0].message) from None
+        raise ValueError(f"must be {DAY_FORMS}; got {value!r}")
 
     @field_validator("strata")
     @classmethod
@@ -263,10 +281,18 @@ def parse_plan(text: str, *, file: str) -> dict[str, Any]:
 
 
 def validate_plan(
-    session: Session, text: str, *, file: str, starts: date | None = None
+    session: Session,
+    text: str,
+    *,
+    file: str,
+    starts: date | None = None,
+    public_base_url: str | None = None,
 ) -> ValidPlan:
     """Check a plan file against the format and the registry without changing anything.
 
+    With `public_base_url` (the service's, as invitations carry it) also check that every
+    invitation and reminder of every questionnaire choice fits two SMS parts with the agency's
+    name and the real link (`_message_problems`); the running service always passes it.
     Raises PlanError listing every problem, each with its key path.
     """
     data = parse_plan(text, file=file)
@@ -289,6 +315,8 @@ def validate_plan(
     choices = _valid_parts(data.get("questionnaires"), QuestionnaireChoice)
     choice_problems, resolved = _questionnaire_problems(session, choices)
     problems += choice_problems
+    if public_base_url is not None:
+        problems += _message_problems(session, choices, resolved, public_base_url)
     if (
         plan is not None
         and plan.reminder_after_hours is not None
@@ -317,9 +345,11 @@ def apply_plan(
     file: str,
     starts: date | None = None,
     now: datetime | None = None,
+    public_base_url: str | None = None,
 ) -> PlanDetail:
-    """Validate and activate the plan as a new version (earlier versions stay as they were)."""
-    valid = validate_plan(session, text, file=file, starts=starts)
+    """Validate and activate the plan as a new version (earlier versions stay as they were);
+    with `public_base_url`, refuse texts that would not fit two SMS parts (`validate_plan`)."""
+    valid = validate_plan(session, text, file=file, starts=starts, public_base_url=public_base_url)
     plan = valid.plan
     for choice in valid.questionnaires:
         questionnaire_registry.resolve(
@@ -476,7 +506,13 @@ def plan_detail(context: AppContext, version: int) -> PlanDetail:
 def check_plan(context: AppContext, text: str, file: str, starts: date | None = None) -> PlanCheck:
     """Validate a plan file against the format and the registry without activating it."""
     with context.read_sessions() as session:
-        valid = validate_plan(session, text, file=file, starts=starts)
+        valid = validate_plan(
+            session,
+            text,
+            file=file,
+            starts=starts,
+            public_base_url=context.settings.public_base_url,
+        )
     return PlanCheck(
         valid=True,
         name=valid.plan.name,
@@ -495,7 +531,15 @@ def activate_plan(
     """Validate and activate a plan file as a new version (audited as `plan.apply`), then
     show it as stored, with `in_force` for today."""
     with transaction(context.sessions) as session:
-        detail = apply_plan(session, principal, text, file=file, starts=starts, now=context.clock())
+        detail = apply_plan(
+            session,
+            principal,
+            text,
+            file=file,
+            starts=starts,
+            now=context.clock(),
+            public_base_url=context.settings.public_base_url,
+        )
     return plan_detail(context, detail.version)
 
 
@@ -504,7 +548,7 @@ def activate_plan(
 
 class _PlanLoader(SafeYamlLoader):
     """A safe loader without aliases (questionnaires.safe_yaml) that records repeated keys
-    instead of silently keeping the last one."""
+    instead of silently keeping the last one, and keeps dates as written (see `_day`)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -524,6 +568,13 @@ class _PlanLoader(SafeYamlLoader):
             if isinstance(key, str):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _timestamp_as_text(loader: SafeYamlLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_PlanLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -798,3 +849,56 @@ def _questionnaire_problems(
 assert set(CHANNELS) == set(get_args(ChannelCode))
 assert set(MODES) == set(get_args(Mode))
 assert get_args(Dimension) == DIMENSIONS
+
+
+def _message_problems(
+    session: Session,
+    choices: Sequence[tuple[int, QuestionnaireChoice]],
+    resolved: Sequence[Mapping[str, Any]],
+    public_base_url: str,
+) -> list[Problem]:
+    """Questionnaire choices whose invitations or reminders cannot fit two SMS parts with the
+    agency's name (its SMS name, or the shortest fallback of its full name) and the link as the
+    service sends it: refused now rather than found unsendable when a unit is sampled."""
+    entries = {(entry["service"], entry.get("channel")): entry for entry in resolved}
+    owners = store.services_with_agencies(session, {entry["service"] for entry in resolved})
+    library = None
+    problems = []
+    for index, choice in choices:
+        entry = entries.get((choice.service, choice.channel))
+        if entry is None or choice.service not in owners:
+            continue  # reported already
+        row = questionnaire_registry.find(session, entry["questionnaire"], entry["version"])
+        if row is not None:
+            content: Mapping[str, Any] = row.content
+        else:
+            library = library if library is not None else load_library()
+            content = library[entry["questionnaire"]].to_dict()
+        if entry["mode"] == "sms_dialog" and not content.get("sms"):
+            continue  # reported already
+        service, agency = owners[choice.service]
+        senders = {
+            "fa": sms.Sender(sms.agency_names(agency.sms_name_fa, agency.name_fa), service.name_fa),
+            "en": sms.Sender(sms.agency_names(agency.sms_name_en, agency.name_en), service.name_en),
+        }
+        found = sms.invitation_problems(
+            Questionnaire.from_dict(content),
+            entry["mode"],
+            public_base_url=public_base_url,
+            senders=senders,
+        )
+        if found:
+            link = f"{public_base_url.rstrip('/')}/s/{'x' * TOKEN_LENGTH}"
+            problems.append(
+                Problem(
+                    f"agency {agency.code} (service {service.code}), questionnaire "
+                    f"{entry['questionnaire']} version {entry['version']} in mode "
+                    f"{entry['mode']}: SMS texts do not fit two parts with the link "
+                    f"{public_base_url.rstrip('/')}/s/<token> ({len(link)} characters): "
+                    f"{'; '.join(found)}. Shorten the agency's SMS name (`survey agencies "
+                    f"sms-name {agency.code}`), the questionnaire's SMS items or "
+                    "SURVEY_PUBLIC_BASE_URL",
+                    field=f"questionnaires[{index}]",
+                )
+            )
+    return problems

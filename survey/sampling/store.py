@@ -10,6 +10,7 @@ adds its new `SamplingPlan` row on the caller's session (the unit of work), afte
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ __all__ = [
     "province_codes",
     "service_codes",
     "service_owners",
+    "services_with_agencies",
 ]
 
 
@@ -81,3 +83,15 @@ def service_owners(session: Session) -> dict[str, str]:
         Agency, col(Agency.id) == col(Service.agency_id)
     )
     return {service: agency for service, agency in session.execute(agency_of_service)}
+
+
+def services_with_agencies(
+    session: Session, codes: Collection[str]
+) -> dict[str, tuple[Service, Agency]]:
+    """The services with these codes and their agencies (the names their SMS carry)."""
+    rows = session.execute(
+        sa.select(Service, Agency)
+        .join(Agency, col(Agency.id) == col(Service.agency_id))
+        .where(col(Service.code).in_(sorted(codes)))
+    )
+    return {service.code: (service, agency) for service, agency in rows}

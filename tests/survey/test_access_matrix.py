@@ -30,7 +30,8 @@ ADMIN = frozenset({"admin"})
 WRITERS = frozenset({"admin", "statistician"})
 READERS = frozenset({"admin", "statistician", "viewer"})
 ALL_STAFF = frozenset({"admin", "statistician", "viewer", "agency"})
-COUNTS = frozenset({"admin", "statistician", "agency"})
+# Frame counts: staff who may, and an agency's system with its key (own agency only).
+COUNTS = frozenset({"admin", "statistician", "agency", "agency-key"})
 
 # (method, path template) -> who may call it.
 EXPECTED: dict[tuple[str, str], frozenset[str]] = {
@@ -50,9 +51,6 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/schema/openapi.yml"): PUBLIC,
     ("GET", "/schema/redoc"): PUBLIC,
     ("GET", "/schema/swagger"): PUBLIC,
-    ("GET", "/schema/elements"): PUBLIC,
-    ("GET", "/schema/rapidoc"): PUBLIC,
-    ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     ("GET", "/schema/{path:str}"): PUBLIC,
     # citizens: their own survey link (the token is the credential)
     ("GET", "/s/{token:str}"): PUBLIC,
@@ -64,6 +62,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/sms/inbound"): SIGNED,
     ("POST", "/api/v1/sms/status"): SIGNED,
     ("POST", "/api/v1/transactions"): AGENCY_KEY,
+    ("POST", "/api/v1/transactions/import"): AGENCY_KEY,
     # ingestion figures, rates (agency operators: their own agency only)
     ("GET", "/ingestion"): READERS,
     ("GET", "/api/v1/frame-counts"): COUNTS,
@@ -74,6 +73,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/agencies/import"): WRITERS,
     ("POST", "/api/v1/agencies/{code:str}/keys"): WRITERS,
     ("DELETE", "/api/v1/agencies/{code:str}/keys"): WRITERS,
+    ("PATCH", "/api/v1/agencies/{code:str}"): WRITERS,
     ("GET", "/api/v1/services"): ALL_STAFF,
     ("POST", "/api/v1/services"): WRITERS,
     ("POST", "/api/v1/services/import"): WRITERS,
@@ -116,6 +116,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/releases/{release_id:int}/preview"): ALL_STAFF,  # operators: their own rows
     ("POST", "/api/v1/releases/{release_id:int}/publish"): WRITERS,
     ("POST", "/api/v1/releases/{release_id:int}/corrections"): WRITERS,
+    # open data answers HEAD like GET, without a body (survey.http.conditional)
+    ("HEAD", "/api/v1/releases"): PUBLIC,
+    ("HEAD", "/api/v1/releases/latest"): PUBLIC,
+    ("HEAD", "/api/v1/releases/dictionary"): PUBLIC,
+    ("HEAD", "/api/v1/releases/{release_id:int}"): PUBLIC,
+    ("HEAD", "/api/v1/releases/{release_id:int}/{file:str}"): PUBLIC,
     ("GET", "/"): PUBLIC,
     ("GET", "/methodology"): PUBLIC,
     ("GET", "/agencies/{code:str}"): PUBLIC,
@@ -124,7 +130,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/releases/{release_id:str}/agencies/{code:str}"): PUBLIC,
     ("GET", "/releases/{release_id:str}/provinces/{code:str}"): PUBLIC,
     ("GET", "/releases/{release_id:str}/methodology"): PUBLIC,
+    ("GET", "/releases/{release_id:str}/methodology/technical"): PUBLIC,
     ("GET", "/releases/{release_id:str}/report"): PUBLIC,
+    ("GET", "/releases/{release_id:str}/report.pdf"): PUBLIC,
     ("GET", "/releases/{release_id:str}/charts/{name:str}"): PUBLIC,
     ("GET", "/releases/{release_id:str}/preview"): READERS,
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from survey.config import Settings
+from survey.context import AppContext
 from survey.errors import ConfigurationError
 from survey.kernel import db
 
@@ -114,6 +116,9 @@ def test_production_refuses_a_short_webhook_secret_and_a_plain_http_address() ->
         ({"SURVEY_SECRET_KEY": "short"}, "at least 32 bytes"),
         ({"SURVEY_MAX_BATCH_SIZE": "lots"}, "must be a whole number"),
         ({"SURVEY_MAX_BATCH_SIZE": "0"}, "must be positive"),
+        ({"SURVEY_CLOCK_START": "2026-12-04T12:00:00"}, "SURVEY_CLOCK_START .* UTC offset"),
+        ({"SURVEY_CLOCK_START": "1405-09-13T12:00:00+03:30"}, "looks like a Solar Hijri"),
+        ({"SURVEY_CLOCK_START": "yesterday"}, "SURVEY_CLOCK_START must be an ISO 8601"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -168,3 +173,23 @@ def test_production_refuses_settings_that_hand_out_more_than_they_should(
     }
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({**production, **change})
+
+
+def test_a_clock_start_runs_on_from_its_instant_and_never_in_production(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"SURVEY_VAR_DIR": str(tmp_path), "SURVEY_CLOCK_START": "2026-12-04T12:00:00+03:30"}
+    )
+    clock = AppContext.build(settings).clock
+    first, second = clock(), clock()
+    assert first.isoformat().startswith("2026-12-04T08:30:00")
+    assert first <= second < first + timedelta(seconds=5)
+    production = {
+        "SURVEY_ENV": "production",
+        "SURVEY_DATABASE_URL": "sqlite:///x.db",
+        "SURVEY_SECRET_KEY": "ab" * 32,
+        "SURVEY_SMS_WEBHOOK_SECRET": "w" * 32,
+        "SURVEY_PUBLIC_BASE_URL": "https://survey.example.ir",
+        "SURVEY_CLOCK_START": "2026-12-04T12:00:00+03:30",
+    }
+    with pytest.raises(ConfigurationError, match="for demos and tests; unset it in production"):
+        Settings.from_env(production)

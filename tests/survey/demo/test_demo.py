@@ -210,3 +210,22 @@ def test_the_stream_is_reproducible_and_realistic() -> None:
             pass
     assert 0.99 * len(records) <= valid_phones < len(records)
     assert any(ord(c) >= 0x06F0 for r in records for c in r["phone"])  # Persian digits too
+
+
+def test_the_demo_links_point_at_the_port_it_serves_on(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    migrated_settings: Settings,
+) -> None:
+    use_test_database(monkeypatch, migrated_settings)
+    monkeypatch.delenv("SURVEY_SMS_GATEWAY", raising=False)
+    monkeypatch.delenv("SURVEY_PUBLIC_BASE_URL", raising=False)
+    code, out, err = run(
+        capsys, "demo", "--no-serve", "--port", "8100", "--transactions", "600", "--days", "5"
+    )
+    assert code == 0, err
+    texts = [m["text"] for m in _sms_lines(migrated_settings.var_dir / "demo-sms.jsonl")]
+    links = [t for t in texts if "/s/" in t]
+    assert links, texts[:3]
+    assert all("http://127.0.0.1:8100/s/" in t for t in links), links[:3]
+    assert "http://127.0.0.1:8100/api/v1/rates" in out

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 
 from survey.context import AppContext
 from survey.errors import InvalidInput
-from survey.ingestion.frames import frame_counts
+from survey.ingestion.frames import COUNTERS, frame_counts
 from survey.ingestion.ingest import ingest_transactions
 from tests.conftest import FixedClock
 from tests.survey.builders import add_agency, add_plan, add_staff, transaction_record
@@ -117,8 +117,7 @@ def test_others_may_not_read_frame_counts(
     client: TestClient, context: AppContext, ingested: dict[str, int]
 ) -> None:
     viewer = add_staff(context, "viewer", "viewer")
-    agency_key = add_agency(context, "MUN", ("MUN-01",)).key
-    for key, status in ((viewer, 403), (agency_key, 403), ("stk_unknown", 401)):
+    for key, status in ((viewer, 403), ("stk_unknown", 401), ("agk_unknown", 401)):
         response = client.get(URL, headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == status
     bad = client.get(
@@ -128,3 +127,42 @@ def test_others_may_not_read_frame_counts(
     )
     assert bad.status_code == 422
     assert "unknown grouping 'colour'" in bad.json()["problems"][0]["message"]
+
+
+def test_an_agency_key_reads_its_own_agency_counts_only(
+    client: TestClient, context: AppContext, ingested: dict[str, int]
+) -> None:
+    """An agency's system reads its own frame counts with its ingestion key; naming another
+    agency (or one that does not exist) is a 403; staff read any agency's, or all."""
+    key = {"Authorization": f"Bearer {add_agency(context, 'MUN', ('MUN-01',)).key}"}
+    edu_key = {"Authorization": f"Bearer {add_agency(context, 'EDU', ('EDU-01',)).key}"}
+    ingest_transactions(context, "EDU", [transaction_record(9, service="EDU-01")])
+    own = client.get(URL, params={"by": "agency,service"}, headers=edu_key)
+    assert own.status_code == 200, own.text
+    [row] = own.json()["rows"]
+    assert (row["agency"], row["service"], row["reported"], row["duplicates"]) == (
+        "EDU",
+        "EDU-01",
+        1,
+        0,
+    )
+    assert set(row) == {"agency", "service", *COUNTERS}
+    named = client.get(URL, params={"by": "agency", "agency": "EDU"}, headers=edu_key)
+    assert [row["agency"] for row in named.json()["rows"]] == ["EDU"]
+    assert named.json()["agency"] == "EDU"
+    nothing_yet = client.get(URL, params={"by": "agency"}, headers=key)
+    assert nothing_yet.status_code == 200 and nothing_yet.json()["rows"] == []
+    for other in ("TAX", "SSO", "NOPE"):
+        refused = client.get(URL, params={"agency": other}, headers=key)
+        assert refused.status_code == 403, (other, refused.text)
+        assert "only the frame counts of your own agency (MUN)" in refused.json()["error"]
+    admin = {"Authorization": f"Bearer {add_staff(context, 'a', 'admin')}"}
+    sso = client.get(URL, params={"by": "agency", "agency": "SSO"}, headers=admin)
+    assert [(r["agency"], r["reported"]) for r in sso.json()["rows"]] == [("SSO", 1)]
+    everyone = client.get(URL, params={"by": "agency"}, headers=admin).json()["rows"]
+    assert {r["agency"] for r in everyone} == {"TAX", "SSO", "EDU"}
+    unknown = client.get(URL, params={"agency": "NOPE"}, headers=admin)
+    assert unknown.status_code == 422
+    assert unknown.json()["problems"] == [
+        {"message": "agency 'NOPE' is not registered", "field": "agency"}
+    ]

@@ -116,7 +116,13 @@ def test_a_mixed_batch_keeps_the_valid_records_and_names_each_problem(
     assert "must be a JSON object; got string" in problems(6)[0][1]
     assert [f for f, _ in problems(7)] == ["language", "province"]
     assert problems(8)[0][0] == "colour" and "unknown field 'colour'" in problems(8)[0][1]
-    assert problems(9) == [("completed_at", "completed_at '2027-01-01T00:00:00Z' is in the future")]
+    assert problems(9) == [
+        (
+            "completed_at",
+            "completed_at '2027-01-01T00:00:00Z' is in the future (the service's clock reads "
+            "2026-03-10T09:30Z; 15 minutes of clock difference are allowed)",
+        )
+    ]
     assert problems(10) == [("phone", "phone (11 digits) is not a mobile number")]
     assert _count(context, "SELECT count(*) FROM service_transaction") == 2
     assert "8877" not in response.text

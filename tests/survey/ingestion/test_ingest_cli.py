@@ -21,6 +21,8 @@ def environment(
     monkeypatch.setenv("SURVEY_DATABASE_URL", migrated_settings.database_url)
     monkeypatch.setenv("SURVEY_SECRET_KEY", TEST_SECRET.hex())
     monkeypatch.setenv("SURVEY_VAR_DIR", str(migrated_settings.var_dir))
+    # The test clock's time: the rows of March 2026 must not age past SURVEY_MAX_RECORD_AGE_DAYS.
+    monkeypatch.setenv("SURVEY_CLOCK_START", "2026-03-10T09:30:00+00:00")
     add_agency(context, "TAX", ("TAX-01", "TAX-02"))
     add_plan(context)
     return context

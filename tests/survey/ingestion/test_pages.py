@@ -86,7 +86,7 @@ def test_an_empty_service_says_so(client: TestClient) -> None:
 
 
 def test_the_stylesheet_is_served(client: TestClient) -> None:
-    response = client.get("/static/overview.css")
+    response = client.get("/static/staff.css")
     assert response.status_code == 200 and "@media (max-width: 40rem)" in response.text
 
 

@@ -279,30 +279,23 @@ def test_agency_page_trend_drivers_channels_provinces(
     assert 'href="/provinces/THR?lang=en"' in html
 
 
-def test_province_page_marks_model_based_estimates(
-    client: TestClient, published: Published
-) -> None:
-    html = client.get("/provinces/THR?lang=en").text
-    assert "<h1>Tehran" in html
-    direct = _rows(published.tables.estimates, level="agency_province", province="THR")
-    for row in direct[direct["measure"] == "index"].itertuples():
-        assert f'id="row-{row.agency}"' in html
-    cells = _rows(published.tables.small_areas, province="THR")
-    if not cells.empty:
-        assert "Model-based (small-area) estimates" in html
-        assert "Fay-Herriot" in html
-        for row in cells.itertuples():
-            if pd.notna(row.model_rmse):
-                assert f"±{row.model_rmse:.1f}" in html
-
-
 def test_methodology_page(client: TestClient, published: Published) -> None:
+    """The short note in the page's language, written from the release's own rules; the
+    stored technical note one link away."""
     html = client.get("/methodology?lang=en").text
-    assert "<h1>How the index is computed</h1>" in html  # the stored note, as HTML
-    assert "Quality grades" in html and "at least 100 responses" in html
-    assert "fewer than 30 responses, an effective sample size" in html
+    assert "How the index is computed" not in html  # the technical note is not on this page
+    assert "fewer than 30 answers, fewer than 30 effective answers" in html
+    assert "CV at most 5% and at least 100 answers" in html and "95% interval" in html
+    technical = f"/releases/{published.current_id}/methodology/technical"
+    assert f'href="{technical}?lang=en"' in html
     fa = client.get("/methodology").text
-    assert '<html lang="fa" dir="rtl">' in fa and 'lang="en" dir="ltr"' in fa
+    assert '<html lang="fa" dir="rtl">' in fa and 'lang="en"' not in fa.split("<main", 1)[1]
+    assert "کمتر از ۳۰ پاسخ" in fa and "۳۳٫۳٪" in fa and "بازه اطمینان ۹۵٪" in fa
+    assert f'href="{technical}"' in fa
+    page = client.get(technical)
+    assert page.status_code == 200
+    assert "<h1>How the index is computed</h1>" in page.text  # the stored note, as HTML
+    assert '<section class="prose" lang="en" dir="ltr"' in page.text
 
 
 def test_stable_release_pages_and_report(client: TestClient, published: Published) -> None:
@@ -314,8 +307,9 @@ def test_stable_release_pages_and_report(client: TestClient, published: Publishe
     html = report.text
     for code in NAMES["agencies"]:
         assert f'id="agency-{code}"' in html
-    assert 'id="province-THR"' in html and 'id="methodology"' in html
-    assert 'class="page"' in html
+    assert 'id="methodology"' in html and "fewer than 30 answers" in html
+    assert f'href="/releases/{published.current_id}/report.pdf?lang=en"' in html
+    assert "@top-center" in html and "counter(pages" in html  # the running header, page N of M
 
 
 def test_unknown_things_get_a_friendly_404(client: TestClient, published: Published) -> None:

@@ -127,8 +127,8 @@ def test_bad_regressions_are_422_naming_the_problem(
     attribute = problem({"period": PERIOD, "formula": "index ~ I(score_q_time.sum())"})
     assert "operator '.'" in attribute["message"]
     assert "~" in problem({"period": PERIOD, "formula": "index"})["message"]
-    family = problem({"period": PERIOD, "formula": "index ~ score_q_time", "family": "poisson"})
-    assert family["field"] == "family" and "poisson" in family["message"]
+    family = problem({"period": PERIOD, "formula": "index ~ score_q_time", "family": "gamma"})
+    assert family["field"] == "family" and "gamma" in family["message"]
     by = problem({"period": PERIOD, "formula": "index ~ score_q_time", "by": "planet"})
     assert by["field"] == "by"
     empty = problem({"period": "1404-10", "formula": "index ~ score_q_time"})

@@ -195,7 +195,10 @@ def test_cli_writes_both_files(
     assert entry.after == {"rows": 7, "include_partial": True, "target": str(out)}
     assert main(["export", "responses", "--from", "2026-02-30", "--to", "2026-03-31",
                  "--out", str(out)]) == 2  # fmt: skip
-    assert "from: expected" in capsys.readouterr().err
+    assert (
+        "error: --from: expected a day that exists (February 2026 has 28 days); got '2026-02-30'"
+        in capsys.readouterr().err
+    )
 
 
 def test_staff_api_serves_csv_to_statisticians_only(

@@ -3,6 +3,7 @@ now a 4xx naming the problem."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -62,9 +63,11 @@ def test_an_explicit_timestamp_tag_in_a_plan_is_a_422(
 ) -> None:
     add_tax_agency(context)
     headers = {**staff_token(context, "statistician"), **YAML}
-    body = (EXAMPLE_PLAN + "\nextra: !!timestamp foo\n").encode()
-    response = client.post("/api/v1/plans/validate", content=body, headers=headers)
-    assert response.status_code == 422 and "cannot be read" in response.text
+    tagged = re.sub(r"(?m)^starts: .*$", "starts: !!timestamp foo", EXAMPLE_PLAN)
+    assert tagged != EXAMPLE_PLAN
+    response = client.post("/api/v1/plans/validate", content=tagged.encode(), headers=headers)
+    assert response.status_code == 422, response.text
+    assert [p["field"] for p in response.json()["problems"]] == ["starts"], response.text
 
 
 @pytest.mark.parametrize(

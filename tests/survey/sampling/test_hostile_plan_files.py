@@ -22,7 +22,9 @@ YAML = {"Content-Type": "application/yaml"}
         (EXAMPLE_PLAN.encode() + b"\nextra: *rates\n", "aliases (*rates) are not allowed"),
         (b"\x00", "unacceptable character #x0000"),
         (b"name: \x07bell\n", "unacceptable character #x0007"),
-        (b"starts: 2026-13-01\n", "a value cannot be read"),
+        (b"default_rate: !!float half\n", "a value cannot be read"),
+        (b"starts: 2026-13-01\n", "expected a month from 01 to 12; got '2026-13-01'"),
+        (b"starts: 1405-12-30\n", "Solar Hijri Esfand 1405 has 29 days"),
         (b"\xff\xfe", "not UTF-8"),
     ],
 )

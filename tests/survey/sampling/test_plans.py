@@ -297,8 +297,8 @@ def test_file_level_problems(registry_ready: AppContext) -> None:
             "plan.yaml: a plan file must be a mapping of keys (name, starts, ...), got an empty file",  # noqa: E501
         ),
         (
-            "name: x\nstarts: 2026-13-01\n",
-            "plan.yaml: a value cannot be read: month must be in 1..12",
+            "name: x\ndefault_rate: !!float half\n",
+            "plan.yaml: a value cannot be read: could not convert string to float: 'half'",
         ),
     ]:
         with registry_ready.read_sessions() as session, pytest.raises(PlanError) as caught:

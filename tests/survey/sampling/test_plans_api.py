@@ -91,7 +91,8 @@ def test_propose_simulate_and_apply_through_the_api(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["period"]["text"] == "1405-01-01 (2026-03-21) to 1405-03-31 (2026-06-21)"
-    assert body["history"]["first_day"] == "2025-12-18"  # the 93 days before
+    # The last complete months before the period, from the first day anything was reported.
+    assert body["history"]["first_day"] == "2026-02-01"
     assert body["target"]["margin"] == 5.0 and body["target"]["by"] == ["agency"]
     domains = {(d["dimension"], d["domain"]): d for d in body["domains"]}
     tax = domains[("agency", "TAX")]
